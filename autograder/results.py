@@ -1,0 +1,100 @@
+"""What a runner hands back to the coordinator: plain dataclasses that travel as JSON.
+
+Runners (local processes or Ray workers) never touch the gradebook or the output folder; they
+return a `SubmissionResult`, and `record.py` writes it. Everything here round-trips through
+`to_dict` / `from_dict` so a result can cross a process or machine boundary and be saved as the
+per-student `result.json` that makes a batch resumable.
+"""
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+GRADED = "graded"
+FAILED = "failed"
+
+
+@dataclass
+class CheckResult:
+    """One automatic check, scored against one nbgrader grade cell."""
+
+    name: str
+    """Column name in grades.csv, e.g. 'trajectory', 'evidence', 'kernel_plots'."""
+    grade_id: str | None
+    """The nbgrader grade cell this score belongs to (None: informational only)."""
+    score: float
+    max_score: float
+    reason: str = ""
+    """Why points were lost; empty when the check earned everything."""
+    details: dict[str, Any] = field(default_factory=dict)
+    """Figures the feedback and the TA see (accuracies, envelope, fingerprints...)."""
+
+    @property
+    def passed(self) -> bool:
+        return self.score >= self.max_score
+
+
+@dataclass
+class Answer:
+    """A free-text answer, waiting for a TA (or scored 0 when missing)."""
+
+    label: str
+    """Question label as students see it: 'Q1', 'Q3a', ..."""
+    grade_id: str
+    text: str
+    answered: bool
+    max_score: float
+    note: str = ""
+    """Shown to the TA beside the answer (e.g. Q3a: the student's own before-training accuracy)."""
+
+
+@dataclass
+class SubmissionResult:
+    """Everything known about one graded (or failed) submission."""
+
+    student_id: str
+    source: str
+    """The submitted file as the TA gave it (never modified)."""
+    status: str = GRADED
+    """'graded' or 'failed'."""
+    reason: str = ""
+    """One line: why it failed, or what the TA should know."""
+    checks: list[CheckResult] = field(default_factory=list)
+    answers: list[Answer] = field(default_factory=list)
+    flags: list[str] = field(default_factory=list)
+    """Things a TA should look at (evidence mismatch, extra code, tampering restored...)."""
+    trajectory_submitted: dict | None = None
+    """The trajectory record found in the student's own outputs, if any."""
+    trajectory_rerun: dict | None = None
+    """The trajectory record from our re-execution, if it got that far."""
+    executed_notebook: str | None = None
+    """The re-executed notebook as nbformat JSON (text), for the gradebook and feedback."""
+    failed_cell: str | None = None
+    """grade_id (or index) of the cell where execution stopped, if it did."""
+    device: str = ""
+    seconds: float = 0.0
+    attempts: int = 1
+
+    @property
+    def final_accuracy(self) -> float | None:
+        acc = (self.trajectory_rerun or {}).get("accuracy")
+        return float(acc[-1]) if acc else None
+
+    @property
+    def total(self) -> float:
+        """Automatic points so far (manual points are added by TAs in the gradebook)."""
+        return sum(c.score for c in self.checks if c.grade_id)
+
+    @property
+    def max_total(self) -> float:
+        return sum(c.max_score for c in self.checks if c.grade_id) + sum(a.max_score for a in self.answers)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict) -> "SubmissionResult":
+        data = dict(data)
+        data["checks"] = [CheckResult(**c) for c in data.get("checks", [])]
+        data["answers"] = [Answer(**a) for a in data.get("answers", [])]
+        return cls(**data)
