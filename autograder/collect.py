@@ -1,0 +1,311 @@
+"""Collect: turn what a TA downloaded into `Submission(student_id, path)` pairs, plus problems.
+
+INPUT paths may be any mix of a single notebook, a folder of notebooks, an nbgrader
+`submitted/<student>/<assignment>/<notebook>.ipynb` tree, and LMS zips:
+
+- Canvas "Download Submissions": `<lastfirst>_<userid>_<submissionid>_<file>`, late ones
+  `<lastfirst>_LATE_<userid>_<submissionid>_<file>`; a resubmitted file gets `-1`, `-2`... before
+  its extension. Student id = the Canvas user id, or the roster's `student_id` where its `lms_id`
+  (or `name`) matches.
+- Brightspace "Download": one folder per submission,
+  `<num>-<num> - <name> - <date>/<file>`, or (older downloads) flat files
+  `<num>-<num> - <name> - <date> - <file>`, with an `index.html` at the root. The name is all
+  Brightspace gives: it maps through the roster's `name` (or `lms_id`), else becomes a slug.
+
+Nothing is guessed: two notebooks for one student and files that are not notebooks become
+`problems`. Zips are extracted into a private folder the caller owns; inputs are never modified.
+"""
+from __future__ import annotations
+
+import csv
+import itertools
+import re
+import unicodedata
+import zipfile
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.errors import ConfigError
+
+NOTEBOOK_SUFFIX = ".ipynb"
+# Files LMS downloads add next to the submissions; not the students' work, so not reported.
+LMS_NOISE = {"index.html", ".ds_store", "thumbs.db"}
+
+CANVAS = re.compile(
+    r"^(?P<name>[a-z0-9\-]+?)_(?:(?P<late>late)_)?(?P<userid>\d+)_(?P<subid>\d+)_(?P<file>.+)$",
+    re.IGNORECASE,
+)
+BRIGHTSPACE = re.compile(
+    r"^(?P<num>\d+-\d+) - (?P<name>.+?) - (?P<date>[^/]*?\d{4}[^/]*?)(?: - (?P<file>[^/]+))?$"
+)
+NBGRADER_SUBMITTED = "submitted"
+
+
+@dataclass
+class Submission:
+    """One notebook to grade, and where it came from."""
+
+    student_id: str
+    path: Path
+    """The notebook to read (inside the private extraction folder for zips)."""
+    origin: str
+    """What the TA gave, for reports: 'class.zip!smithjane_1234_5678_alexnet.ipynb'."""
+    late: bool = False
+
+
+@dataclass
+class Problem:
+    """Something the TA must resolve by hand; never graded by guessing."""
+
+    origin: str
+    message: str
+    student_id: str | None = None
+
+
+@dataclass
+class Collection:
+    submissions: list[Submission] = field(default_factory=list)
+    problems: list[Problem] = field(default_factory=list)
+    duplicates: dict[str, list[Submission]] = field(default_factory=dict)
+    """Students with more than one notebook: none of theirs is graded."""
+    unknown: list[str] = field(default_factory=list)
+    """Student ids not on the roster (graded, and reported)."""
+
+
+@dataclass
+class Roster:
+    """Who is in the class: student ids, and how LMS names and ids map to them."""
+
+    students: set[str]
+    by_lms: dict[str, str] = field(default_factory=dict)
+    by_name: dict[str, str] = field(default_factory=dict)
+
+    def map(self, lms_id: str | None, name: str | None) -> str | None:
+        if lms_id and lms_id in self.by_lms:
+            return self.by_lms[lms_id]
+        if lms_id and lms_id in self.students:
+            return lms_id
+        if name:
+            return self.by_name.get(_squash(name))
+        return None
+
+
+def slug(text: str) -> str:
+    """'Doe, Jane-Marie' -> 'doe_jane-marie': a stable nbgrader-safe id from a name."""
+    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = re.sub(r"[^A-Za-z0-9\-]+", "_", text.lower()).strip("_")
+    return text or "unnamed"
+
+
+def _squash(text: str) -> str:
+    """'Doe, Jane' -> 'doejane': how Canvas writes a name, and how we compare names."""
+    return re.sub(r"[^a-z0-9]+", "", unicodedata.normalize("NFKD", text).lower())
+
+
+def _name_keys(text: str) -> set[str]:
+    """Every order of a roster name's parts, squashed: LMSs write 'last first' or 'first last'."""
+    parts = [p for p in re.split(r"[^a-z0-9]+", unicodedata.normalize("NFKD", text).lower()) if p]
+    if len(parts) > 4:  # permutations explode; such names match only as written
+        return {"".join(parts)}
+    return {"".join(order) for order in itertools.permutations(parts)}
+
+
+def load_roster(path: Path) -> Roster:
+    """A CSV with a `student_id` column, optional `lms_id` and `name` (or first/last name)."""
+    try:
+        with path.open(newline="", encoding="utf-8-sig") as fh:
+            rows = list(csv.DictReader(fh))
+    except OSError as exc:
+        raise ConfigError(f"{path}: cannot read the roster ({exc.strerror}).") from None
+    if not rows or "student_id" not in rows[0]:
+        raise ConfigError(f"{path}: the roster needs a 'student_id' column (one row per student).")
+    roster = Roster(students=set())
+    for row in rows:
+        sid = (row.get("student_id") or "").strip()
+        if not sid:
+            continue
+        roster.students.add(sid)
+        if (row.get("lms_id") or "").strip():
+            roster.by_lms[row["lms_id"].strip()] = sid
+        name = (row.get("name") or " ".join(filter(None, [row.get("first_name"), row.get("last_name")]))).strip()
+        for key in _name_keys(name):
+            roster.by_name[key] = sid
+    return roster
+
+
+def roster_from_gradebook(db_url: str) -> Roster | None:
+    """The students already in the nbgrader gradebook, or None when it has none."""
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url) as gb:
+        students = gb.students
+        roster = Roster(students={s.id for s in students})
+        for s in students:
+            for key in _name_keys(f"{s.first_name or ''} {s.last_name or ''}"):
+                roster.by_name[key] = s.id
+            if s.lms_user_id:
+                roster.by_lms[s.lms_user_id] = s.id
+    return roster if roster.students else None
+
+
+class _Collector:
+    def __init__(self, scratch: Path, roster: Roster | None, assignment: str):
+        self.scratch = scratch
+        self.roster = roster
+        self.assignment = assignment
+        self.found: list[Submission] = []
+        self.problems: list[Problem] = []
+
+    # -- identities -------------------------------------------------------------------------
+    def _identify(self, lms_id: str | None, name: str | None, fallback: str) -> str:
+        if self.roster:
+            mapped = self.roster.map(lms_id, name)
+            if mapped:
+                return mapped
+        return fallback
+
+    def _add(self, student_id: str, path: Path, origin: str, late: bool = False) -> None:
+        self.found.append(Submission(student_id, path, origin, late))
+
+    # -- inputs -----------------------------------------------------------------------------
+    def add_input(self, path: Path) -> None:
+        if not path.exists():
+            self.problems.append(Problem(str(path), "no such file or folder"))
+        elif path.is_dir():
+            self._add_folder(path, origin=str(path))
+        elif path.suffix.lower() == ".zip":
+            self._add_zip(path)
+        elif path.suffix.lower() == NOTEBOOK_SUFFIX:
+            self._add(self._identify(path.stem, path.stem, path.stem), path, str(path))
+        else:
+            self.problems.append(Problem(str(path), "not a notebook (.ipynb), folder or zip: skipped"))
+
+    def _add_folder(self, folder: Path, origin: str) -> None:
+        if (folder / NBGRADER_SUBMITTED).is_dir():
+            folder = folder / NBGRADER_SUBMITTED
+            origin = _join(origin, Path(NBGRADER_SUBMITTED))
+        if folder.name == NBGRADER_SUBMITTED:
+            self._add_submitted_tree(folder, origin)
+            return
+        entries = sorted(p for p in folder.rglob("*") if p.is_file() and not _hidden(p.relative_to(folder)))
+        lms = [p for p in entries if _lms_kind(p.relative_to(folder)) is not None]
+        for path in entries:
+            rel = path.relative_to(folder)
+            shown = _join(origin, rel)
+            if path.name.lower() in LMS_NOISE:
+                continue
+            kind = _lms_kind(rel)
+            if kind:
+                self._add_lms(kind, rel, path, shown)
+            elif lms:
+                self.problems.append(Problem(shown, "file name matches no Canvas or Brightspace pattern: skipped"))
+            elif path.suffix.lower() == NOTEBOOK_SUFFIX:
+                self._add(self._identify(path.stem, path.stem, path.stem), path, shown)
+            else:
+                self.problems.append(Problem(shown, "not a notebook (.ipynb): skipped"))
+
+    def _add_submitted_tree(self, folder: Path, origin: str) -> None:
+        """nbgrader layout: submitted/<student>/<assignment>/<notebook>.ipynb."""
+        for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+            rel = path.relative_to(folder)
+            shown = _join(origin, rel)
+            if _hidden(rel) or path.name == "timestamp.txt":
+                continue
+            if path.suffix.lower() != NOTEBOOK_SUFFIX:
+                self.problems.append(Problem(shown, "not a notebook (.ipynb): skipped", rel.parts[0]))
+            elif len(rel.parts) != 3:
+                self.problems.append(Problem(shown, "expected submitted/<student>/<assignment>/<notebook>.ipynb"))
+            elif rel.parts[1] != self.assignment:
+                self.problems.append(
+                    Problem(shown, f"assignment folder {rel.parts[1]!r}, expected {self.assignment!r}: skipped", rel.parts[0])
+                )
+            else:
+                sid = rel.parts[0]
+                self._add(self._identify(sid, None, sid), path, shown)
+
+    def _add_zip(self, path: Path) -> None:
+        target = self.scratch / f"zip{len(list(self.scratch.glob('zip*'))):03d}-{slug(path.stem)}"
+        try:
+            with zipfile.ZipFile(path) as zf:
+                for info in zf.infolist():
+                    name = Path(info.filename)
+                    # A zip entry may not leave the extraction folder (zip slip).
+                    if name.is_absolute() or ".." in name.parts:
+                        self.problems.append(Problem(f"{path}!{info.filename}", "unsafe path in zip: skipped"))
+                        continue
+                    zf.extract(info, target)
+        except zipfile.BadZipFile:
+            self.problems.append(Problem(str(path), "not a readable zip file: skipped"))
+            return
+        self._add_folder(target, origin=f"{path}!")
+
+    def _add_lms(self, kind: str, rel: Path, path: Path, shown: str) -> None:
+        if kind == "canvas":
+            m = CANVAS.match(rel.name)
+            fallback = m["userid"]
+            sid = self._identify(m["userid"], m["name"], fallback)
+            filename = m["file"]
+            late = bool(m["late"])
+        else:
+            m = BRIGHTSPACE.match(rel.parts[0]) if len(rel.parts) > 1 else BRIGHTSPACE.match(rel.name)
+            sid = self._identify(None, m["name"], slug(m["name"]))
+            filename = rel.name if len(rel.parts) > 1 else m["file"]
+            late = False
+        if not filename.lower().endswith(NOTEBOOK_SUFFIX):
+            self.problems.append(Problem(shown, "not a notebook (.ipynb): skipped", sid))
+            return
+        self._add(sid, path, shown, late)
+
+    # -- result -----------------------------------------------------------------------------
+    def result(self) -> Collection:
+        out = Collection(problems=self.problems)
+        by_student: dict[str, list[Submission]] = {}
+        for sub in self.found:
+            by_student.setdefault(sub.student_id, []).append(sub)
+        for sid, subs in by_student.items():
+            if len(subs) > 1:
+                out.duplicates[sid] = subs
+                shown = ", ".join(s.origin for s in subs)
+                out.problems.append(Problem(shown, f"{len(subs)} notebooks for {sid}: none graded; keep one and run again", sid))
+            else:
+                out.submissions.append(subs[0])
+        if self.roster:
+            out.unknown = sorted(s for s in by_student if s not in self.roster.students)
+            for sid in out.unknown:
+                out.problems.append(Problem(by_student[sid][0].origin, f"student id {sid!r} is not on the roster", sid))
+        out.submissions.sort(key=lambda s: s.student_id)
+        return out
+
+
+def _join(origin: str, rel: Path) -> str:
+    """'class.zip!' + 'a/b.ipynb' -> 'class.zip!a/b.ipynb'; folders join with '/'."""
+    return origin + rel.as_posix() if origin.endswith("!") else f"{origin}/{rel.as_posix()}"
+
+
+def _hidden(rel: Path) -> bool:
+    """macOS and Jupyter leave these in folders and zips; they are never submissions."""
+    return any(part.startswith(".") or part == "__MACOSX" for part in rel.parts)
+
+
+def _lms_kind(rel: Path) -> str | None:
+    if len(rel.parts) == 1 and CANVAS.match(rel.name):
+        return "canvas"
+    head = rel.parts[0] if len(rel.parts) > 1 else rel.name
+    m = BRIGHTSPACE.match(head)
+    if m and (len(rel.parts) > 1 or m["file"]):
+        return "brightspace"
+    return None
+
+
+def collect(
+    inputs: list[Path],
+    scratch: Path,
+    roster: Roster | None = None,
+    assignment: str = "alexnet",
+) -> Collection:
+    """All submissions found in `inputs`; zips are extracted under `scratch` (caller-owned)."""
+    scratch.mkdir(parents=True, exist_ok=True)
+    collector = _Collector(scratch, roster, assignment)
+    for path in inputs:
+        collector.add_input(Path(path))
+    return collector.result()
