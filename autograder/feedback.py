@@ -1,0 +1,180 @@
+"""Per-student feedback: `feedback.html` (pictures and a checklist) and Gradescope's `results.json`.
+
+Both are built from a `SubmissionResult` alone, so a failed run still gets both files. Nothing
+here reads a grade cell's source: hidden checks never reach a student (nbgrader issue #917).
+"""
+from __future__ import annotations
+
+import base64
+import io
+from functools import lru_cache
+
+import nbformat
+from jinja2 import Environment, PackageLoader, select_autoescape
+
+from autograder.results import FAILED, SubmissionResult
+
+PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
+MANUAL_NOTE = "answered: a TA grades this by hand"
+UNANSWERED_NOTE = "not answered (still the placeholder, or too short): 0 points"
+
+
+@lru_cache(maxsize=1)
+def templates() -> Environment:
+    """The Jinja environment of autograder/templates (autoescaped HTML)."""
+    env = Environment(loader=PackageLoader("autograder", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    env.filters["points"] = lambda x: "" if x is None else f"{float(x):g}"
+    return env
+
+
+# -- figures --------------------------------------------------------------------------------
+def figure_svg(fig) -> str:
+    """A matplotlib figure as inline SVG text (no files beside the HTML), closed after."""
+    import matplotlib.pyplot as plt
+
+    buf = io.StringIO()
+    fig.savefig(buf, format="svg", bbox_inches="tight")
+    plt.close(fig)
+    text = buf.getvalue()
+    return text[text.find("<svg"):]
+
+
+def envelope_bounds(obj) -> tuple[list[float], list[float]] | None:
+    """(low, high) per epoch from a reference or check-details dict, whatever its key names."""
+    if not isinstance(obj, dict):
+        return None
+    for lo, hi in (("low", "high"), ("lower", "upper"), ("min", "max"), ("lo", "hi")):
+        if isinstance(obj.get(lo), list) and isinstance(obj.get(hi), list):
+            return [float(v) for v in obj[lo]], [float(v) for v in obj[hi]]
+    for key in ("envelope", "reference"):
+        found = envelope_bounds(obj.get(key))
+        if found:
+            return found
+    return None
+
+
+def trajectory_svg(result: SubmissionResult, reference: dict | None = None) -> str | None:
+    """Test accuracy per epoch: our re-run, the student's own run, and the reference envelope."""
+    rerun = (result.trajectory_rerun or {}).get("accuracy")
+    submitted = (result.trajectory_submitted or {}).get("accuracy")
+    if not rerun and not submitted:
+        return None
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    check = next((c for c in result.checks if c.name == "trajectory"), None)
+    bounds = envelope_bounds(check.details if check else None) or envelope_bounds(reference)
+    fig, ax = plt.subplots(figsize=(5.5, 3.2))
+    if bounds:
+        lo, hi = bounds
+        ax.fill_between(range(len(lo)), lo, hi, color="#9ecae1", alpha=0.5, label="expected range")
+    if rerun:
+        ax.plot(range(len(rerun)), rerun, "o-", color="#08519c", label="re-run by the grader")
+    if submitted:
+        ax.plot(range(len(submitted)), submitted, "s--", color="#d94801", label="your submitted run")
+    ax.set_xlabel("epoch (0 = before training)")
+    ax.set_ylabel("test accuracy (%)")
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    return figure_svg(fig)
+
+
+def kernel_images(executed_notebook: str | None) -> list[dict]:
+    """The kernel plots of the executed notebook: {'src': data URI, 'caption': ...} each."""
+    if not executed_notebook:
+        return []
+    try:
+        nb = nbformat.reads(executed_notebook, as_version=4)
+    except Exception:  # a result from a broken run: no pictures rather than no feedback
+        return []
+    images = []
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            data = out.get("data", {})
+            meta = data.get(PLOT_MIME)
+            if not isinstance(meta, dict) or meta.get("kind") != "kernels" or "image/png" not in data:
+                continue
+            model = meta.get("model", "model")
+            trained = meta.get("epochs_trained")
+            when = "pretrained" if model == "alexnet" else ("untrained" if not trained else f"after {trained} epochs")
+            caption = f"{model}, layer {meta.get('layer_index', 0)}: {when}"
+            if meta.get("standin"):
+                caption += " (stand-in weights)"
+            png = data["image/png"]
+            png = png if isinstance(png, str) else base64.b64encode(png).decode()
+            images.append({"src": "data:image/png;base64," + png.replace("\n", ""), "caption": caption})
+    return images
+
+
+# -- the checklist both files share ---------------------------------------------------------
+def checklist(result: SubmissionResult) -> list[dict]:
+    """One row per automatic check and per question: name, score, max, what happened."""
+    rows = []
+    for check in result.checks:
+        if not check.grade_id:
+            continue
+        rows.append({
+            "name": check.name.replace("_", " "),
+            "score": check.score,
+            "max_score": check.max_score,
+            "status": "passed" if check.passed else "failed",
+            "output": check.reason or "all points",
+        })
+    for answer in result.answers:
+        rows.append({
+            "name": f"Question {answer.label}",
+            "score": None if answer.answered else 0.0,
+            "max_score": answer.max_score,
+            "status": "pending" if answer.answered else "failed",
+            "output": MANUAL_NOTE if answer.answered else UNANSWERED_NOTE,
+        })
+    return rows
+
+
+def results_json(result: SubmissionResult) -> dict:
+    """Gradescope's autograder schema; valid for failed runs too (every test at 0, with why)."""
+    tests = []
+    for row in checklist(result):
+        tests.append({
+            "name": row["name"],
+            "score": row["score"] or 0.0,
+            "max_score": row["max_score"],
+            "status": "passed" if row["status"] == "passed" else "failed",
+            "output": row["output"],
+            "visibility": "visible",
+        })
+    if result.status == FAILED and not tests:
+        tests.append({
+            "name": "notebook runs",
+            "score": 0.0,
+            "max_score": 0.0,
+            "status": "failed",
+            "output": result.reason,
+            "visibility": "visible",
+        })
+    summary = result.reason if result.status == FAILED else "Automatic checks done; written answers are graded by hand."
+    return {
+        "score": float(result.total),
+        "execution_time": round(float(result.seconds), 1),
+        "output": summary,
+        "visibility": "visible",
+        "stdout_visibility": "hidden",
+        "tests": tests,
+    }
+
+
+def feedback_html(result: SubmissionResult, reference: dict | None = None, max_points: float | None = None) -> str:
+    """The student's page: what was checked, why points were lost, and the pictures."""
+    return templates().get_template("feedback.html.j2").render(
+        r=result,
+        failed=result.status == FAILED,
+        rows=checklist(result),
+        trajectory=trajectory_svg(result, reference),
+        kernels=kernel_images(result.executed_notebook),
+        auto_total=result.total,
+        auto_max=sum(c.max_score for c in result.checks if c.grade_id),
+        manual_max=sum(a.max_score for a in result.answers if a.answered),
+        max_points=max_points if max_points is not None else result.max_total,
+    )

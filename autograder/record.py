@@ -1,0 +1,230 @@
+"""Record: one `SubmissionResult` -> the output folder and nbgrader's gradebook.
+
+Only the coordinator calls this (one gradebook writer; nbgrader #174). Per student, in this order:
+`executed.ipynb`, `results.json`, `feedback.html`, the gradebook rows, and last `result.json`,
+written atomically: its presence is what "done" means to a resumed batch. `grades.csv` and
+`report.html` are rewritten atomically after each result, so a kill -9 at any moment leaves every
+file either the old or the new version, never half of one.
+"""
+from __future__ import annotations
+
+import csv
+import io
+import json
+import os
+import sys
+import tempfile
+from dataclasses import replace
+from datetime import datetime, timezone
+from pathlib import Path
+
+import nbformat
+
+from autograder import feedback
+from autograder.results import FAILED, Answer, CheckResult, SubmissionResult
+from grading_config import CONFIG, GradingConfig
+
+RESULT_FILE = "result.json"
+COURSE_DIR = "nbgrader"
+BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
+# Check name -> the nbgrader grade cell it scores (ARCHITECTURE.md, automatic grade cells).
+CHECKS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
+
+
+def atomic_write(path: Path, text: str) -> None:
+    """Write beside the target, then rename over it: readers see the old file or the new one."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+            fh.write(text)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def answer_grade_id(label: str) -> str:
+    return f"answer_{label.lower()}"
+
+
+def check_points(config: GradingConfig) -> dict[str, float]:
+    p = config.points
+    return {"trajectory": p.trajectory, "evidence": p.evidence, "kernel_plots": p.kernel_plots}
+
+
+def complete(result: SubmissionResult, config: GradingConfig = CONFIG) -> SubmissionResult:
+    """Every check and question present (at 0, with the reason, where the run never got there)."""
+    have = {c.name for c in result.checks}
+    why = result.reason or "not reached"
+    for name, points in check_points(config).items():
+        if name not in have:
+            result.checks.append(CheckResult(name, CHECKS[name], 0.0, float(points), reason=why))
+    labels = {a.label for a in result.answers}
+    for label, points in config.points.questions.items():
+        if label not in labels:
+            result.answers.append(Answer(label, answer_grade_id(label), "", False, float(points)))
+    return result
+
+
+def failed_result(student_id: str, source: str, reason: str, config: GradingConfig = CONFIG, **extra) -> SubmissionResult:
+    """A submission that could not be graded: every point 0, the reason on every line."""
+    return complete(SubmissionResult(student_id=student_id, source=source, status=FAILED, reason=reason, **extra), config)
+
+
+def load_done(out: Path) -> dict[str, SubmissionResult]:
+    """Results already recorded under `out` (the `result.json` of each student folder)."""
+    done = {}
+    for path in sorted(out.glob(f"*/{RESULT_FILE}")):
+        try:
+            result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
+        except (ValueError, TypeError, KeyError):
+            print(f"warning: {path} is unreadable; that submission will be graded again", file=sys.stderr)
+            continue
+        done[result.student_id] = result
+    return done
+
+
+# -- grades.csv -----------------------------------------------------------------------------
+def grades_csv(results: list[SubmissionResult], config: GradingConfig = CONFIG) -> str:
+    """DESIGN contract 6: base columns, one per check, one per question, then time and device."""
+    questions = list(config.points.questions)
+    columns = BASE_COLUMNS + list(CHECKS) + questions + ["seconds", "attempts", "device"]
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
+    writer.writeheader()
+    for r in sorted(results, key=lambda r: r.student_id):
+        acc = r.final_accuracy
+        row = {
+            "student_id": r.student_id,
+            "status": r.status,
+            "reason": r.reason,
+            "total": f"{r.total:g}",
+            "max_total": f"{r.max_total:g}",
+            "final_accuracy": "" if acc is None else f"{acc:.2f}",
+            "flags": "; ".join(r.flags),
+            "seconds": f"{r.seconds:.1f}",
+            "attempts": r.attempts,
+            "device": r.device,
+        }
+        for c in r.checks:
+            if c.name in CHECKS:
+                row[c.name] = f"{c.score:g}"
+        for a in r.answers:
+            # Empty = answered, waiting for a TA; 0 = not answered.
+            row[a.label] = "" if a.answered else "0"
+        writer.writerow(row)
+    return buf.getvalue()
+
+
+# -- nbgrader gradebook ---------------------------------------------------------------------
+def write_gradebook(course_root: Path, result: SubmissionResult, config: GradingConfig = CONFIG) -> None:
+    """The submission's rows in nbgrader's gradebook, made by nbgrader itself, then our scores.
+
+    nbgrader creates the submission (update_or_create_submission mirrors every grade cell) and
+    its SaveAutoGrades preprocessor scores the executed notebook as `nbgrader autograde` would;
+    then the automatic checks get the scores check.py computed and each answer is either waiting
+    for manual grading or 0. A TA's manual score already in the gradebook is kept.
+    """
+    from nbgrader.api import Gradebook, MissingEntry
+    from nbgrader.preprocessors import SaveAutoGrades
+
+    assignment, notebook = config.course.assignment, config.course.notebook
+    db_url = f"sqlite:///{course_root / 'gradebook.db'}"
+    sid = result.student_id
+    with Gradebook(db_url) as gb:
+        gb.update_or_create_student(sid)
+        gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(timezone.utc).isoformat())
+
+    nb = _notebook_for_gradebook(result)
+    if nb is not None:
+        target = course_root / "autograded" / sid / assignment / f"{notebook}.ipynb"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        resources = {"nbgrader": {"db_url": db_url, "assignment": assignment, "notebook": notebook, "student": sid}}
+        if result.status != FAILED:
+            nb, _ = SaveAutoGrades().preprocess(nb, resources)
+        atomic_write(target, nbformat.writes(nb))
+
+    with Gradebook(db_url) as gb:
+        for check in result.checks:
+            if not check.grade_id:
+                continue
+            try:
+                grade = gb.find_grade(check.grade_id, notebook, assignment, sid)
+            except MissingEntry:
+                print(f"warning: the gradebook has no grade cell {check.grade_id!r}; score not stored", file=sys.stderr)
+                continue
+            grade.auto_score = float(check.score)
+            grade.needs_manual_grade = grade.manual_score is not None
+        for answer in result.answers:
+            try:
+                grade = gb.find_grade(answer.grade_id, notebook, assignment, sid)
+                comment = gb.find_comment(answer.grade_id, notebook, assignment, sid)
+            except MissingEntry:
+                print(f"warning: the gradebook has no answer cell {answer.grade_id!r}", file=sys.stderr)
+                continue
+            if answer.answered:
+                grade.auto_score = None
+                grade.needs_manual_grade = True
+                comment.auto_comment = None
+            else:
+                grade.auto_score = 0.0
+                grade.needs_manual_grade = grade.manual_score is not None
+                comment.auto_comment = "No response."
+        gb.db.commit()
+
+
+def _notebook_for_gradebook(result: SubmissionResult):
+    """The executed notebook, else (a failed run) the submitted one when it is a readable notebook."""
+    text = result.executed_notebook
+    if text is None:
+        try:
+            text = Path(result.source).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            return None
+    try:
+        return nbformat.reads(text, as_version=4)
+    except Exception:  # not a notebook at all: the gradebook rows exist without one
+        return None
+
+
+# -- the recorder the coordinator owns ------------------------------------------------------
+class Recorder:
+    """Writes results under `out` as they arrive; keeps the class's results for the tables."""
+
+    def __init__(self, out: Path, config: GradingConfig = CONFIG, reference: dict | None = None):
+        self.out = out
+        self.course_root = out / COURSE_DIR
+        self.config = config
+        self.reference = reference
+        self.results = load_done(out)
+        self.problems: list = []
+        """collect.Problem list, shown in the report."""
+
+    def is_done(self, student_id: str) -> bool:
+        return student_id in self.results
+
+    def record(self, result: SubmissionResult) -> None:
+        result = complete(result, self.config)
+        folder = self.out / result.student_id
+        folder.mkdir(parents=True, exist_ok=True)
+        (folder / RESULT_FILE).unlink(missing_ok=True)  # a regrade is not done until it is rewritten
+        if result.executed_notebook:
+            atomic_write(folder / "executed.ipynb", result.executed_notebook)
+        atomic_write(folder / "results.json", json.dumps(feedback.results_json(result), indent=2))
+        atomic_write(folder / "feedback.html", feedback.feedback_html(result, self.reference))
+        write_gradebook(self.course_root, result, self.config)
+        # The executed notebook lives in executed.ipynb; result.json stays small for reports.
+        light = replace(result, executed_notebook=None)
+        atomic_write(folder / RESULT_FILE, json.dumps(light.to_dict(), indent=1))
+        self.results[result.student_id] = light
+        self.write_tables()
+
+    def write_tables(self) -> None:
+        from autograder import report
+
+        results = list(self.results.values())
+        atomic_write(self.out / "grades.csv", grades_csv(results, self.config))
+        report.write_report(self.out, results, self.problems, self.config)
