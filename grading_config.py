@@ -108,6 +108,8 @@ class Runners:
     ray_address: str = _f("auto", "Ray cluster address for --backend ray.")
     ray_gpu_fraction: float = _f(0.5, "GPU share one submission asks Ray for (0.5 = two per GPU).")
     near_duplicate_ratio: float = _f(0.9, "Answer similarity (0-1) from which two students are flagged.")
+    runner_grace_s: int = _f(120, "Seconds past the notebook limit before a silent runner is killed and failed.")
+    progress: bool = _f(True, "Show a progress bar (counts and ETA) on the terminal while grading.")
 
 
 @dataclass(frozen=True)
