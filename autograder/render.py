@@ -1,0 +1,184 @@
+"""Render the Jinja master notebook into an nbgrader source notebook for one variant and profile.
+
+The master (`source/<assignment>/<notebook>.ipynb`) is an ordinary notebook an instructor edits in
+Jupyter; Jinja expressions and `{% if variant == "colab" %}` blocks live inside its cells. Rendering
+is strict (an undefined name is an error naming the cell), and it is where instructor-only content
+is removed: rubric notes for TAs (`metadata.alexnet_lab.rubric`) never leave this module.
+
+What the template sees: `variant` (str), `profile` (grading_config.Profile), `course`
+(grading_config.Course), `points` (grading_config.Points), `total_points` (number).
+"""
+from __future__ import annotations
+
+import base64
+import copy
+import re
+from pathlib import Path
+
+import jinja2
+import nbformat
+from jinja2 import meta
+from nbformat import NotebookNode
+
+import grading_config
+from autograder.errors import ConfigError, RenderError
+
+REPO = Path(__file__).resolve().parent.parent
+# Markdown figures written `![text](attachment:name.png)` are embedded from this folder beside the
+# master, so the release shows them offline and in Colab, where relative links do not resolve.
+FIGURES_DIR = "figures"
+_ATTACHMENT = re.compile(r"attachment:([A-Za-z0-9_.\-]+)")
+_MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
+
+
+def master_path(root: Path = REPO, config: grading_config.GradingConfig = grading_config.CONFIG) -> Path:
+    """Where the master notebook lives under a course repository `root`."""
+    course = config.course
+    return Path(root) / "source" / course.assignment / f"{course.notebook}.ipynb"
+
+
+def resolve_variant(variant: str | None, config=grading_config.CONFIG) -> str:
+    chosen = variant or config.course.default_variant
+    if chosen not in config.course.variants:
+        valid = ", ".join(config.course.variants)
+        raise ConfigError(f"Unknown variant {chosen!r}. Valid variants: {valid} (grading_config.Course.variants).")
+    return chosen
+
+
+def resolve_profile(profile, config=grading_config.CONFIG) -> grading_config.Profile:
+    """A Profile from a name, a Profile, or None (the course default, not $ALEXNET_LAB_PROFILE:
+    what a release says must not depend on the shell that built it)."""
+    if isinstance(profile, grading_config.Profile):
+        return profile
+    try:
+        return grading_config.active_profile(profile or config.course.default_profile, config)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
+
+
+def _cell_name(cell: NotebookNode, index: int) -> str:
+    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+    return f"cell {index} ({grade_id})" if grade_id else f"cell {index}"
+
+
+def _render_source(env: jinja2.Environment, source: str, context: dict, where: str) -> str:
+    try:
+        template = env.from_string(source)
+    except jinja2.TemplateSyntaxError as exc:
+        raise RenderError(f"{where}: Jinja syntax error on line {exc.lineno}: {exc.message}; fix the master cell.") from None
+    try:
+        return template.render(context)
+    except jinja2.UndefinedError as exc:
+        missing = sorted(meta.find_undeclared_variables(env.parse(source)) - set(context))
+        name = missing[0] if missing else str(exc)
+        known = ", ".join(sorted(context))
+        raise RenderError(
+            f"{where}: undefined variable {name!r} ({exc}); use one of: {known}."
+        ) from None
+
+
+def _embed_figures(cell: NotebookNode, figures: Path, where: str) -> None:
+    names = _ATTACHMENT.findall(cell.source)
+    if not names:
+        return
+    attachments = {}
+    for name in names:
+        path = figures / name
+        if not path.is_file():
+            raise RenderError(f"{where}: figure {path} not found; add it under {figures} or fix the link.")
+        mime = _MIME.get(path.suffix.lower(), "application/octet-stream")
+        attachments[name] = {mime: base64.b64encode(path.read_bytes()).decode("ascii")}
+    cell["attachments"] = attachments
+
+
+def _grade_points(cell: NotebookNode, points: grading_config.Points) -> float | None:
+    """Points for a grade cell, from grading_config (the master never types them)."""
+    meta_lab = cell.metadata.get("alexnet_lab", {})
+    if "question" in meta_lab:
+        return points.questions[meta_lab["question"]]
+    check = meta_lab.get("check")
+    if check:
+        return getattr(points, check)
+    return None
+
+
+def render_master(
+    variant: str | None = None,
+    profile=None,
+    *,
+    master: Path | None = None,
+    config: grading_config.GradingConfig = grading_config.CONFIG,
+    keep_rubric: bool = False,
+) -> NotebookNode:
+    """The nbgrader source notebook for `variant` and `profile` (names, or None for the defaults).
+
+    Raises RenderError naming the cell for an undefined variable, a Jinja syntax error, a missing
+    figure or a grade cell whose points grading_config does not define.
+    """
+    variant = resolve_variant(variant, config)
+    chosen = resolve_profile(profile, config)
+    master = Path(master) if master else master_path(config=config)
+    try:
+        nb = nbformat.read(str(master), as_version=4)
+    except FileNotFoundError:
+        raise RenderError(f"{master}: master notebook not found.") from None
+    except Exception as exc:  # nbformat raises several types for a broken file
+        raise RenderError(f"{master}: not a readable notebook ({exc}); restore it from git.") from None
+
+    points = config.points
+    total = sum(points.questions.values()) + points.trajectory + points.evidence + points.kernel_plots
+    context = {"variant": variant, "profile": chosen, "course": config.course, "points": points,
+               "total_points": total}
+    # trim/lstrip blocks: a `{% if %}` line leaves no blank line behind in code cells.
+    env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
+                             autoescape=False)
+    figures = master.parent / FIGURES_DIR
+
+    cells = []
+    for index, cell in enumerate(nb.cells):
+        where = f"{master.name} {_cell_name(cell, index)}"
+        cell = copy.deepcopy(cell)
+        cell.source = _render_source(env, cell.source, context, where).strip("\n")
+        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
+        if not cell.source.strip() and not grade_id:
+            continue  # a prose cell that exists only in another variant
+        lab = cell.metadata.get("alexnet_lab")
+        if lab is not None and not keep_rubric:
+            lab.pop("rubric", None)
+            if not lab:
+                del cell.metadata["alexnet_lab"]
+        nbg = cell.metadata.get("nbgrader", {})
+        if nbg.get("grade"):
+            try:
+                value = _grade_points(cell, points)
+            except (KeyError, AttributeError):
+                value = None
+            if value is None:
+                raise RenderError(f"{where}: grade cell has no points in grading_config.Points; "
+                                  f"add them there or set metadata.alexnet_lab.question/check.")
+            nbg["points"] = value
+        if cell.cell_type == "markdown":
+            _embed_figures(cell, figures, where)
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+        cells.append(cell)
+
+    nb.cells = cells
+    nb.metadata["alexnet_lab"] = {
+        "assignment": config.course.assignment,
+        "variant": variant,
+        "profile": chosen.name,
+    }
+    nbformat.validate(nb)
+    return nb
+
+
+def rubric_notes(master: Path | None = None) -> dict[str, str]:
+    """TA rubric notes by question label ('Q1' -> text), read from the master."""
+    nb = nbformat.read(str(master or master_path()), as_version=4)
+    notes = {}
+    for cell in nb.cells:
+        lab = cell.metadata.get("alexnet_lab", {})
+        if "question" in lab and "rubric" in lab:
+            notes[lab["question"]] = lab["rubric"]
+    return notes
