@@ -1,0 +1,179 @@
+"""The coordinator of `alexnet-lab grade`: collect, prepare, schedule runners, record, resume.
+
+It is the only process that writes the output folder and the gradebook. Submissions whose
+`OUT/<student>/result.json` exists are done and skipped (unless `regrade`), so re-running the same
+command after a crash or a kill -9 grades only what is left. One bad submission never stops the
+batch: it is recorded as failed with its reason.
+"""
+from __future__ import annotations
+
+import shutil
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder.collect import Collection, collect, load_roster, roster_from_gradebook
+from autograder.errors import SubmissionError
+from autograder.record import COURSE_DIR, Recorder, failed_result
+from autograder.results import FAILED
+from grading_config import CONFIG, GradingConfig, Profile, active_profile
+
+WORK_DIR = ".work"
+"""OUT/.work: extracted zips and runner job files; private to the coordinator."""
+
+
+@dataclass
+class BatchSummary:
+    graded: int = 0
+    failed: int = 0
+    skipped: int = 0
+    """Already done before this run (resume)."""
+    problems: int = 0
+    seconds: float = 0.0
+    per_submission: list[float] = field(default_factory=list)
+    out: Path | None = None
+
+    def lines(self) -> list[str]:
+        done = self.graded + self.failed
+        rate = f", {done / self.seconds * 60:.1f} submissions/minute" if done and self.seconds else ""
+        mean = sum(self.per_submission) / len(self.per_submission) if self.per_submission else 0
+        return [
+            f"graded {self.graded}, failed {self.failed}, already done {self.skipped}, "
+            f"input problems {self.problems} in {self.seconds:.0f} s{rate}",
+            f"mean time per submission {mean:.1f} s" if self.per_submission else "nothing to grade",
+            f"grades:  {self.out / 'grades.csv'}",
+            f"report:  {self.out / 'report.html'}",
+            f"nbgrader course root (formgrader, nbgrader export): {self.out / COURSE_DIR}",
+        ]
+
+
+def _progress(total: int, enabled: bool):
+    """A progress bar on the terminal (stderr); a no-op when disabled or nothing to do."""
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="submission", disable=not enabled or total == 0, file=sys.stderr,
+                dynamic_ncols=True, smoothing=0.1)
+
+
+def _collect(inputs: list[Path], out: Path, roster: Path | None, db_url: str, config: GradingConfig) -> Collection:
+    scratch = out / WORK_DIR / "inputs"
+    shutil.rmtree(scratch, ignore_errors=True)  # a fresh extraction each run: zips may have changed
+    known = load_roster(roster) if roster else roster_from_gradebook_if_any(db_url)
+    return collect(inputs, scratch, known, assignment=config.course.assignment)
+
+
+def roster_from_gradebook_if_any(db_url: str):
+    """nbgrader's student list is the roster only when a TA imported one (`nbgrader db student import`).
+
+    Students this coordinator added itself are not a roster: they would make every new student
+    'unknown' on a second run. We tell them apart by the names a real import carries.
+    """
+    roster = roster_from_gradebook(db_url)
+    if roster is None or not roster.by_name:
+        return None
+    return roster
+
+
+def _jobs(to_grade, recorder: Recorder, course_root: Path, profile: Profile, config: GradingConfig,
+          summary: BatchSummary, bar):
+    """Prepare each submission in the coordinator, lazily, so runners start on the first ones.
+
+    A submission that cannot be prepared is recorded as failed at once (this generator runs in
+    the coordinator's thread, so the gradebook keeps its single writer).
+    """
+    from autograder.prepare import prepare
+    from autograder.runner import Job, load_reference
+
+    reference = load_reference(profile)
+    for sub in to_grade:
+        started = time.monotonic()
+        try:
+            prepared = prepare(sub.student_id, sub.path, course_root, profile, config)
+        except SubmissionError as exc:
+            recorder.record(failed_result(sub.student_id, sub.origin, str(exc), config,
+                                          seconds=time.monotonic() - started))
+            summary.failed += 1
+            bar.update(1)
+            continue
+        yield Job(prepared=prepared, profile_name=profile.name, device="cpu",
+                  threads=config.runners.threads_per_runner, reference=reference, limits=config.limits)
+
+
+def grade(
+    inputs: list[Path],
+    out: Path,
+    profile: str | None = None,
+    runners: int | None = None,
+    backend: str | None = None,
+    address: str | None = None,
+    regrade: bool = False,
+    roster: Path | None = None,
+    config: GradingConfig = CONFIG,
+) -> BatchSummary:
+    """Grade every submission in `inputs` into `out`; resumable. Returns the batch's summary."""
+    from autograder.pool import make_pool
+    from autograder.release import register
+
+    started = time.monotonic()
+    prof = active_profile(profile, config)
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    # A fresh clone (or a fresh OUT) needs no registration step: the course root is made here.
+    db_url = f"sqlite:///{Path(register(out / COURSE_DIR, prof.name)).resolve()}"
+
+    collection = _collect([Path(p) for p in inputs], out, roster, db_url, config)
+    recorder = Recorder(out, config)
+    recorder.problems = collection.problems
+    summary = BatchSummary(problems=len(collection.problems), out=out)
+    for problem in collection.problems:
+        print(f"input problem: {problem.origin}: {problem.message}", file=sys.stderr)
+
+    # Students with two notebooks are recorded as failed (nothing guessed), so the TA sees them.
+    for sid, subs in collection.duplicates.items():
+        if regrade or not recorder.is_done(sid):
+            shown = ", ".join(s.origin for s in subs)
+            recorder.record(failed_result(sid, shown, f"{len(subs)} notebooks for this student ({shown}); keep one and grade again", config))
+            summary.failed += 1
+
+    to_grade = []
+    for sub in collection.submissions:
+        if recorder.is_done(sub.student_id) and not regrade:
+            summary.skipped += 1
+        else:
+            to_grade.append(sub)
+    if summary.skipped:
+        print(f"resuming: {summary.skipped} submission(s) already graded in {out} (--regrade grades them again)", file=sys.stderr)
+
+    origins = {sub.student_id: sub.origin for sub in to_grade}
+    bar = _progress(len(to_grade), config.runners.progress)
+    pool = None
+    try:
+        if to_grade:
+            notebook_s = config.limits.smoke_notebook_timeout_s if prof.synthetic else config.limits.notebook_timeout_s
+            jobs_dir = out / WORK_DIR / "jobs"
+            jobs_dir.mkdir(parents=True, exist_ok=True)
+            pool = make_pool(backend, runners, address, config, workdir=jobs_dir,
+                             timeout_s=notebook_s + config.runners.runner_grace_s)
+            print(f"grading {len(to_grade)} submission(s) on {pool.describe()}", file=sys.stderr)
+            jobs = _jobs(to_grade, recorder, out / COURSE_DIR, prof, config, summary, bar)
+            for result in pool.run(jobs):
+                result.source = origins.get(result.student_id, result.source)  # the TA's name for it
+                recorder.record(result)
+                summary.per_submission.append(result.seconds)
+                if result.status == FAILED:
+                    summary.failed += 1
+                else:
+                    summary.graded += 1
+                bar.update(1)
+                bar.set_postfix(graded=summary.graded, failed=summary.failed, refresh=False)
+    finally:
+        bar.close()
+        if pool is not None and hasattr(pool, "close"):
+            pool.close()
+    if not (summary.graded or summary.failed):
+        recorder.write_tables()  # the report exists even when everything was already graded
+    summary.seconds = time.monotonic() - started
+    for line in summary.lines():
+        print(line)
+    return summary

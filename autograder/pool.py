@@ -1,0 +1,287 @@
+"""Where runners run: a local pool of pinned runner processes (default), or a Ray cluster.
+
+Both take `runner.Job`s and yield `SubmissionResult`s as they finish, in completion order; the
+coordinator records each one (runners never write the output folder or the gradebook).
+
+Local pool: one slot per runner, each pinned to a GPU (`cuda:N`) or to a few CPU threads
+(kernels that each use every core run slower together than one after the other: shared/NOTES.md).
+Every job runs in its own process, `python -m autograder.runner JOB.pkl RESULT.json`, so a runner
+that dies (OOM killer, segfault, kill -9) is seen: its job is retried `Runners.retries` times,
+then failed with the reason.
+
+Ray: the same `runner.run_job` as a Ray task, asking for a GPU share (`Runners.ray_gpu_fraction`)
+where the cluster has GPUs and CPUs otherwise; Ray retries a task whose worker died. Every node
+needs this project installed (the same `pip install -e .`) and the assets in its cache.
+"""
+from __future__ import annotations
+
+import ctypes
+import dataclasses
+import os
+import pickle
+import queue
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterable, Iterator
+
+from autograder.errors import ConfigError
+from autograder.results import FAILED, SubmissionResult
+from grading_config import CONFIG, GradingConfig
+
+RUNNER_MODULE = "autograder.runner"
+# Environment a runner (and its kernel) needs from the coordinator: profile and asset cache.
+FORWARDED_ENV = ("ALEXNET_LAB_PROFILE", "ALEXNET_LAB_DATA")
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+
+
+@dataclass(frozen=True)
+class Slot:
+    """One runner: which device its jobs use and how many CPU threads they may take."""
+
+    index: int
+    device: str
+    threads: int
+
+    def describe(self) -> str:
+        return f"{self.device} ({self.threads} thread{'s' if self.threads != 1 else ''})"
+
+
+# -- how many runners, pinned where ---------------------------------------------------------
+def visible_gpus() -> list[int]:
+    """Physical indices of the GPUs this process may use (honours CUDA_VISIBLE_DEVICES)."""
+    mask = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if mask is not None:
+        return [int(x) for x in mask.split(",") if x.strip().isdigit()]
+    try:
+        import torch
+
+        return list(range(torch.cuda.device_count()))
+    except Exception:  # no torch build with CUDA, no driver: a CPU machine
+        return []
+
+
+def plan_slots(runners: int | None, config: GradingConfig = CONFIG, gpus: list[int] | None = None) -> list[Slot]:
+    """`--runners N`, else `slots_per_gpu` per visible GPU, else a CPU count that suits the machine."""
+    r = config.runners
+    gpus = visible_gpus() if gpus is None else gpus
+    if runners is not None and runners < 1:
+        raise ConfigError(f"--runners {runners}: give at least 1 (or leave it out for the default).")
+    if gpus:
+        count = runners or len(gpus) * max(1, r.slots_per_gpu)
+        # Round-robin over GPUs: with 2 GPUs and 4 slots, slots 0 and 2 share GPU 0.
+        return [Slot(i, f"cuda:{gpus[i % len(gpus)]}", max(1, r.threads_per_runner)) for i in range(count)]
+    cores = os.cpu_count() or 1
+    count = runners or (r.cpu_runners if r.cpu_runners >= 1 else max(1, cores // 2))
+    threads = max(1, r.threads_per_runner)
+    return [Slot(i, "cpu", threads) for i in range(count)]
+
+
+def _pin(job, slot: Slot):
+    return dataclasses.replace(job, device=slot.device, threads=slot.threads)
+
+
+def _identity(job) -> tuple[str, str]:
+    prepared = job.prepared
+    return prepared.student_id, str(prepared.source)
+
+
+def _died(job, reason: str, attempts: int, seconds: float, device: str) -> SubmissionResult:
+    from autograder.record import failed_result
+
+    sid, source = _identity(job)
+    return failed_result(sid, source, reason, attempts=attempts, seconds=seconds, device=device)
+
+
+# -- local pool -----------------------------------------------------------------------------
+def _die_with_parent() -> None:
+    """In the child before exec: get SIGKILL when the coordinator thread that started us dies."""
+    try:
+        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGKILL)  # PR_SET_PDEATHSIG
+    except OSError:
+        pass
+
+
+def _exit_reason(code: int) -> str:
+    if code < 0:
+        try:
+            return f"killed by {signal.Signals(-code).name}"
+        except ValueError:
+            return f"killed by signal {-code}"
+    return f"exit code {code}"
+
+
+class LocalPool:
+    """Runner processes on this machine, one job at a time per slot."""
+
+    def __init__(self, slots: list[Slot], config: GradingConfig = CONFIG, workdir: Path | None = None,
+                 timeout_s: float | None = None, runner_module: str = RUNNER_MODULE):
+        self.slots = slots
+        self.retries = max(0, config.runners.retries)
+        self.timeout_s = timeout_s
+        self.workdir = Path(workdir or tempfile.mkdtemp(prefix="alexnet-lab-jobs-"))
+        self.runner_module = runner_module
+
+    def describe(self) -> str:
+        return f"local pool, {len(self.slots)} runner(s): " + ", ".join(s.describe() for s in self.slots)
+
+    def run(self, jobs: Iterable) -> Iterator[SubmissionResult]:
+        free: queue.Queue[Slot] = queue.Queue()
+        for slot in self.slots:
+            free.put(slot)
+        with ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="runner") as executor:
+            futures = [executor.submit(self._run_on_free_slot, job, free) for job in jobs]
+            try:
+                for future in as_completed(futures):
+                    yield future.result()
+            finally:
+                for future in futures:
+                    future.cancel()
+
+    def _run_on_free_slot(self, job, free: queue.Queue) -> SubmissionResult:
+        slot = free.get()
+        try:
+            return self.run_attempts(_pin(job, slot), slot)
+        finally:
+            free.put(slot)
+
+    def run_attempts(self, job, slot: Slot) -> SubmissionResult:
+        """Run `job` on `slot`; a runner that dies is retried, then failed with the reason."""
+        start = time.monotonic()
+        reasons = []
+        for attempt in range(1, self.retries + 2):
+            result, problem = self._run_process(job, slot, attempt)
+            if result is not None:
+                result.attempts = attempt
+                result.seconds = result.seconds or time.monotonic() - start
+                result.device = result.device or slot.device
+                return result
+            reasons.append(problem)
+            if problem.startswith("timed out"):
+                break  # a runner that overran its limit would overrun it again
+        n = len(reasons)
+        reason = f"runner failed {n} time{'s' if n > 1 else ''}: " + "; then ".join(reasons)
+        return _died(job, reason, n, time.monotonic() - start, slot.device)
+
+    def _run_process(self, job, slot: Slot, attempt: int) -> tuple[SubmissionResult | None, str]:
+        sid, _ = _identity(job)
+        stem = self.workdir / f"{sid}.attempt{attempt}"
+        job_file, result_file = stem.with_suffix(".pkl"), stem.with_suffix(".json")
+        result_file.unlink(missing_ok=True)
+        job_file.write_bytes(pickle.dumps(job))
+        env = dict(os.environ)
+        for name in THREAD_VARS:
+            env[name] = str(slot.threads)
+        cmd = [sys.executable, "-m", self.runner_module, str(job_file), str(result_file)]
+        log = stem.with_suffix(".log")
+        with log.open("wb") as log_fh:
+            proc = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
+                                    start_new_session=True, preexec_fn=_die_with_parent)
+            try:
+                code = proc.wait(timeout=self.timeout_s)
+            except subprocess.TimeoutExpired:
+                os.killpg(proc.pid, signal.SIGKILL)
+                proc.wait()
+                return None, f"timed out after {self.timeout_s:.0f} s"
+        try:
+            import json
+
+            result = SubmissionResult.from_dict(json.loads(result_file.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
+            detail = f" ({tail[0][:200]})" if tail else ""
+            return None, f"runner process {_exit_reason(code)} before writing a result{detail}"
+        job_file.unlink(missing_ok=True)
+        return result, ""
+
+
+# -- Ray ------------------------------------------------------------------------------------
+def _ray_task(job, threads: int):
+    """Runs on a Ray worker: pin to the GPU Ray assigned (if any), then grade."""
+    import ray
+
+    from autograder.runner import run_job
+
+    gpu_ids = ray.get_gpu_ids()
+    device = f"cuda:{int(gpu_ids[0])}" if gpu_ids else "cpu"
+    for name in THREAD_VARS:
+        os.environ[name] = str(threads)
+    start = time.monotonic()
+    result = run_job(dataclasses.replace(job, device=device, threads=threads))
+    result.seconds = result.seconds or time.monotonic() - start
+    result.device = result.device or f"{device} on {ray.util.get_node_ip_address()}"
+    return result
+
+
+class RayPool:
+    """The runner function as Ray tasks on an existing cluster (`ray start`, or `auto`)."""
+
+    def __init__(self, address: str | None, config: GradingConfig = CONFIG):
+        try:
+            import ray
+        except ImportError:
+            raise ConfigError("--backend ray needs Ray: pip install 'ray[default]' (or the project's [ray] extra).") from None
+        self.ray = ray
+        r = config.runners
+        address = address or r.ray_address
+        env = {name: os.environ[name] for name in FORWARDED_ENV if name in os.environ}
+        try:
+            ray.init(address=address, runtime_env={"env_vars": env}, log_to_driver=False,
+                     ignore_reinit_error=True, logging_level="ERROR")
+        except (ConnectionError, RuntimeError, ValueError) as exc:
+            raise ConfigError(f"cannot join the Ray cluster at {address!r}: {str(exc).splitlines()[0]} "
+                              "(start one with `ray start --head`, or pass --address HOST:PORT).") from None
+        resources = ray.cluster_resources()
+        self.gpus = float(resources.get("GPU", 0))
+        self.cpus = float(resources.get("CPU", 0))
+        self.threads = max(1, r.threads_per_runner)
+        self.retries = max(0, r.retries)
+        if self.gpus:
+            self.options = {"num_gpus": r.ray_gpu_fraction, "num_cpus": 1}
+        else:
+            self.options = {"num_cpus": self.threads}
+        self.task = ray.remote(_ray_task).options(max_retries=self.retries, **self.options)
+
+    def describe(self) -> str:
+        per = f"{self.options.get('num_gpus')} GPU" if self.gpus else f"{self.threads} CPU"
+        return f"Ray cluster with {self.cpus:g} CPUs and {self.gpus:g} GPUs; {per} per submission"
+
+    def run(self, jobs: Iterable) -> Iterator[SubmissionResult]:
+        ray = self.ray
+        pending = {}
+        started = {}
+        for job in jobs:
+            ref = self.task.remote(job, self.threads)
+            pending[ref] = job
+            started[ref] = time.monotonic()
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            ref = done[0]
+            job = pending.pop(ref)
+            try:
+                yield ray.get(ref)
+            except Exception as exc:  # the task's worker died past its retries, or the task raised
+                message = str(exc).strip().splitlines()
+                reason = f"Ray task failed after {self.retries + 1} attempt(s): {type(exc).__name__}"
+                if message:
+                    reason += f": {message[-1][:200]}"
+                yield _died(job, reason, self.retries + 1, time.monotonic() - started[ref], "ray")
+
+    def close(self) -> None:
+        self.ray.shutdown()
+
+
+def make_pool(backend: str | None, runners: int | None, address: str | None, config: GradingConfig = CONFIG,
+              timeout_s: float | None = None, workdir: Path | None = None):
+    """The pool the CLI asked for (`--backend local|ray`)."""
+    backend = backend or config.runners.backend
+    if backend == "local":
+        return LocalPool(plan_slots(runners, config), config, workdir=workdir, timeout_s=timeout_s)
+    if backend == "ray":
+        return RayPool(address, config)
+    raise ConfigError(f"Unknown backend {backend!r}. Valid backends: local, ray.")
