@@ -1,0 +1,280 @@
+"""`alexnet-lab check NOTEBOOK`: is this notebook ready to submit? Reads it; executes nothing.
+
+The same check runs from the notebook's last cell (`check_this_notebook`), which finds its own
+notebook: in Colab through Colab's frontend, in Jupyter through $JPY_SESSION_NAME (the saved file).
+Under the grader, where neither exists, it prints one line and returns: it never raises and never
+writes to stderr, because nbgrader scores a cell with stderr output as 0.
+"""
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import grading_config
+
+TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
+PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
+PLACEHOLDER = "YOUR ANSWER HERE"
+# The three kernel pictures, by the cell that draws them, and what they show.
+KERNEL_CELLS = {
+    "pretrained_kernels": "pretrained AlexNet kernels",
+    "untrained_kernels": "untrained AlexNet-mini kernels",
+    "trained_kernels": "trained AlexNet-mini kernels",
+}
+# Code cells whose outputs prove the notebook ran (setup and the last cell excluded: the first may
+# print nothing on a second run, the last is running while a student checks).
+RUN_CELLS = ("imports", "dog_photo", "pixels", "predict", "pretrained_kernels", "softmax_output",
+             "prediction_heatmap", "architecture", "untrained_kernels", "cifar_samples", "train",
+             "trained_kernels")
+
+
+@dataclass
+class PrecheckReport:
+    """The verdict on one notebook: what is fine, what must be fixed before submitting."""
+
+    name: str
+    """The file (or notebook) checked, as shown to the student."""
+    fatal: str | None = None
+    """Why the file cannot be checked at all (not a notebook, unreadable); one line."""
+    problems: list[str] = field(default_factory=list)
+    """What blocks submission, one line each, naming questions by label and cells by id."""
+    passed: list[str] = field(default_factory=list)
+    """What was checked and is fine."""
+    notes: list[str] = field(default_factory=list)
+    """Information that does not block submission."""
+    unanswered: list[str] = field(default_factory=list)
+    """Question labels still unanswered (for callers that want the list itself)."""
+
+    @property
+    def ready(self) -> bool:
+        return self.fatal is None and not self.problems
+
+    def text(self) -> str:
+        if self.fatal:
+            return f"{self.name}: NOT READY: {self.fatal}"
+        if self.ready:
+            head = f"{self.name}: READY to submit."
+        else:
+            count = len(self.problems)
+            head = f"{self.name}: NOT READY to submit ({count} problem{'s' if count > 1 else ''} to fix)."
+        lines = [head]
+        lines += [f"  [fix] {p}" for p in self.problems]
+        lines += [f"  [ok]  {p}" for p in self.passed]
+        lines += [f"  [note] {n}" for n in self.notes]
+        return "\n".join(lines)
+
+
+def _grade_id(cell: dict) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _source(cell: dict) -> str:
+    src = cell.get("source", "")
+    return "".join(src) if isinstance(src, list) else str(src)
+
+
+def _outputs(nb: dict):
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            yield cell, out
+
+
+def _json_data(out: dict, mime: str):
+    value = out.get("data", {}).get(mime)
+    if isinstance(value, str):  # some writers store JSON MIME data as text
+        try:
+            value = json.loads(value)
+        except ValueError:
+            return None
+    return value if isinstance(value, dict) else None
+
+
+def _check_assignment(nb: dict, report: PrecheckReport, config) -> bool:
+    expected = config.course.assignment
+    lab = nb.get("metadata", {}).get("alexnet_lab")
+    if not isinstance(lab, dict) or "assignment" not in lab:
+        report.problems.append(
+            f"This is not the {expected!r} lab notebook (its lab metadata is missing): submit the notebook "
+            f"you downloaded from release/{expected}/, with your answers in it.")
+        return False
+    if lab["assignment"] != expected:
+        report.problems.append(f"This notebook belongs to assignment {lab['assignment']!r}, not {expected!r}.")
+        return False
+    report.passed.append(f"Right assignment: {expected} ({lab.get('variant', '?')} version).")
+    return True
+
+
+def _check_answers(nb: dict, report: PrecheckReport, config) -> None:
+    points = config.points
+    cells = {}
+    for cell in nb.get("cells", []):
+        label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
+        gid = _grade_id(cell) or ""
+        for wanted in points.questions:
+            if label == wanted or (label is None and gid == f"answer_{wanted.lower()}"):
+                cells.setdefault(wanted, cell)
+    missing = [q for q in points.questions if q not in cells]
+    unanswered = []
+    for label, cell in cells.items():
+        text = _source(cell).replace(PLACEHOLDER, "").strip()
+        if len(text) < points.min_answer_chars:
+            unanswered.append(label)
+    report.unanswered = [q for q in points.questions if q in unanswered or q in missing]
+    if missing:
+        report.problems.append(f"Answer cell missing for {', '.join(missing)} (deleted?): download the "
+                               "notebook again and copy your answers into it.")
+    if unanswered:
+        report.problems.append(
+            f"Unanswered: {', '.join(unanswered)} (write at least {points.min_answer_chars} characters in the "
+            f"cell below each question, replacing {PLACEHOLDER}).")
+    if not missing and not unanswered:
+        report.passed.append(f"All {len(points.questions)} questions answered ({', '.join(points.questions)}).")
+
+
+def _check_run(nb: dict, report: PrecheckReport) -> None:
+    by_id = {_grade_id(c): c for c in nb.get("cells", []) if c.get("cell_type") == "code" and _grade_id(c)}
+    present = [gid for gid in RUN_CELLS if gid in by_id]
+    not_run = [gid for gid in present if not by_id[gid].get("outputs")]
+    if present and len(not_run) == len(present):
+        report.problems.append("The notebook has not been run (no outputs): run every cell from the top "
+                               "(Run all), wait for training to finish, save, and check again.")
+        return
+    if not_run:
+        report.problems.append(f"Cells without outputs: {', '.join(not_run)}: run the notebook from the top "
+                               "and save it.")
+
+    errors = []
+    for cell, out in _outputs(nb):
+        if out.get("output_type") == "error":
+            errors.append(f"{_grade_id(cell) or 'a cell'} ({out.get('ename', 'error')})")
+    if errors:
+        report.problems.append(f"Errors in the outputs: {', '.join(errors)}: fix the cause (often a cell "
+                               "run out of order) and run the notebook from the top again.")
+
+    records = [_json_data(out, TRAJECTORY_MIME) for _, out in _outputs(nb)]
+    records = [r for r in records if r]
+    if not records:
+        report.problems.append("No training record: the train cell has not finished; run it and save.")
+    else:
+        record = records[-1]
+        acc = record.get("accuracy") or []
+        epochs = record.get("epochs")
+        if not isinstance(epochs, int) or len(acc) != epochs + 1:
+            report.problems.append("The training record is incomplete (training was interrupted): run the "
+                                   "notebook from the top again.")
+        else:
+            report.passed.append(f"Training ran: {epochs} epochs, test accuracy {acc[0]:.1f}% before and "
+                                 f"{acc[-1]:.1f}% after training.")
+            if record.get("profile") and record.get("profile") != grading_config.CONFIG.course.default_profile:
+                report.notes.append(f"Training ran with the {record['profile']!r} settings, not the course's "
+                                    f"{grading_config.CONFIG.course.default_profile!r}.")
+
+    missing_plots = []
+    for gid, what in KERNEL_CELLS.items():
+        outs = by_id.get(gid, {}).get("outputs", []) or []
+        shown = any((_json_data(o, PLOT_MIME) or {}).get("kind") == "kernels" or "image/png" in o.get("data", {})
+                    for o in outs)
+        if not shown:
+            missing_plots.append(what)
+    if missing_plots:
+        report.problems.append(f"Kernel pictures missing: {', '.join(missing_plots)}: run their cells and save.")
+    else:
+        report.passed.append("All three kernel pictures are shown (pretrained, untrained, trained).")
+
+
+def check_node(nb: dict, name: str = "notebook", config: grading_config.GradingConfig = grading_config.CONFIG
+               ) -> PrecheckReport:
+    """Check a notebook already loaded as a dict (or NotebookNode)."""
+    report = PrecheckReport(name=name)
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        report.fatal = "not a Jupyter notebook (no list of cells): submit the .ipynb file of the lab."
+        return report
+    if _check_assignment(nb, report, config):
+        _check_answers(nb, report, config)
+        _check_run(nb, report)
+    return report
+
+
+def check_notebook(path: Path, config: grading_config.GradingConfig = grading_config.CONFIG) -> PrecheckReport:
+    """Check the notebook file at `path` without executing anything."""
+    path = Path(path)
+    report = PrecheckReport(name=str(path))
+    try:
+        size_mb = path.stat().st_size / 1e6
+    except FileNotFoundError:
+        report.fatal = "file not found."
+        return report
+    except OSError as exc:
+        report.fatal = f"cannot read the file ({exc.strerror})."
+        return report
+    if path.is_dir():
+        report.fatal = "this is a folder: give the .ipynb file inside it."
+        return report
+    if size_mb > config.limits.submission_mb:
+        report.fatal = (f"the file is {size_mb:.0f} MB, more than the {config.limits.submission_mb:g} MB "
+                        "accepted: clear large outputs you added and save again.")
+        return report
+    try:
+        nb = json.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        report.fatal = "not a notebook: the file is not text (is it a PDF, zip or image?)."
+        return report
+    except ValueError as exc:
+        report.fatal = f"not a notebook: not valid JSON ({str(exc).split(':')[0]}); was the file cut off or edited by hand?"
+        return report
+    old = isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4
+    if old:  # nbformat 3 keeps cells in worksheets; convert instead of refusing
+        try:
+            import nbformat
+
+            nb = nbformat.reads(json.dumps(nb), as_version=4)
+        except Exception:
+            report.fatal = "an old notebook format that cannot be converted: open it in Jupyter and save it again."
+            return report
+    return check_node(nb, str(path), config)
+
+
+def _colab_notebook():
+    """The live notebook from Colab's frontend, or None outside Colab."""
+    import sys
+
+    if "google.colab" not in sys.modules:
+        return None
+    from google.colab import _message  # only exists inside Colab
+
+    reply = _message.blocking_request("get_ipynb", request="", timeout_sec=30)
+    return (reply or {}).get("ipynb")
+
+
+def _jupyter_notebook_path() -> Path | None:
+    """The saved file of the running notebook, from Jupyter's $JPY_SESSION_NAME, or None."""
+    name = os.environ.get("JPY_SESSION_NAME")
+    if not name:
+        return None
+    for candidate in (Path(name), Path.cwd() / name, Path.cwd() / Path(name).name):
+        if candidate.suffix == ".ipynb" and candidate.is_file():
+            return candidate
+    return None
+
+
+def check_this_notebook() -> PrecheckReport | None:
+    """Run the check from inside the notebook; print the verdict. Never raises, never uses stderr."""
+    try:
+        nb = _colab_notebook()
+        if nb is not None:
+            report = check_node(nb, "This notebook")
+        else:
+            path = _jupyter_notebook_path()
+            if path is None:
+                print("Could not find this notebook's file from here: save it, then run "
+                      "`alexnet-lab check YOUR_NOTEBOOK.ipynb` in a terminal.")
+                return None
+            report = check_notebook(path)
+            report.notes.append(f"Checked the saved file {path.name}: save again if you changed anything since.")
+        print(report.text())
+        return report
+    except Exception as exc:  # a check that crashes must not cost the student points
+        print(f"The check could not run here ({type(exc).__name__}: {exc}); use `alexnet-lab check` instead.")
+        return None
