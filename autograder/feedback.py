@@ -74,6 +74,9 @@ def trajectory_svg(result: SubmissionResult, reference: dict | None = None) -> s
         ax.plot(range(len(rerun)), rerun, "o-", color="#08519c", label="re-run by the grader")
     if submitted:
         ax.plot(range(len(submitted)), submitted, "s--", color="#d94801", label="your submitted run")
+    floor = (check.details if check else {}).get("floor")
+    if floor is not None:
+        ax.axhline(float(floor), color="#636363", linestyle=":", linewidth=1, label=f"final floor {float(floor):g}%")
     ax.set_xlabel("epoch (0 = before training)")
     ax.set_ylabel("test accuracy (%)")
     ax.grid(alpha=0.3)

@@ -14,6 +14,7 @@ import json
 import os
 import sys
 import tempfile
+import warnings
 from dataclasses import replace
 from datetime import datetime, timezone
 from pathlib import Path
@@ -130,11 +131,14 @@ def write_gradebook(course_root: Path, result: SubmissionResult, config: Grading
     """
     from nbgrader.api import Gradebook, MissingEntry
     from nbgrader.preprocessors import SaveAutoGrades
+    from sqlalchemy.exc import SAWarning
 
     assignment, notebook = config.course.assignment, config.course.notebook
     db_url = f"sqlite:///{course_root / 'gradebook.db'}"
     sid = result.student_id
-    with Gradebook(db_url) as gb:
+    with Gradebook(db_url) as gb, warnings.catch_warnings():
+        # nbgrader's add_submission trips SQLAlchemy autoflush warnings that mean nothing here.
+        warnings.simplefilter("ignore", category=SAWarning)
         gb.update_or_create_student(sid)
         gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(timezone.utc).isoformat())
 

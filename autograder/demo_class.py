@@ -1,0 +1,151 @@
+"""The class half of `alexnet-lab demo`: a small class of sample submissions, graded by the local pool.
+
+The release notebook is executed once (smoke profile) and answered; every sample student is
+derived from that one run, so the demo costs one notebook execution plus the grading itself:
+
+| student  | what they handed in                                                   | expected     |
+| -------- | --------------------------------------------------------------------- | ------------ |
+| complete | ran the notebook, answered every question                             | all automatic points, 7 answers for the TA |
+| partial  | ran it, answered three questions                                      | four answers at 0 |
+| copycat  | ran it, answers copied from `complete` with a word changed            | near-duplicate flag |
+| unrun    | answered, but never ran the notebook (no outputs)                     | evidence point lost |
+| tampered | edited the learning rate in a locked cell and the accuracies shown     | cell restored, evidence flagged |
+| broken   | a file cut off half way (not JSON)                                    | failed, with the reason |
+"""
+from __future__ import annotations
+
+import copy
+import csv
+import json
+import os
+import shutil
+from pathlib import Path
+
+import nbformat
+
+from grading_config import CONFIG, PROFILE_ENV
+
+DEMO_PROFILE = "smoke"
+TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
+ANSWERS = {
+    "Q1": "Before 2012 there was far too little labelled data and compute: networks like LeNet were trained "
+          "on small digit sets on CPUs, so a large network on high-resolution photos would overfit and take months.",
+    "Q2": "Some first-layer kernels react to fur texture and to the light body shape against grass; a wallaby "
+          "shares those patterns, so kernels tuned to them push up both classes.",
+    "Q3a": "About 10 percent before any training.",
+    "Q3b": "Yes: with ten classes and random kernels the network is guessing, so one answer in ten is right.",
+    "Q3c": "It rises fast in the first epochs and then more slowly, flattening out towards the end.",
+    "Q4a": "The untrained kernels were noise; after training they show smooth colour blobs and some edge-like stripes.",
+    "Q4b": "They pick out colour regions and coarse edges at the scale of a 32 pixel image, enough to tell a "
+           "blue sky of a plane from a green background of a frog.",
+}
+
+
+def _release_notebook() -> Path:
+    from autograder.release import build_release
+
+    course = CONFIG.course
+    path = Path(__file__).resolve().parent.parent / "release" / course.assignment / f"{course.notebook}.ipynb"
+    if not path.exists():
+        build_release()
+    return path
+
+
+def _execute(release: Path, workdir: Path):
+    """Run the release once as a student would (smoke profile, one thread), in `workdir`."""
+    from nbclient import NotebookClient
+
+    workdir.mkdir(parents=True, exist_ok=True)
+    for item in release.parent.iterdir():
+        if item.is_file():
+            shutil.copy2(item, workdir / item.name)
+    nb = nbformat.read(str(workdir / release.name), as_version=4)
+    env = dict(os.environ, **{PROFILE_ENV: DEMO_PROFILE, "OMP_NUM_THREADS": "1"})
+    env.pop("MPLBACKEND", None)  # the student's Jupyter uses the inline backend
+    NotebookClient(nb, timeout=CONFIG.limits.smoke_cell_timeout_s * 2, kernel_name="python3",
+                   resources={"metadata": {"path": str(workdir)}}).execute(env=env, cwd=str(workdir))
+    return nb
+
+
+def _answer(nb, labels=None, change=None):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
+        if label and (labels is None or label in labels):
+            text = ANSWERS[label]
+            cell.source = change(text) if change else text
+    return nb
+
+
+def _cell(nb, grade_id):
+    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
+
+
+def _tamper(nb):
+    """What a student hoping for points might do: a better learning rate, and nicer numbers shown."""
+    nb = copy.deepcopy(nb)
+    train = _cell(nb, "train")
+    train.source = train.source.replace("lr=", "lr=10 * ") if "lr=" in train.source else train.source + "\n# tuned"
+    for out in train.get("outputs", []):
+        record = out.get("data", {}).get(TRAJECTORY_MIME)
+        if isinstance(record, dict) and record.get("accuracy"):
+            record["accuracy"] = [min(99.0, a + 30.0) for a in record["accuracy"]]
+    return nb
+
+
+def _unrun(nb):
+    nb = copy.deepcopy(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def write_class(folder: Path, executed) -> list[str]:
+    """The sample submissions as `<student>.ipynb` in `folder`; returns the student ids."""
+    folder.mkdir(parents=True, exist_ok=True)
+    answered = _answer(executed)
+    samples = {
+        "complete": answered,
+        "partial": _answer(executed, labels={"Q1", "Q3a", "Q3c"}),
+        "copycat": _answer(executed, change=lambda t: t.replace("the", "teh", 1)),
+        "unrun": _unrun(answered),
+        "tampered": _tamper(answered),
+    }
+    for sid, nb in samples.items():
+        nbformat.write(nb, str(folder / f"{sid}.ipynb"))
+    text = json.dumps(nbformat.from_dict(answered))
+    (folder / "broken.ipynb").write_text(text[: len(text) // 2], encoding="utf-8")
+    return sorted([*samples, "broken"])
+
+
+def print_table(grades_csv: Path) -> None:
+    with grades_csv.open(newline="", encoding="utf-8") as fh:
+        rows = list(csv.DictReader(fh))
+    print(f"\n{'student':<10} {'status':<7} {'auto':>5} {'of':>3} {'final acc':>9}  answered  flags / reason")
+    for r in rows:
+        answered = sum(1 for label in CONFIG.points.questions if r.get(label) == "")
+        note = r["reason"] if r["status"] == "failed" else r["flags"]
+        acc = f"{float(r['final_accuracy']):.1f}%" if r["final_accuracy"] else "-"
+        print(f"{r['student_id']:<10} {r['status']:<7} {r['total']:>5} {r['max_total']:>3} {acc:>9}  "
+              f"{answered}/{len(CONFIG.points.questions)}       {note[:70]}")
+
+
+def class_demo(out: Path, runners: int | None = None) -> Path:
+    """Write the sample class under `out/class`, grade it into `out/grading`; return the report path."""
+    from alexnet_core import synthetic
+    from autograder.grade import grade
+    from grading_config import active_profile
+
+    out = Path(out)
+    os.environ.setdefault(PROFILE_ENV, DEMO_PROFILE)
+    synthetic.ensure_synthetic(active_profile(DEMO_PROFILE))
+    print("demo: running the release notebook once as a student would (smoke profile)...")
+    executed = _execute(_release_notebook(), out / "student-run")
+    students = write_class(out / "class", executed)
+    print(f"demo: {len(students)} sample submissions in {out / 'class'}: {', '.join(students)}")
+    summary = grade([out / "class"], out / "grading", profile=DEMO_PROFILE, runners=runners)
+    print_table(summary.out / "grades.csv")
+    print(f"\nclass report: {summary.out / 'report.html'}")
+    print(f"feedback per student: {summary.out}/<student>/feedback.html")
+    return summary.out / "report.html"
