@@ -1,0 +1,215 @@
+"""The automatic checks: trajectory, evidence, kernel plots, answers. Points come from grading_config.
+
+Each check returns a `CheckResult` whose `reason` names every lost point and whose `details` carry
+the figures the feedback page and the TA need. The readers at the top pull the project's MIME
+records (ARCHITECTURE.md) out of a notebook; the same readers serve the student's submitted
+outputs (evidence) and our re-execution.
+"""
+from __future__ import annotations
+
+import re
+
+from autograder.results import Answer, CheckResult
+from grading_config import Points, Profile
+
+TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
+PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
+PLACEHOLDER = "YOUR ANSWER HERE"
+KERNEL_ROLES = ("pretrained", "untrained", "trained")
+GRADE_IDS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
+
+
+# ---------------------------------------------------------------- readers
+
+def _grade_id(cell) -> str | None:
+    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
+
+
+def _records(nb: dict, mime: str):
+    """(grade_id, record) for every display output of `mime`, in notebook order."""
+    for cell in nb.get("cells", []):
+        for out in cell.get("outputs", []) or []:
+            data = out.get("data") or {}
+            if isinstance(data.get(mime), dict):
+                yield _grade_id(cell), data[mime]
+
+
+def read_trajectory(nb: dict) -> dict | None:
+    """The trajectory record, preferring the `train` cell's last one; None when there is none."""
+    found = list(_records(nb, TRAJECTORY_MIME))
+    in_train = [rec for gid, rec in found if gid == "train"]
+    chosen = (in_train or [rec for _, rec in found] or [None])[-1]
+    return dict(chosen) if chosen else None
+
+
+def kernel_role(record: dict) -> str:
+    """pretrained (ImageNet AlexNet), untrained or trained (AlexNet-mini) from a plot record."""
+    if record.get("model") != "alexnet-mini":
+        return "pretrained"
+    return "trained" if (record.get("epochs_trained") or 0) > 0 else "untrained"
+
+
+def read_kernel_plots(nb: dict) -> dict[str, dict]:
+    """{role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown."""
+    plots = {}
+    for gid, rec in _records(nb, PLOT_MIME):
+        if rec.get("kind") == "kernels":
+            plots[kernel_role(rec)] = {"cell": gid, **{k: rec.get(k) for k in (
+                "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}
+    return plots
+
+
+# ---------------------------------------------------------------- checks
+
+def _fmt(acc) -> str:
+    return "[" + ", ".join(f"{a:.1f}" for a in acc) + "]"
+
+
+def check_trajectory(traj: dict | None, profile: Profile, reference: dict, points: Points) -> CheckResult:
+    """Shape and chance band, inside the envelope every epoch, final at or above the floor: a third each."""
+    total, part = points.trajectory, points.trajectory / 3
+    result = CheckResult("trajectory", GRADE_IDS["trajectory"], 0.0, total)
+    if not traj or not traj.get("accuracy"):
+        result.reason = "no training record in the re-executed notebook: the train cell did not finish"
+        return result
+    acc = [float(a) for a in traj["accuracy"]]
+    lower, upper = reference.get("lower") or [], reference.get("upper") or []
+    result.details = {"accuracy": acc, "lower": lower, "upper": upper, "floor": profile.final_floor,
+                      "chance_band": list(profile.chance_band), "epochs": traj.get("epochs"), "lr": traj.get("lr")}
+    reasons, score = [], 0.0
+    if len(acc) != profile.epochs + 1:
+        result.reason = (f"the trajectory has {len(acc)} points; the {profile.name} profile trains "
+                         f"{profile.epochs} epochs, so {profile.epochs + 1} are expected")
+        return result
+    lo, hi = profile.chance_band
+    if lo <= acc[0] <= hi:
+        score += part
+    else:
+        reasons.append(f"before training {acc[0]:.1f}% is outside the chance band {lo:g}-{hi:g}%")
+    if len(lower) != len(acc) or len(upper) != len(acc):
+        reasons.append(f"the reference envelope has {len(lower)} epochs, not {len(acc)}: rebuild it with "
+                       f"`alexnet-lab reference --profile {profile.name}`")
+    else:
+        outside = [i for i, a in enumerate(acc) if not lower[i] <= a <= upper[i]]
+        if outside:
+            shown = ", ".join(f"epoch {i}: {acc[i]:.1f}% not in {lower[i]:.1f}-{upper[i]:.1f}" for i in outside[:3])
+            reasons.append(f"outside the reference envelope at {len(outside)} epoch(s) ({shown})")
+        else:
+            score += part
+    if acc[-1] >= profile.final_floor:
+        score += part
+    else:
+        reasons.append(f"final accuracy {acc[-1]:.1f}% is below the floor of {profile.final_floor:g}%")
+    result.score, result.reason = round(score, 6), "; ".join(reasons)
+    return result
+
+
+def trajectories_agree(submitted: dict, rerun: dict, profile: Profile) -> tuple[bool, str]:
+    """Whether the student's record matches ours; else a one-line description of the difference."""
+    a, b = submitted.get("accuracy") or [], rerun.get("accuracy") or []
+    problems = []
+    for key in ("epochs", "lr"):
+        if submitted.get(key) != rerun.get(key):
+            problems.append(f"{key} {submitted.get(key)} submitted vs {rerun.get(key)} re-run")
+    if len(a) != len(b):
+        problems.append(f"{len(a)} accuracies submitted vs {len(b)} re-run")
+    else:
+        gap = max((abs(float(x) - float(y)) for x, y in zip(a, b)), default=0.0)
+        if gap > profile.evidence_tolerance:
+            problems.append(f"accuracies differ by up to {gap:.1f} points (tolerance {profile.evidence_tolerance:g})")
+    return (not problems), "; ".join(problems)
+
+
+def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points: Points) -> tuple[CheckResult, list[str]]:
+    """Half for a submitted trajectory that agrees with the re-run, half for the kernel plots shown."""
+    half = points.evidence / 2
+    result = CheckResult("evidence", GRADE_IDS["evidence"], 0.0, points.evidence)
+    submitted = evidence.get("trajectory")
+    shown = sorted(evidence.get("plots", {}).get("kernels", {}))
+    result.details = {"submitted": (submitted or {}).get("accuracy"), "rerun": (rerun or {}).get("accuracy"),
+                      "kernel_plots_shown": shown}
+    reasons, flags = [], []
+    if not submitted:
+        reasons.append("the submitted notebook has no training output: run every cell, then save and submit")
+    elif rerun:
+        same, why = trajectories_agree(submitted, rerun, profile)
+        if same:
+            result.score += half
+        else:
+            reasons.append(f"the submitted training output does not match the re-run ({why})")
+            flags.append(f"evidence mismatch: {why}; submitted {_fmt(submitted.get('accuracy') or [])}, "
+                         f"re-run {_fmt(rerun.get('accuracy') or [])}")
+    else:
+        result.score += half  # nothing to compare with: the re-run's own failure is reported elsewhere
+    missing = [role for role in KERNEL_ROLES if role not in shown]
+    if missing:
+        reasons.append(f"the submitted notebook does not show the {', '.join(missing)} kernel plot(s)")
+    else:
+        result.score += half
+    result.reason = "; ".join(reasons)
+    return result, flags
+
+
+def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
+    """Half for the three kernel plots produced, half for trained kernels that differ from untrained."""
+    half = points.kernel_plots / 2
+    plots = read_kernel_plots(executed_nb)
+    result = CheckResult("kernel_plots", GRADE_IDS["kernel_plots"], 0.0, points.kernel_plots,
+                         details={"plots": plots})
+    reasons = []
+    missing = [role for role in KERNEL_ROLES if role not in plots]
+    if missing:
+        reasons.append(f"the re-executed notebook did not produce the {', '.join(missing)} kernel plot(s)")
+    else:
+        result.score += half
+    trained, untrained = plots.get("trained", {}), plots.get("untrained", {})
+    if trained and untrained and trained.get("fingerprint") != untrained.get("fingerprint"):
+        result.score += half
+    elif trained and untrained:
+        reasons.append("the trained kernels are identical to the untrained ones: training changed nothing")
+    else:
+        reasons.append("trained and untrained kernels could not be compared")
+    result.reason = "; ".join(reasons)
+    return result
+
+
+# ---------------------------------------------------------------- answers
+
+def answer_label(grade_id: str, points: Points) -> str | None:
+    """'answer_q3a' -> 'Q3a' for the questions in grading_config.Points."""
+    for label in points.questions:
+        if grade_id == f"answer_{label.lower()}":
+            return label
+    return None
+
+
+def grade_answer(label: str, grade_id: str, text: str, master_text: str, points: Points) -> Answer:
+    """Answered when changed from the placeholder and at least `min_answer_chars` long."""
+    own = text.replace(PLACEHOLDER, "").strip()
+    answer = Answer(label=label, grade_id=grade_id, text=text, answered=False,
+                    max_score=float(points.questions[label]))
+    if text.strip() == master_text.strip() or not own:
+        answer.note = "unanswered: the cell still holds the placeholder"
+    elif len(own) < points.min_answer_chars:
+        answer.note = f"unanswered: {len(own)} characters, fewer than the {points.min_answer_chars} required"
+    else:
+        answer.answered = True
+    return answer
+
+
+def first_number(text: str) -> float | None:
+    match = re.search(r"(\d+(?:[.,]\d+)?)\s*%?", text.replace(PLACEHOLDER, ""))
+    return float(match.group(1).replace(",", ".")) if match else None
+
+
+def q3a_note(text: str, submitted: dict | None, rerun: dict | None) -> str:
+    """The number the student wrote in Q3a beside their own (and our) before-training accuracy."""
+    wrote = first_number(text)
+    parts = [f"wrote {wrote:g}" if wrote is not None else "no number written"]
+    if submitted and submitted.get("accuracy"):
+        parts.append(f"own before-training accuracy {float(submitted['accuracy'][0]):.1f}%")
+    else:
+        parts.append("no own training output")
+    if rerun and rerun.get("accuracy"):
+        parts.append(f"re-run {float(rerun['accuracy'][0]):.1f}%")
+    return "; ".join(parts)

@@ -1,0 +1,165 @@
+"""One runner job: execute a prepared submission, check it, return a `SubmissionResult`.
+
+`run_job` is what the local pool and Ray schedule. It never raises: whatever goes wrong comes
+back as `status="failed"` with a one-line reason and the cell where execution stopped. The module
+entry `python -m autograder.runner JOB.pkl RESULT.json` runs one job in its own process and
+writes the result atomically, so a runner that dies is a dead process the coordinator can see.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import pickle
+import sys
+import time
+import traceback
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from autograder import check
+from autograder.errors import LabError
+from autograder.prepare import PreparedSubmission
+from autograder.results import FAILED, GRADED, SubmissionResult
+from grading_config import CONFIG, Limits, Profile
+
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "source" / CONFIG.course.assignment / "reference"
+
+
+@dataclass
+class Job:
+    """Everything a runner needs; picklable, so it crosses to a subprocess or a Ray worker."""
+
+    prepared: PreparedSubmission
+    profile_name: str
+    device: str
+    """'cpu' or 'cuda:N'."""
+    threads: int
+    """torch/OMP threads for a CPU runner."""
+    reference: dict
+    """The reference envelope of the profile (the coordinator loads it once)."""
+    limits: Limits
+    sandbox: bool = True
+    hide: tuple = field(default_factory=tuple)
+    """Extra folders the sandbox must not show (course root, output folder, submissions)."""
+
+
+def reference_path(profile: Profile) -> Path:
+    return REFERENCE_DIR / f"{profile.name}.json"
+
+
+def load_reference(profile: Profile) -> dict:
+    """The envelope of `profile`; LabError naming the command that builds it when it is missing."""
+    path = reference_path(profile)
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"{path}: no reference envelope for profile {profile.name!r}; build it with "
+                       f"`alexnet-lab reference --profile {profile.name}`") from None
+    except ValueError:
+        raise LabError(f"{path}: not valid JSON; rebuild it with `alexnet-lab reference --profile {profile.name}`") from None
+    if data.get("epochs") != profile.epochs:
+        raise LabError(f"{path}: built for {data.get('epochs')} epochs, the {profile.name} profile trains "
+                       f"{profile.epochs}; rebuild it with `alexnet-lab reference --profile {profile.name}`")
+    return data
+
+
+def _profile(name: str) -> Profile:
+    from grading_config import active_profile
+
+    return active_profile(name)
+
+
+def run_job(job: Job) -> SubmissionResult:
+    """Execute and check one submission. Never raises."""
+    prepared = job.prepared
+    started = time.monotonic()
+    result = SubmissionResult(student_id=prepared.student_id, source=str(prepared.source),
+                              answers=list(prepared.answers), flags=list(prepared.flags),
+                              trajectory_submitted=(prepared.evidence or {}).get("trajectory"),
+                              device=job.device)
+    try:
+        _grade(job, result)
+    except Exception as exc:  # a grader bug must not take the batch down: record it
+        result.status = FAILED
+        where = traceback.extract_tb(exc.__traceback__)[-1]
+        result.reason = (f"internal grader error: {type(exc).__name__}: {str(exc)[:200]} "
+                         f"({Path(where.filename).name}:{where.lineno})")
+    result.seconds = round(time.monotonic() - started, 2)
+    return result
+
+
+def _grade(job: Job, result: SubmissionResult) -> None:
+    from autograder.run import execute
+
+    import nbformat
+
+    profile = _profile(job.profile_name)
+    prepared = job.prepared
+    hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
+    execution = execute(prepared.notebook, profile=profile.name, device=job.device, threads=job.threads,
+                        limits=job.limits, smoke=profile.synthetic, sandbox=job.sandbox, hidden=hide)
+    result.executed_notebook = execution.notebook
+    result.failed_cell = execution.failed_cell
+    if job.sandbox and not execution.sandboxed and execution.status != "crashed":
+        result.flags.append("graded without a sandbox (bubblewrap unavailable)")
+    if execution.truncated:
+        result.flags.append(f"outputs cut at the {job.limits.output_mb:g} MB cap in: {', '.join(execution.truncated)}")
+
+    executed = nbformat.reads(execution.notebook, as_version=4) if execution.notebook else {"cells": []}
+    rerun = check.read_trajectory(executed)
+    result.trajectory_rerun = rerun
+    points = CONFIG.points
+    evidence_result, evidence_flags = check.check_evidence(prepared.evidence or {}, rerun, profile, points)
+    result.checks = [check.check_trajectory(rerun, profile, job.reference, points), evidence_result,
+                     check.check_kernels(executed, points)]
+    result.flags += evidence_flags
+    for answer in result.answers:
+        if answer.label == "Q3a":  # the TA sees the number written beside the student's own run
+            answer.note = "; ".join(filter(None, [answer.note, check.q3a_note(
+                answer.text, result.trajectory_submitted, rerun)]))
+
+    master_error = [e for e in execution.errors if not e["cell"].startswith(("cell ", "check_"))]
+    if execution.stopped:
+        result.status, result.reason = FAILED, execution.reason
+    elif master_error:
+        # A cell of the master itself raised: the grading environment is at fault (assets, device),
+        # not the student. Failed, so the TA fixes the cause and grades again.
+        first = master_error[0]
+        result.status, result.failed_cell = FAILED, first["cell"]
+        result.reason = f"cell {first['cell']} raised {first['ename']}: {first['evalue']}"
+    else:
+        result.status = GRADED
+        extra = [e for e in execution.errors if e["cell"].startswith("cell ")]
+        if extra:
+            result.flags.append("the student's own code raised: " + "; ".join(
+                f"{e['cell']}: {e['ename']}: {e['evalue'][:80]}" for e in extra))
+        lost = [c for c in result.checks if c.score < c.max_score]
+        result.reason = "" if not lost else "; ".join(f"{c.name}: {c.reason}" for c in lost)
+        if execution.errors and any(e["cell"].startswith("check_") for e in execution.errors):
+            hidden = [e for e in execution.errors if e["cell"].startswith("check_")]
+            result.reason = "; ".join(filter(None, [result.reason] + [
+                f"{e['cell']} raised {e['ename']}" for e in hidden]))
+
+
+def _write_atomic(path: Path, text: str) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(text, encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m autograder.runner",
+                                     description="Run one pickled grading job; write its result as JSON.")
+    parser.add_argument("job", help="Job pickled by the coordinator")
+    parser.add_argument("result", help="where to write the SubmissionResult JSON (atomically)")
+    args = parser.parse_args(argv)
+    with open(args.job, "rb") as fh:
+        job = pickle.load(fh)
+    result = run_job(job)
+    _write_atomic(Path(args.result), json.dumps(result.to_dict()))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,131 @@
+"""The grading sandbox: a bubblewrap command line that hides everything a submission should not see.
+
+The nbclient client and the Jupyter kernel run together inside one sandbox (a kernel inside a new
+network namespace cannot talk to a client outside it over TCP, see shared/NOTES.md). Inside:
+no network, the whole system read-only, one writable scratch folder, and tmpfs laid over the
+folders that hold grading secrets or other students' work (the gradebook, source/, tests/, the
+output folder, the submissions' folder, /tmp, home folders). The asset cache stays readable.
+
+Masking is by folder: a folder to hide that contains something the kernel needs (the virtual
+environment, the project, the scratch folder) is not covered whole; its other entries are.
+"""
+from __future__ import annotations
+
+import functools
+import logging
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+log = logging.getLogger(__name__)
+
+REPO = Path(__file__).resolve().parent.parent
+# Folders that may hold other people's files or secrets on a grading machine.
+SYSTEM_HIDDEN = ("/tmp", "/var/tmp", "/home", "/root", "/mnt", "/media", "/srv", "/run/user")
+# What a kernel imports from the project (alexnet_core, grading_config; the notebook's
+# self-check imports autograder.precheck).
+KERNEL_NEEDS = ("alexnet_core", "autograder", "grading_config.py")
+_warned = False
+
+
+@functools.lru_cache(maxsize=1)
+def bwrap_problem() -> str | None:
+    """None when bubblewrap is installed and can start a sandbox here; else why not (one line)."""
+    exe = shutil.which("bwrap")
+    if exe is None:
+        return "bubblewrap (bwrap) is not installed; `apt-get install bubblewrap` or `make sandbox` adds it"
+    probe = [exe, "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc", "--unshare-net",
+             "--unshare-pid", "--die-with-parent", "true"]
+    try:
+        done = subprocess.run(probe, capture_output=True, text=True, timeout=30)
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        return f"bubblewrap could not start a sandbox: {exc}"
+    if done.returncode != 0:
+        return f"bubblewrap could not start a sandbox here: {done.stderr.strip()[:200]}"
+    return None
+
+
+def warn_unsandboxed(reason: str) -> None:
+    """Say once per process, loudly, that submissions run without a sandbox."""
+    global _warned
+    if not _warned:
+        log.warning("GRADING WITHOUT A SANDBOX: %s. Submissions run with the grader's own "
+                    "permissions (network, files); set limits.require_sandbox to refuse instead.", reason)
+        _warned = True
+
+
+def _contains(folder: Path, path: Path) -> bool:
+    return path == folder or folder in path.parents
+
+
+def _mask_args(target: Path, keep: list[Path]) -> list[str]:
+    """bwrap arguments hiding `target` except the kept paths inside it."""
+    if not target.exists() or target.is_symlink():
+        return []
+    if not any(_contains(target, k) for k in keep):
+        if target.is_dir():
+            return ["--tmpfs", str(target)]
+        return ["--ro-bind", "/dev/null", str(target)]
+    if any(k == target for k in keep) or not target.is_dir():
+        return []
+    args: list[str] = []
+    try:
+        children = sorted(target.iterdir())
+    except OSError:
+        return []
+    for child in children:
+        args += _mask_args(child, keep)
+    return args
+
+
+def _real(p) -> Path:
+    return Path(os.path.realpath(p))
+
+
+def bwrap_command(inner: list[str], scratch: Path, *, readable: list[Path] = (),
+                  hidden: list[Path] = (), device: str = "cpu") -> list[str]:
+    """The full command running `inner` inside bubblewrap with only `scratch` writable.
+
+    `readable`: folders the kernel must still read (the asset cache). `hidden`: extra folders to
+    lay tmpfs over (course root, output folder, submissions). `device` "cuda:N" binds the
+    NVIDIA device nodes.
+    """
+    scratch = _real(scratch)
+    readable = [_real(p) for p in readable if p and Path(p).exists()]
+    # What the kernel needs to run: the interpreter, the virtual environment, the project.
+    # Of the project, only the importable code: source/ (master, reference), tests/, release
+    # outputs and anything else kept in the checkout stay hidden.
+    needed = [_real(sys.prefix), _real(sys.base_prefix), _real(sys.executable).parent] + [
+        REPO / name for name in KERNEL_NEEDS]
+    keep = needed + readable + [scratch]
+    targets = [Path(p) for p in SYSTEM_HIDDEN] + [REPO, REPO.parent] + [_real(p) for p in hidden if p]
+
+    cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
+           "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
+           "--die-with-parent", "--new-session"]
+    if device.startswith("cuda"):
+        for node in sorted(Path("/dev").glob("nvidia*")):
+            cmd += ["--dev-bind", str(node), str(node)]
+    seen: set[str] = set()
+    for target in targets:
+        for arg_pair in _pairs(_mask_args(_real(target), keep)):
+            if arg_pair[-1] not in seen:
+                seen.add(arg_pair[-1])
+                cmd += arg_pair
+    # Re-expose what the masks may have covered: readable folders read-only, scratch read-write.
+    for folder in readable:
+        cmd += ["--ro-bind", str(folder), str(folder)]
+    cmd += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
+    return cmd + ["--"] + list(inner)
+
+
+def _pairs(args: list[str]) -> list[list[str]]:
+    """Split mask arguments into one list per mount (`--tmpfs X` or `--ro-bind /dev/null X`)."""
+    out, i = [], 0
+    while i < len(args):
+        width = 2 if args[i] == "--tmpfs" else 3
+        out.append(args[i:i + width])
+        i += width
+    return out
