@@ -319,6 +319,12 @@ def run_nbgrader(nb: NotebookNode, course_root: Path, config: GradingConfig) -> 
             nb, resources = step.preprocess(nb, resources)
         except ValidationError as exc:
             raise SubmissionError(f"nbgrader metadata could not be repaired ({exc})") from None
+        if isinstance(step, DeduplicateIds):
+            # DeduplicateIds leaves `nbgrader: {}` on the copies it demotes, which
+            # CheckCellMetadata then rejects as schema version 0: those are plain cells now.
+            for cell in nb.cells:
+                if cell.metadata.get("nbgrader") == {}:
+                    del cell.metadata["nbgrader"]
     return nb
 
 
@@ -398,8 +404,6 @@ def prepare(student_id: str, path: Path, course_root: Path, profile: Profile,
     flags += check_assignment(nb, master, path.name, config)
     evidence = extract_evidence(nb)  # before ClearOutput throws the outputs away
     stamp = nb.metadata.get("alexnet_lab") if isinstance(nb.metadata.get("alexnet_lab"), dict) else {}
-    if stamp.get("profile") not in (None, profile.name):
-        flags.append(f"the notebook was released for profile {stamp.get('profile')!r}; graded as {profile.name!r}")
     releases = release_versions(nb, config)
     flags += normalise_metadata(nb, master, releases, config)
     counts: dict[str, int] = {}

@@ -1,0 +1,69 @@
+"""`alexnet-lab reference`: train the master's model over several seeds; write the envelope.
+
+The envelope is what a correct run of the notebook may look like: per epoch, the lowest and
+highest test accuracy over the seeds, widened by the profile's margin (seed noise, CPU vs GPU
+arithmetic). It is stored next to the master, one JSON file per profile, and committed, so
+grading never trains references itself.
+"""
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import json
+import os
+from pathlib import Path
+
+from autograder.runner import reference_path
+from grading_config import CONFIG, GradingConfig, Profile, active_profile
+
+
+def train_seed(profile: Profile, seed: int, device=None) -> list[float]:
+    """Test accuracy before training and after every epoch, for one seed, as the notebook trains."""
+    import alexnet_core
+    from alexnet_core.runtime import as_device
+
+    seeded = dataclasses.replace(profile, seed=seed)
+    device = as_device(device) if device is not None else alexnet_core.default_device()
+    alexnet_core.set_seed(seed)
+    train_loader, test_loader = alexnet_core.get_cifar10_dataloaders(device=device, profile=seeded)
+    model = alexnet_core.load_untrained_alexnetmini(device, seed=seed)
+    _, trajectory = alexnet_core.train(model, train_loader, test_loader, device, profile=seeded)
+    return [float(a) for a in trajectory["accuracy"]]
+
+
+def envelope(runs: list[list[float]], margin: float) -> dict:
+    """Per-epoch min/max over the runs, and the same widened by `margin` (clipped to 0-100)."""
+    low = [min(col) for col in zip(*runs)]
+    high = [max(col) for col in zip(*runs)]
+    return {"min": low, "max": high,
+            "lower": [round(max(0.0, v - margin), 2) for v in low],
+            "upper": [round(min(100.0, v + margin), 2) for v in high]}
+
+
+def build_reference(profile: str | Profile | None = None, seeds: int | None = None, device=None,
+                    config: GradingConfig = CONFIG, out: Path | None = None) -> Path:
+    """Train `seeds` seeds (default: the profile's reference_seeds) and write the envelope JSON."""
+    import torch
+
+    chosen = profile if isinstance(profile, Profile) else active_profile(profile, config)
+    count = seeds or chosen.reference_seeds
+    if count < 1:
+        raise ValueError(f"--seeds {count}: give at least 1")
+    # The grading seed is always one of them, so the grader's own re-run is inside by construction.
+    seed_list = [chosen.seed + i for i in range(count)]
+    runs = [train_seed(chosen, s, device) for s in seed_list]
+    import alexnet_core
+
+    data = {
+        "profile": chosen.name, "epochs": chosen.epochs, "lr": chosen.lr, "seeds": seed_list,
+        "margin": chosen.envelope_margin, "runs": runs, **envelope(runs, chosen.envelope_margin),
+        "device": str(device or alexnet_core.default_device()), "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+    }
+    path = Path(out) if out else reference_path(chosen)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1) + "\n")
+    os.replace(tmp, path)
+    return path
