@@ -76,7 +76,7 @@ def roster_from_gradebook_if_any(db_url: str):
 
 
 def _jobs(to_grade, recorder: Recorder, course_root: Path, profile: Profile, config: GradingConfig,
-          summary: BatchSummary, bar):
+          summary: BatchSummary, bar, hide: tuple):
     """Prepare each submission in the coordinator, lazily, so runners start on the first ones.
 
     A submission that cannot be prepared is recorded as failed at once (this generator runs in
@@ -97,7 +97,19 @@ def _jobs(to_grade, recorder: Recorder, course_root: Path, profile: Profile, con
             bar.update(1)
             continue
         yield Job(prepared=prepared, profile_name=profile.name, device="cpu",
-                  threads=config.runners.threads_per_runner, reference=reference, limits=config.limits)
+                  threads=config.runners.threads_per_runner, reference=reference, limits=config.limits,
+                  hide=hide)
+
+
+def _private_folders(out: Path, inputs: list[Path]) -> tuple[str, ...]:
+    """What a sandboxed notebook must not see: the output folder (gradebook, other students'
+    results) and the folders the submissions came from, unless one holds the project itself."""
+    repo = Path(__file__).resolve().parent.parent
+    folders = {Path(out).resolve()}
+    for p in inputs:
+        p = Path(p).resolve()
+        folders.add(p if p.is_dir() else p.parent)
+    return tuple(sorted(str(f) for f in folders if not repo.is_relative_to(f)))
 
 
 def grade(
@@ -156,7 +168,8 @@ def grade(
             pool = make_pool(backend, runners, address, config, workdir=jobs_dir,
                              timeout_s=notebook_s + config.runners.runner_grace_s)
             print(f"grading {len(to_grade)} submission(s) on {pool.describe()}", file=sys.stderr)
-            jobs = _jobs(to_grade, recorder, out / COURSE_DIR, prof, config, summary, bar)
+            jobs = _jobs(to_grade, recorder, out / COURSE_DIR, prof, config, summary, bar,
+                         hide=_private_folders(out, inputs))
             for result in pool.run(jobs):
                 result.source = origins.get(result.student_id, result.source)  # the TA's name for it
                 recorder.record(result)

@@ -1,0 +1,63 @@
+"""The Ray backend on a real local cluster (a head and a worker node on loopback): same grades."""
+import csv
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+import pytest
+
+from conftest import kill, processes_matching
+
+RAY = str(Path(sys.executable).parent / "ray")
+COMPARED = ["status", "total", "max_total", "trajectory", "evidence", "kernel_plots",
+            "Q1", "Q2", "Q3a", "Q3b", "Q3c", "Q4a", "Q4b"]
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture
+def ray_cluster():
+    """`ray start --head` and one worker node with one CPU each, in a private temp dir; stopped by PID."""
+    temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
+    port = _free_port()
+    env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
+    common = ["--num-cpus=1", "--num-gpus=0", f"--temp-dir={temp}", "--disable-usage-stats"]
+    try:
+        subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                        "--include-dashboard=false", *common], env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *common],
+                       env=env, check=True, capture_output=True, timeout=120)
+        yield f"127.0.0.1:{port}"
+    finally:
+        # Every process of this cluster carries our temp dir or port on its command line.
+        kill(set(processes_matching(str(temp))) | set(processes_matching(f"127.0.0.1:{port}")))
+        shutil.rmtree(temp, ignore_errors=True)
+
+
+def _rows(path):
+    with path.open(newline="") as fh:
+        return {r["student_id"]: r for r in csv.DictReader(fh)}
+
+
+def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_folder, graded_class):
+    import ray
+
+    from autograder.grade import grade
+
+    local_out, _ = graded_class
+    inputs = [class_folder / "alice.ipynb", class_folder / "bob.ipynb"]
+    summary = grade(inputs, tmp_path / "out", profile="smoke", backend="ray", address=ray_cluster)
+    assert not ray.is_initialized()  # the coordinator disconnects when done
+    assert summary.graded == 2 and summary.failed == 0
+    on_ray, local = _rows(tmp_path / "out" / "grades.csv"), _rows(local_out / "grades.csv")
+    for sid in ("alice", "bob"):
+        assert {k: on_ray[sid][k] for k in COMPARED} == {k: local[sid][k] for k in COMPARED}
+    assert (tmp_path / "out" / "alice" / "feedback.html").exists()
