@@ -58,9 +58,10 @@ def load_reference(profile: Profile) -> dict:
                        f"`alexnet-lab reference --profile {profile.name}`") from None
     except ValueError:
         raise LabError(f"{path}: not valid JSON; rebuild it with `alexnet-lab reference --profile {profile.name}`") from None
-    if data.get("epochs") != profile.epochs:
-        raise LabError(f"{path}: built for {data.get('epochs')} epochs, the {profile.name} profile trains "
-                       f"{profile.epochs}; rebuild it with `alexnet-lab reference --profile {profile.name}`")
+    if (data.get("epochs"), data.get("lr")) != (profile.epochs, profile.lr):
+        raise LabError(f"{path}: built for {data.get('epochs')} epochs at lr {data.get('lr')}, the {profile.name} "
+                       f"profile trains {profile.epochs} at lr {profile.lr}; rebuild it with "
+                       f"`alexnet-lab reference --profile {profile.name}`")
     return data
 
 
