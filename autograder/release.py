@@ -125,7 +125,7 @@ def build_release(variant: str | None = None, profile: str | None = None, root: 
 
 
 def register(course_root: Path, profile: str | None = None, variant: str = "local",
-             config: grading_config.GradingConfig = grading_config.CONFIG) -> Path:
+             config: grading_config.GradingConfig = grading_config.CONFIG, master: Path | None = None) -> Path:
     """Make `course_root` an nbgrader course root holding the assignment; return its gradebook.
 
     Idempotent: when the gradebook already holds this exact rendering, nothing is regenerated (safe
@@ -136,7 +136,7 @@ def register(course_root: Path, profile: str | None = None, variant: str = "loca
     course_root = Path(course_root).resolve()
     course_root.mkdir(parents=True, exist_ok=True)
     chosen = grading_config.active_profile(profile, config) if profile is None else resolve_profile(profile, config)
-    rendered = render_master(resolve_variant(variant, config), chosen, config=config)
+    rendered = render_master(resolve_variant(variant, config), chosen, master=master, config=config)
     (course_root / "nbgrader_config.py").write_text(_config_file_text(config))
 
     course = config.course

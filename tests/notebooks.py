@@ -50,17 +50,37 @@ def execute_notebook(nb_path: Path, workdir: Path, profile: str = "smoke") -> No
     Raises nbclient's CellExecutionError on the first failing cell, like a student would see it.
     The file at `nb_path` is not modified.
     """
+    return execute_notebook_then(nb_path, workdir, profile)[0]
+
+
+def execute_notebook_then(nb_path: Path, workdir: Path, profile: str = "smoke",
+                          after: dict[str, str] | None = None) -> tuple[NotebookNode, dict[str, NotebookNode]]:
+    """Like `execute_notebook`, then run more code in the same kernel without adding it to the notebook.
+
+    `after` is {name: code}; returns (executed notebook, {name: executed code cell}). An error in
+    `after` code is recorded as an error output of its cell, not raised.
+    """
     nb = nbformat.read(str(nb_path), as_version=4)
     workdir = Path(workdir)
     workdir.mkdir(parents=True, exist_ok=True)
-    client = NotebookClient(
-        nb,
-        timeout=CELL_TIMEOUT_S,
-        kernel_name="python3",
-        resources={"metadata": {"path": str(workdir)}},
-    )
-    client.execute(env=kernel_env(profile), cwd=str(workdir))
-    return nb
+    client = NotebookClient(nb, timeout=CELL_TIMEOUT_S, kernel_name="python3",
+                            resources={"metadata": {"path": str(workdir)}})
+    client.reset_execution_trackers()
+    extra: dict[str, NotebookNode] = {}
+    with client.setup_kernel(env=kernel_env(profile), cwd=str(workdir)):
+        for index, cell in enumerate(nb.cells):
+            client.execute_cell(cell, index)
+        for name, code in (after or {}).items():
+            cell = nbformat.v4.new_code_cell(code)
+            nb.cells.append(cell)  # nbclient executes cells of its notebook; removed again below
+            try:
+                client.execute_cell(cell, len(nb.cells) - 1, store_history=False)
+            except Exception:  # nbclient raises on an error output; the output is already recorded
+                pass
+            finally:
+                nb.cells.pop()
+            extra[name] = cell
+    return nb, extra
 
 
 def answer_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
@@ -84,11 +104,25 @@ def answer_all(
     return answered
 
 
+def hidden_tests() -> dict[str, str]:
+    """The hidden tests of the automatic grade cells ({grade_id: code}), from the rendered master."""
+    from autograder.render import render_master
+
+    found = {}
+    for cell in render_master("local", "smoke").cells:
+        source = cell.source
+        if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in source:
+            body = source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
+            found[cell.metadata.nbgrader.grade_id] = body.strip("\n")
+    return found
+
+
 def executed_release(factory) -> NotebookNode:
     """The committed release executed once per test session (smoke profile); a fresh copy per call.
 
     `factory` is pytest's tmp_path_factory (or tmpdir_factory). The executed notebook is also
-    written to disk: see `executed_release_file`.
+    written to disk (`executed_release_file`). In the same kernel, after the last cell, the master's
+    hidden tests run too (`executed_hidden_tests`), so a session proves they pass on a correct run.
     """
     if "nb" not in _cache:
         workdir = Path(str(factory.mktemp("release-run")))
@@ -97,10 +131,10 @@ def executed_release(factory) -> NotebookNode:
         for item in source.parent.iterdir():
             if item.is_file():
                 shutil.copy2(item, workdir / item.name)
-        nb = execute_notebook(workdir / source.name, workdir)
+        nb, hidden = execute_notebook_then(workdir / source.name, workdir, after=hidden_tests())
         out = workdir / f"executed-{source.name}"
         nbformat.write(nb, str(out))
-        _cache["nb"], _cache["file"] = nb, out
+        _cache["nb"], _cache["file"], _cache["hidden"] = nb, out, hidden
     return copy.deepcopy(_cache["nb"])
 
 
@@ -108,6 +142,12 @@ def executed_release_file(factory) -> Path:
     """Path of the executed release notebook on disk (read-only by convention: copy before editing)."""
     executed_release(factory)
     return _cache["file"]
+
+
+def executed_hidden_tests(factory) -> dict[str, NotebookNode]:
+    """{grade_id: executed hidden-test cell} from the session's run of the release."""
+    executed_release(factory)
+    return copy.deepcopy(_cache["hidden"])
 
 
 def cell_by_id(nb: NotebookNode, grade_id: str) -> NotebookNode:

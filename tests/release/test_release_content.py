@@ -1,0 +1,65 @@
+"""The committed student release: questions, answer cells, locks, and nothing instructor-only."""
+import json
+
+import nbformat
+import pytest
+
+import grading_config
+import notebooks
+from autograder.render import rubric_notes
+
+CONFIG = grading_config.CONFIG
+
+
+@pytest.fixture(scope="module")
+def release():
+    return nbformat.read(str(notebooks.release_path()), as_version=4)
+
+
+def test_release_is_a_valid_notebook_of_the_default_variant(release):
+    nbformat.validate(release)
+    assert release.metadata["alexnet_lab"] == {
+        "assignment": CONFIG.course.assignment, "variant": CONFIG.course.default_variant,
+        "profile": CONFIG.course.default_profile}
+    assert all(not c.get("outputs") for c in release.cells if c.cell_type == "code")
+
+
+def test_every_question_is_followed_by_its_answer_cell(release):
+    ids = [c.metadata.get("nbgrader", {}).get("grade_id") for c in release.cells]
+    for label, points in CONFIG.points.questions.items():
+        q, a = f"question_{label.lower()}", f"answer_{label.lower()}"
+        assert ids.index(a) == ids.index(q) + 1, label
+        question, answer = release.cells[ids.index(q)], release.cells[ids.index(a)]
+        assert f"[{label}]" in question.source and question.metadata.nbgrader.locked
+        assert answer.cell_type == "markdown" and answer.source == "YOUR ANSWER HERE"
+        assert answer.metadata.nbgrader.grade and answer.metadata.nbgrader.solution
+        assert answer.metadata.nbgrader.points == points
+        assert answer.metadata.alexnet_lab == {"question": label}
+
+
+def test_every_code_cell_is_locked(release):
+    for cell in release.cells:
+        if cell.cell_type == "code":
+            nbg = cell.metadata.nbgrader
+            assert nbg["locked"] and cell.metadata.editable is False and cell.metadata.deletable is False, nbg
+
+
+def test_no_rubric_or_hidden_test_reaches_students(release):
+    text = json.dumps(release)
+    assert "HIDDEN TESTS" not in text and "rubric" not in text
+    for hidden in notebooks.hidden_tests().values():
+        for line in hidden.splitlines():
+            if len(line.strip()) > 12:
+                assert line.strip() not in text
+    for note in rubric_notes().values():
+        assert note[:60] not in text
+
+
+def test_automatic_checks_are_locked_grade_cells_with_points(release):
+    p = CONFIG.points
+    for grade_id, points in (("check_trajectory", p.trajectory), ("check_evidence", p.evidence),
+                             ("check_kernels", p.kernel_plots)):
+        cell = notebooks.cell_by_id(release, grade_id)
+        assert cell.metadata.nbgrader.grade and cell.metadata.nbgrader.locked
+        assert cell.metadata.nbgrader.points == points
+        assert "Checked after submission" in cell.source

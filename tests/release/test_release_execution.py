@@ -1,0 +1,60 @@
+"""The release executes end to end on CPU in the smoke profile and shows what the lab promises."""
+import notebooks
+
+PLOT = "application/vnd.alexnet-lab.plot+json"
+TRAJECTORY = "application/vnd.alexnet-lab.trajectory+json"
+
+
+def plots(nb, grade_id):
+    return [o["data"][PLOT] for o in notebooks.cell_by_id(nb, grade_id).outputs
+            if PLOT in o.get("data", {}) and "image/png" in o["data"]]
+
+
+def test_no_cell_errors_or_writes_to_stderr(executed_nb):
+    for cell in executed_nb.cells:
+        for out in cell.get("outputs", []):
+            gid = cell.metadata.get("nbgrader", {}).get("grade_id")
+            assert out.output_type != "error", gid
+            assert not (out.output_type == "stream" and out.name == "stderr"), (gid, out.text)
+
+
+def test_dog_prediction_with_top5_and_heatmap(executed_nb):
+    assert "AlexNet: 'This is an image of a" in "".join(
+        o.get("text", "") for o in notebooks.cell_by_id(executed_nb, "predict").outputs)
+    (heatmap,) = plots(executed_nb, "prediction_heatmap")
+    assert heatmap["kind"] == "prediction" and len(heatmap["top5"]) == 5
+
+
+def test_sample_grid_is_shown(executed_nb):
+    (samples,) = plots(executed_nb, "cifar_samples")
+    assert samples["kind"] == "samples"
+
+
+def test_three_kernel_plots_and_training_changed_the_kernels(executed_nb):
+    (pre,), (untrained,), (trained,) = (plots(executed_nb, g) for g in
+                                        ("pretrained_kernels", "untrained_kernels", "trained_kernels"))
+    assert pre["model"] == "alexnet" and untrained["model"] == trained["model"] == "alexnet-mini"
+    assert untrained["epochs_trained"] == 0 and trained["epochs_trained"] > 0
+    assert untrained["fingerprint"] != trained["fingerprint"]
+
+
+def test_train_cell_emits_the_trajectory_record(executed_nb):
+    records = [o["data"][TRAJECTORY] for o in notebooks.cell_by_id(executed_nb, "train").outputs
+               if TRAJECTORY in o.get("data", {})]
+    assert len(records) == 1
+    record = records[0]
+    assert record["profile"] == "smoke" and record["epochs"] == 5
+    assert len(record["accuracy"]) == record["epochs"] + 1
+
+
+def test_hidden_tests_pass_on_a_correct_run(tmp_path_factory):
+    hidden = notebooks.executed_hidden_tests(tmp_path_factory)
+    assert sorted(hidden) == ["check_evidence", "check_kernels", "check_trajectory"]
+    for grade_id, cell in hidden.items():
+        bad = [o for o in cell.outputs if o.output_type == "error" or o.get("name") == "stderr"]
+        assert not bad, (grade_id, bad)
+
+
+def test_self_check_cell_under_a_grader_prints_one_line(executed_nb):
+    outputs = notebooks.cell_by_id(executed_nb, "self_check").outputs
+    assert [o.name for o in outputs] == ["stdout"] and "alexnet-lab check" in outputs[0].text
