@@ -1,6 +1,8 @@
 """The ImageNet side of the lab: class names, the example photo and its preprocessing."""
 from __future__ import annotations
 
+from pathlib import Path
+
 import torch
 from PIL import Image
 
@@ -27,7 +29,7 @@ def load_example_image() -> Image.Image:
         return Image.open(path).convert("RGB")
     import matplotlib.cbook
 
-    standin = matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False)
+    standin = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     print(f"NOTICE: the dog photo is not in {path.parent}; showing a STAND-IN photo instead "
           f"(matplotlib's sample {standin.name}). Run `alexnet-lab assets fetch` to get the dog.")
     note_standin("substitute photo")
