@@ -158,16 +158,17 @@ def grade(
         print(f"resuming: {summary.skipped} submission(s) already graded in {out} (--regrade grades them again)", file=sys.stderr)
 
     origins = {sub.student_id: sub.origin for sub in to_grade}
-    bar = _progress(len(to_grade), config.runners.progress)
     pool = None
+    if to_grade:
+        notebook_s = config.limits.smoke_notebook_timeout_s if prof.synthetic else config.limits.notebook_timeout_s
+        jobs_dir = out / WORK_DIR / "jobs"
+        jobs_dir.mkdir(parents=True, exist_ok=True)
+        pool = make_pool(backend, runners, address, config, workdir=jobs_dir,
+                         timeout_s=notebook_s + config.runners.runner_grace_s)
+        print(f"grading {len(to_grade)} submission(s) on {pool.describe()}", file=sys.stderr)
+    bar = _progress(len(to_grade), config.runners.progress)
     try:
-        if to_grade:
-            notebook_s = config.limits.smoke_notebook_timeout_s if prof.synthetic else config.limits.notebook_timeout_s
-            jobs_dir = out / WORK_DIR / "jobs"
-            jobs_dir.mkdir(parents=True, exist_ok=True)
-            pool = make_pool(backend, runners, address, config, workdir=jobs_dir,
-                             timeout_s=notebook_s + config.runners.runner_grace_s)
-            print(f"grading {len(to_grade)} submission(s) on {pool.describe()}", file=sys.stderr)
+        if pool is not None:
             jobs = _jobs(to_grade, recorder, out / COURSE_DIR, prof, config, summary, bar,
                          hide=_private_folders(out, inputs))
             for result in pool.run(jobs):

@@ -170,15 +170,17 @@ class LocalPool:
 
     def _run_process(self, job, slot: Slot, attempt: int) -> tuple[SubmissionResult | None, str]:
         sid, _ = _identity(job)
-        stem = self.workdir / f"{sid}.attempt{attempt}"
-        job_file, result_file = stem.with_suffix(".pkl"), stem.with_suffix(".json")
+        # The student id and attempt are in the runner's command line: a TA (or a test) can see
+        # which submission a runner process holds.
+        stem = f"{sid}.attempt{attempt}"
+        job_file, result_file = self.workdir / f"{stem}.pkl", self.workdir / f"{stem}.json"
+        log = self.workdir / f"{stem}.log"
         result_file.unlink(missing_ok=True)
         job_file.write_bytes(pickle.dumps(job))
         env = dict(os.environ)
         for name in THREAD_VARS:
             env[name] = str(slot.threads)
         cmd = [sys.executable, "-m", self.runner_module, str(job_file), str(result_file)]
-        log = stem.with_suffix(".log")
         with log.open("wb") as log_fh:
             proc = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
                                     start_new_session=True, preexec_fn=_die_with_parent)
@@ -196,7 +198,8 @@ class LocalPool:
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []
             detail = f" ({tail[0][:200]})" if tail else ""
             return None, f"runner process {_exit_reason(code)} before writing a result{detail}"
-        job_file.unlink(missing_ok=True)
+        for done in (job_file, result_file, log):  # kept only when the runner died, for the TA to read
+            done.unlink(missing_ok=True)
         return result, ""
 
 

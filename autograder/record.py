@@ -32,11 +32,16 @@ BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_a
 CHECKS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
 
 
+_UMASK = os.umask(0)
+os.umask(_UMASK)
+
+
 def atomic_write(path: Path, text: str) -> None:
     """Write beside the target, then rename over it: readers see the old file or the new one."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
+        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are for TAs to share
         with os.fdopen(fd, "w", encoding="utf-8") as fh:
             fh.write(text)
             fh.flush()
