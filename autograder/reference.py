@@ -25,7 +25,9 @@ def train_seed(profile: Profile, seed: int, device=None) -> list[float]:
     seeded = dataclasses.replace(profile, seed=seed)
     device = as_device(device) if device is not None else alexnet_core.default_device()
     alexnet_core.set_seed(seed)
-    train_loader, test_loader = alexnet_core.get_cifar10_dataloaders(device=device, profile=seeded)
+    # The data stay the profile's own (a synthetic set is generated from the profile seed): only
+    # the initial weights, the batch order, augmentation and dropout change with the seed.
+    train_loader, test_loader = alexnet_core.get_cifar10_dataloaders(device=device, profile=profile)
     model = alexnet_core.load_untrained_alexnetmini(device, seed=seed)
     _, trajectory = alexnet_core.train(model, train_loader, test_loader, device, profile=seeded)
     return [float(a) for a in trajectory["accuracy"]]

@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading_config import CONFIG, DATA_ENV, PROFILE_ENV, Limits
+from grading_config import CONFIG, PROFILE_ENV, Limits, Profile
 
 OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kernel", "memory", "crashed"
 # Seconds allowed on top of the notebook limit for the kernel to start and the files to be written.
@@ -53,6 +53,32 @@ class Execution:
     def stopped(self) -> bool:
         """True when execution did not reach the end of the notebook."""
         return self.status in (TIMEOUT, DEAD, MEMORY, CRASHED)
+
+
+def asset_folder() -> Path:
+    """The asset cache the kernel reads ($ALEXNET_LAB_DATA, else alexnet_core's default)."""
+    from alexnet_core.assets import cache_dir
+
+    return cache_dir()
+
+
+def warm_assets(profile: Profile) -> None:
+    """Build what the kernel would otherwise write into the (read-only) asset cache: the synthetic
+    set of a synthetic profile, the tensor cache of real CIFAR-10. A missing asset is left for
+    the notebook to report, with the command that fetches it."""
+    from alexnet_core.errors import AssetError
+
+    try:
+        if profile.synthetic:
+            from alexnet_core.synthetic import ensure_synthetic
+
+            ensure_synthetic(profile)
+        elif not (asset_folder() / "cifar-10-uint8.pt").is_file():
+            from alexnet_core.cifar import load_dataset
+
+            load_dataset(profile)
+    except (AssetError, OSError):
+        pass
 
 
 def time_limits(limits: Limits, smoke: bool) -> tuple[int, int]:
@@ -100,8 +126,7 @@ def execute(notebook: str, *, profile: str, device: str = "cpu", threads: int = 
         if sandbox:
             problem = sb.bwrap_problem()
             if problem is None:
-                data = os.environ.get(DATA_ENV)
-                inner = sb.bwrap_command(inner, scratch, readable=[Path(data)] if data else [],
+                inner = sb.bwrap_command(inner, scratch, readable=[asset_folder()],
                                          hidden=list(hidden), device=device)
                 sandboxed = True
             elif limits.require_sandbox:

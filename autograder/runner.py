@@ -91,12 +91,13 @@ def run_job(job: Job) -> SubmissionResult:
 
 
 def _grade(job: Job, result: SubmissionResult) -> None:
-    from autograder.run import execute
+    from autograder.run import execute, warm_assets
 
     import nbformat
 
     profile = _profile(job.profile_name)
     prepared = job.prepared
+    warm_assets(profile)
     hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
     execution = execute(prepared.notebook, profile=profile.name, device=job.device, threads=job.threads,
                         limits=job.limits, smoke=profile.synthetic, sandbox=job.sandbox, hidden=hide)
