@@ -135,7 +135,7 @@ def train_model(model: nn.Module, train_loader, test_loader, device=None, num_ep
 
     model, trajectory = train(model, train_loader, test_loader, device, epochs, lr,
                               profile=profile, on_progress=on_progress, on_epoch=on_epoch)
-    progress.update(f"Training finished: {epochs} epochs in {trajectory['seconds']:.1f} s "
+    progress.update(f"Training finished: {epochs} epoch{'s' if epochs != 1 else ''} in {trajectory['seconds']:.1f} s "
                     f"on {trajectory['device']}")
     data = "SYNTHETIC smoke data" if trajectory["synthetic"] else "CIFAR-10"
     show_bundle({
