@@ -135,7 +135,7 @@ def register(course_root: Path, profile: str | None = None, variant: str = "loca
     """
     course_root = Path(course_root).resolve()
     course_root.mkdir(parents=True, exist_ok=True)
-    chosen = grading_config.active_profile(profile, config) if profile is None else resolve_profile(profile, config)
+    chosen = resolve_profile(profile or os.environ.get(grading_config.PROFILE_ENV), config)
     rendered = render_master(resolve_variant(variant, config), chosen, master=master, config=config)
     (course_root / "nbgrader_config.py").write_text(_config_file_text(config))
 

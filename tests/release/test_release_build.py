@@ -7,6 +7,7 @@ from nbgrader.api import Gradebook
 
 import grading_config
 import notebooks
+from autograder.cli import main
 from autograder.errors import ReleaseError
 from autograder.release import build_release, register
 from autograder.render import master_path
@@ -67,3 +68,13 @@ def test_register_makes_an_nbgrader_course_root(tmp_path):
     nbformat.write(nb, str(changed))
     with pytest.raises(ReleaseError, match="submission"):
         register(tmp_path, profile="smoke", master=changed)
+
+
+@pytest.mark.parametrize("argv, reason", [
+    (["release", "--variant", "kaggle"], "Valid variants:"),
+    (["release", "--profile", "huge"], "Valid profiles:"),
+])
+def test_release_refuses_unknown_names_in_one_line(argv, reason, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err.strip()
+    assert reason in err and len(err.splitlines()) == 1
