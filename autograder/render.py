@@ -57,8 +57,8 @@ def resolve_profile(profile, config=grading_config.CONFIG) -> grading_config.Pro
 
 
 def _cell_name(cell: NotebookNode, index: int) -> str:
-    grade_id = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-    return f"cell {index} ({grade_id})" if grade_id else f"cell {index}"
+    name = cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or cell.get("id")
+    return f"cell {index} ({name})" if name else f"cell {index}"
 
 
 def _render_source(env: jinja2.Environment, source: str, context: dict, where: str) -> str:
