@@ -60,3 +60,30 @@ def test_hidden_tests_pass_on_a_correct_run(tmp_path_factory):
 def test_self_check_cell_under_a_grader_prints_one_line(executed_nb):
     outputs = notebooks.cell_by_id(executed_nb, "self_check").outputs
     assert [o.name for o in outputs] == ["stdout"] and "alexnet-lab check" in outputs[0].text
+
+
+def test_hidden_tests_fail_on_a_wrong_run():
+    """The same hidden code, run against an untrained model and a cut-off record, must fail."""
+    import types
+
+    import pytest
+    import torch
+
+    import alexnet_core
+
+    hidden = notebooks.hidden_tests()
+    smoke = grading_config.active_profile("smoke")
+    untrained = alexnet_core.load_untrained_alexnetmini("cpu")
+    space = {"alexnet_core": alexnet_core, "torch": torch, "device": torch.device("cpu"),
+             "model": untrained, "profile": smoke}
+    with pytest.raises(AssertionError, match="did not change"):
+        exec(hidden["check_kernels"], dict(space))
+    cut_off = {"accuracy": [10.0, 30.0], "epochs": smoke.epochs, "profile": "smoke", "seed": smoke.seed,
+               "lr": smoke.lr}
+    # Only the record lookup is replaced: an interrupted training run leaves a record this short.
+    space["alexnet_core"] = types.SimpleNamespace(last_trajectory=lambda: cut_off)
+    with pytest.raises(AssertionError):
+        exec(hidden["check_trajectory"], dict(space))
+    cut_off.update(accuracy=[10.0] * (smoke.epochs + 1), lr=smoke.lr * 2)
+    with pytest.raises(AssertionError):
+        exec(hidden["check_evidence"], dict(space))
