@@ -10,7 +10,6 @@ import argparse
 import sys
 from pathlib import Path
 
-from alexnet_core.errors import AssetError
 from autograder.errors import LabError
 
 
@@ -130,11 +129,22 @@ def build_parser() -> argparse.ArgumentParser:
     return p
 
 
+def _is_user_error(exc: BaseException) -> bool:
+    """Errors the person at the keyboard can fix: shown as one line, exit 2."""
+    # alexnet_core is looked up, not imported: importing it loads torch, and `alexnet-lab check`
+    # must answer a student in a second. If it was never imported it raised nothing.
+    core_errors = sys.modules.get("alexnet_core.errors")
+    asset_error = (core_errors.AssetError,) if core_errors else ()
+    return isinstance(exc, (LabError, ValueError) + asset_error)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
-    except (LabError, AssetError, ValueError) as exc:
+    except Exception as exc:
+        if not _is_user_error(exc):
+            raise
         print(f"alexnet-lab {args.command}: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
