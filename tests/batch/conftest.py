@@ -69,13 +69,17 @@ def executed(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def class_folder(tmp_path_factory, executed) -> Path:
-    """A mixed class: complete, partial (one answer copied), tampered outputs, broken file, a non-notebook."""
+    """A mixed class with two notebooks to run (the expensive part) and the cheap cases around them.
+
+    alice: ran it, answered everything in her own words. carol: answered three questions, two of
+    them copied from alice (one verbatim, one with a character changed), and raised the accuracies
+    her notebook shows. dave: a file cut off (not JSON). notes.txt: not a notebook.
+    """
     folder = tmp_path_factory.mktemp("class")
     alice = all_answers("alice")
-    bob = {"Q1": alice["Q1"], "Q2": alice["Q2"].replace(".", "!"), "Q3a": prose("bob", "Q3a")}
+    carol = {"Q1": alice["Q1"], "Q2": alice["Q2"].replace(".", "!"), "Q3a": prose("carol", "Q3a")}
     nbformat.write(with_answers(executed, alice), str(folder / "alice.ipynb"))
-    nbformat.write(with_answers(executed, bob), str(folder / "bob.ipynb"))
-    nbformat.write(inflate_trajectory(with_answers(executed, all_answers("carol"))), str(folder / "carol.ipynb"))
+    nbformat.write(inflate_trajectory(with_answers(executed, carol)), str(folder / "carol.ipynb"))
     text = json.dumps(with_answers(executed, all_answers("dave")))
     (folder / "dave.ipynb").write_text(text[: len(text) // 3], encoding="utf-8")
     (folder / "notes.txt").write_text("not a submission")

@@ -53,11 +53,11 @@ def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_fol
     from autograder.grade import grade
 
     local_out, _ = graded_class
-    inputs = [class_folder / "alice.ipynb", class_folder / "bob.ipynb"]
+    inputs = [class_folder / "alice.ipynb", class_folder / "carol.ipynb"]
     summary = grade(inputs, tmp_path / "out", profile="smoke", backend="ray", address=ray_cluster)
     assert not ray.is_initialized()  # the coordinator disconnects when done
     assert summary.graded == 2 and summary.failed == 0
     on_ray, local = _rows(tmp_path / "out" / "grades.csv"), _rows(local_out / "grades.csv")
-    for sid in ("alice", "bob"):
+    for sid in ("alice", "carol"):
         assert {k: on_ray[sid][k] for k in COMPARED} == {k: local[sid][k] for k in COMPARED}
     assert (tmp_path / "out" / "alice" / "feedback.html").exists()
