@@ -163,20 +163,25 @@ def _check(label: str, verify, path: Path) -> str:
 
 def status_lines() -> list[str]:
     """One line per asset: ok, missing or broken, with its path."""
-    lines = [f"asset cache: {cache_dir()}"]
+    lines = [f"asset cache: {cache_dir()} (set {DATA_ENV} to use another folder)"]
     if cifar_folder().exists():
         lines.append(_check("CIFAR-10", verify_cifar_folder, cifar_folder()))
+    elif cifar_tar_path().exists():
+        lines.append(_check("CIFAR-10 (archive, extracted on first use)", _verify_tar, cifar_tar_path()))
     else:
-        lines.append(_check("CIFAR-10 archive", _verify_tar, cifar_tar_path()))
+        lines.append(f"CIFAR-10: missing (neither {CIFAR_FOLDER}/ nor {CIFAR_TAR})")
     lines.append(_check("AlexNet ImageNet weights", verify_weights, weights_path()))
     lines.append(_check("example dog photo", verify_dog, dog_path()))
+    if any(line.split(": ", 1)[1].startswith(("missing", "BROKEN")) for line in lines[1:]):
+        lines.append(f"to fix: {FETCH_HINT} (the smoke profile runs without them, on stand-ins)")
     from .synthetic import synthetic_root
 
-    for folder in sorted(cache_dir().glob("synthetic-*")):
-        lines.append(f"synthetic dataset: {folder}")
-    if not any(cache_dir().glob("synthetic-*")):
-        lines.append(f"synthetic dataset: not built yet ({synthetic_root('smoke')}); "
-                     "`alexnet-lab assets synthetic` builds it")
+    built = sorted(cache_dir().glob("synthetic-*"))
+    for folder in built:
+        lines.append(f"synthetic dataset: ok ({folder})")
+    if not built:
+        lines.append(f"synthetic dataset: not built yet ({synthetic_root('smoke')}); built on first use "
+                     "or by `alexnet-lab assets synthetic`")
     return lines
 
 

@@ -62,6 +62,10 @@ def train(model: nn.Module, train_loader, test_loader, device=None, num_epochs: 
     if getattr(model, "lab_name", None) != "alexnet-mini":
         raise TypeError("train_model trains AlexNet-mini: pass the model from load_untrained_alexnetmini(device)")
 
+    if device.type == "cuda":
+        # cuDNN's fastest convolution algorithms are not deterministic; the lab wants repeatable runs.
+        torch.backends.cudnn.deterministic = True
+        torch.backends.cudnn.benchmark = False
     model.load_state_dict(fresh_mini_state(seed))
     model.to(device)
     # channels_last is ~1.6x faster for this network on CPU (shared/NOTES.md) and harmless on GPU.

@@ -3,6 +3,7 @@ import http.server
 import threading
 
 import pytest
+import torch
 from PIL import Image
 
 import alexnet_core as ac
@@ -60,9 +61,10 @@ def test_status_lists_every_asset(empty_cache):
     lines = assets.status_lines()
     text = "\n".join(lines)
     assert str(empty_cache) in lines[0]
-    assert "CIFAR-10 archive: missing" in text
+    assert "CIFAR-10: missing" in text
     assert "AlexNet ImageNet weights: missing" in text
     assert "example dog photo: missing" in text
+    assert "alexnet-lab assets fetch" in lines[-2]
 
 
 class _Files(http.server.SimpleHTTPRequestHandler):
@@ -106,3 +108,40 @@ def test_no_connection_is_a_one_line_reason(tmp_path):
     assert "cannot download http://127.0.0.1:9/x.bin" in str(info.value)
     assert "\n" not in str(info.value)
     assert not dest.exists() and not dest.with_name("x.bin.part").exists()
+
+
+def _register_as_published(monkeypatch, folder):
+    """Make the small real-format files the 'published' ones: the verified path then runs for real."""
+    sums = {name: assets.file_digest(folder / name, "md5") for name in assets.CIFAR_FILE_MD5}
+    monkeypatch.setattr(assets, "CIFAR_FILE_MD5", sums)
+
+
+def test_real_data_from_the_archive_is_extracted_verified_and_cached(empty_cache, monkeypatch):
+    import dataclasses
+    import tarfile
+
+    from alexnet_core import cifar
+    from grading_config import PROFILES
+    from realformat import write_real_format
+
+    source = write_real_format(empty_cache / "made", images_per_batch=20, test_images=30)
+    with tarfile.open(empty_cache / assets.CIFAR_TAR, "w:gz") as tar:
+        tar.add(source, arcname=assets.CIFAR_FOLDER)
+    _register_as_published(monkeypatch, source)
+    monkeypatch.setattr(assets, "CIFAR_TAR_MD5", assets.file_digest(empty_cache / assets.CIFAR_TAR, "md5"))
+    profile = dataclasses.replace(PROFILES["full"], train_images=100, test_images=30)
+
+    train, test = ac.get_cifar10_dataloaders(device="cpu", profile=profile)
+    assert (empty_cache / assets.CIFAR_FOLDER / "test_batch").is_file()
+    assert (empty_cache / "cifar-10-uint8.pt").is_file()
+    assert not train.synthetic and len(test.labels) == 30 and len(train) == 0  # 100 < one batch of 128
+    cifar._MEMO.clear()
+    again = cifar.load_dataset(profile)  # from the tensor cache this time
+    assert torch.equal(again.test_images, test.images)
+
+    # A file changed after caching: the stale cache is not trusted, the checksum catches it.
+    batch = empty_cache / assets.CIFAR_FOLDER / "data_batch_2"
+    batch.write_bytes(batch.read_bytes()[:-10] + bytes(10))
+    cifar._MEMO.clear()
+    with pytest.raises(AssetError, match=r"data_batch_2 is corrupt \(MD5 mismatch\)"):
+        cifar.load_dataset(profile)
