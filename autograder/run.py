@@ -285,8 +285,9 @@ def inside(spec_path: str) -> int:
                         result["errors"].append({"cell": name, "ename": out.get("ename", ""),
                                                  "evalue": str(out.get("evalue", ""))[:300]})
                         if result["status"] == OK:
-                            result.update(status=ERROR, failed_cell=name,
-                                          reason=f"cell {name} raised {out.get('ename')}: {str(out.get('evalue', ''))[:200]}")
+                            why = (f"ran out of memory (cap {spec['memory_mb']} MB)" if out.get("ename") == "MemoryError"
+                                   else f"raised {out.get('ename')}: {str(out.get('evalue', ''))[:200]}")
+                            result.update(status=ERROR, failed_cell=name, reason=f"cell {name} {why}")
                         break
     except Exception as exc:  # kernel could not start, etc.: recorded, never raised to the runner
         if result["status"] == OK:
