@@ -194,6 +194,7 @@ def download(url: str, dest: Path, verify, timeout: float = 30.0) -> None:
     """Download `url` to `dest.part`, verify it there, then rename it to `dest`."""
     dest.parent.mkdir(parents=True, exist_ok=True)
     part = dest.with_name(dest.name + ".part")
+    print(f"downloading {url} -> {dest}", flush=True)
     try:
         with urllib.request.urlopen(url, timeout=timeout) as response, open(part, "wb") as out:
             shutil.copyfileobj(response, out, 1 << 20)

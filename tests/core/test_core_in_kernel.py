@@ -25,10 +25,13 @@ CELLS = [
 def executed(tmp_path_factory):
     nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in CELLS])
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    env_bin = os.path.dirname(sys.executable)
-    os.environ["PATH"] = env_bin + os.pathsep + os.environ.get("PATH", "")  # the venv's kernel
-    NotebookClient(nb, timeout=180, kernel_name="python3",
-                   resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}}).execute()
+    saved_path = os.environ.get("PATH", "")
+    os.environ["PATH"] = os.path.dirname(sys.executable) + os.pathsep + saved_path  # the venv's kernel
+    try:
+        NotebookClient(nb, timeout=180, kernel_name="python3",
+                       resources={"metadata": {"path": str(tmp_path_factory.mktemp("nb"))}}).execute()
+    finally:
+        os.environ["PATH"] = saved_path
     return nb
 
 
