@@ -131,6 +131,16 @@ def print_table(grades_csv: Path) -> None:
               f"{answered}/{len(CONFIG.points.questions)}       {note[:70]}")
 
 
+def print_duplicates(graded: Path) -> None:
+    from autograder.record import load_done
+    from autograder.report import near_duplicates
+
+    pairs = near_duplicates(list(load_done(graded).values()), CONFIG.runners.near_duplicate_ratio)
+    if pairs:
+        shown = ", ".join(f"{p.label} {p.a}/{p.b} ({p.ratio:.0%})" for p in pairs[:8])
+        print(f"\nnear-identical answers: {shown}{' ...' if len(pairs) > 8 else ''}")
+
+
 def class_demo(out: Path, runners: int | None = None) -> Path:
     """Write the sample class under `out/class`, grade it into `out/grading`; return the report path."""
     from alexnet_core import synthetic
@@ -146,6 +156,7 @@ def class_demo(out: Path, runners: int | None = None) -> Path:
     print(f"demo: {len(students)} sample submissions in {out / 'class'}: {', '.join(students)}")
     summary = grade([out / "class"], out / "grading", profile=DEMO_PROFILE, runners=runners)
     print_table(summary.out / "grades.csv")
+    print_duplicates(summary.out)
     print(f"\nclass report: {summary.out / 'report.html'}")
     print(f"feedback per student: {summary.out}/<student>/feedback.html")
     return summary.out / "report.html"
