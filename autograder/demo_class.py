@@ -39,6 +39,33 @@ ANSWERS = {
     "Q4b": "They pick out colour regions and coarse edges at the scale of a 32 pixel image, enough to tell a "
            "blue sky of a plane from a green background of a frog.",
 }
+# Other students write their own words; only the copycat borrows the answers above.
+OWN_WORDS = {
+    "partial": {
+        "Q1": "GPUs were not yet used for training and ImageNet did not exist, so earlier learned features "
+              "never saw enough examples or enough computation.",
+        "Q3a": "My notebook printed roughly eleven percent right at the start.",
+        "Q3c": "Accuracy climbs steeply early on and the gains get smaller every epoch after that.",
+    },
+    "unrun": {
+        "Q1": "Training needed millions of images and weeks of compute that nobody had in 1998; datasets were tiny.",
+        "Q2": "Both animals are pale, furry and photographed outdoors, so texture detectors respond to both.",
+        "Q3a": "I think it would be near ten percent.",
+        "Q3b": "It matches random guessing between the ten CIFAR classes.",
+        "Q3c": "Going up quickly at first, later only a little per epoch.",
+        "Q4a": "They went from random speckles to patches of colour with a direction to them.",
+        "Q4b": "Colour and simple oriented contrast, which already separates classes like ship, frog and truck.",
+    },
+    "tampered": {
+        "Q1": "Small datasets and slow hardware: deep networks overfit a few thousand images and took too long to train.",
+        "Q2": "The ears and the sandy-white fur look alike at the level of small patches that kernels compare.",
+        "Q3a": "Around 9 or 10 percent.",
+        "Q3b": "Yes, an untrained model is no better than picking one of ten labels at random.",
+        "Q3c": "Big jumps in the first two epochs, then it levels off.",
+        "Q4a": "Trained kernels are smoother and show colour gradients instead of noise.",
+        "Q4b": "Detectors for colour blobs and rough edges, useful because CIFAR images are small and blurry.",
+    },
+}
 
 
 def _release_notebook() -> Path:
@@ -67,13 +94,14 @@ def _execute(release: Path, workdir: Path):
     return nb
 
 
-def _answer(nb, labels=None, change=None):
+def _answer(nb, answers=None, change=None):
+    """A copy of `nb` with `answers` (default ANSWERS) typed in; questions left out stay unanswered."""
+    answers = ANSWERS if answers is None else answers
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
-        if label and (labels is None or label in labels):
-            text = ANSWERS[label]
-            cell.source = change(text) if change else text
+        if label in answers:
+            cell.source = change(answers[label]) if change else answers[label]
     return nb
 
 
@@ -104,17 +132,16 @@ def _unrun(nb):
 def write_class(folder: Path, executed) -> list[str]:
     """The sample submissions as `<student>.ipynb` in `folder`; returns the student ids."""
     folder.mkdir(parents=True, exist_ok=True)
-    answered = _answer(executed)
     samples = {
-        "complete": answered,
-        "partial": _answer(executed, labels={"Q1", "Q3a", "Q3c"}),
+        "complete": _answer(executed),
+        "partial": _answer(executed, OWN_WORDS["partial"]),
         "copycat": _answer(executed, change=lambda t: t.replace("the", "teh", 1)),
-        "unrun": _unrun(answered),
-        "tampered": _tamper(answered),
+        "unrun": _unrun(_answer(executed, OWN_WORDS["unrun"])),
+        "tampered": _tamper(_answer(executed, OWN_WORDS["tampered"])),
     }
     for sid, nb in samples.items():
         nbformat.write(nb, str(folder / f"{sid}.ipynb"))
-    text = json.dumps(nbformat.from_dict(answered))
+    text = json.dumps(nbformat.from_dict(samples["complete"]))
     (folder / "broken.ipynb").write_text(text[: len(text) // 2], encoding="utf-8")
     return sorted([*samples, "broken"])
 
