@@ -162,7 +162,9 @@ def render_prediction(probabilities: torch.Tensor, categories: list) -> Plot:
     order = probs.topk(3).indices.tolist()
     for rank, i in enumerate(order):
         r, c = divmod(i, HEATMAP_SHAPE[1])
-        ax.annotate(f"{categories[i]} ({probs[i]:.0%})", xy=(c, r), xytext=(c, r + 3 + 2.5 * rank),
+        # Labels go below the cell, or above it in the bottom half, so they stay inside the map.
+        offset = (3 + 2.5 * rank) * (1 if r < HEATMAP_SHAPE[0] / 2 else -1)
+        ax.annotate(f"{categories[i]} ({probs[i]:.0%})", xy=(c, r), xytext=(c, r + offset),
                     color="white", fontsize=9, ha="center",
                     arrowprops={"arrowstyle": "->", "color": "white"},
                     bbox={"boxstyle": "round", "fc": "black", "alpha": 0.6})

@@ -124,6 +124,9 @@ def write_dataset(folder: Path, profile: Profile) -> None:
 
 def ensure_synthetic(profile: Profile) -> Path:
     """The synthetic `cifar-10-batches-py/` folder for `profile`, built (atomically) if missing or stale."""
+    if not profile.synthetic:
+        raise ValueError(f"profile {profile.name!r} trains on real CIFAR-10, not on synthetic data: "
+                         "`alexnet-lab assets fetch` gets the real data")
     root = synthetic_root(profile.name)
     marker = root / CIFAR_FOLDER / MARKER
     if marker.is_file():
