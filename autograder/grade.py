@@ -173,6 +173,8 @@ def grade(
                          hide=_private_folders(out, inputs))
             for result in pool.run(jobs):
                 result.source = origins.get(result.student_id, result.source)  # the TA's name for it
+                if result.student_id in collection.unknown:
+                    result.flags.append("student id not on the roster")
                 recorder.record(result)
                 summary.per_submission.append(result.seconds)
                 if result.status == FAILED:

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import json
 import os
 import pickle
 import queue
@@ -24,6 +25,7 @@ import signal
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -107,6 +109,15 @@ def _die_with_parent() -> None:
         pass
 
 
+def _kill_group(proc: subprocess.Popen) -> None:
+    """SIGKILL a runner and everything it started (it leads its own session)."""
+    try:
+        os.killpg(proc.pid, signal.SIGKILL)
+    except ProcessLookupError:
+        pass
+    proc.wait()
+
+
 def _exit_reason(code: int) -> str:
     if code < 0:
         try:
@@ -126,22 +137,32 @@ class LocalPool:
         self.timeout_s = timeout_s
         self.workdir = Path(workdir or tempfile.mkdtemp(prefix="alexnet-lab-jobs-"))
         self.runner_module = runner_module
+        self._running: set[subprocess.Popen] = set()
+        self._stopping = threading.Event()
 
     def describe(self) -> str:
         return f"local pool, {len(self.slots)} runner(s): " + ", ".join(s.describe() for s in self.slots)
 
     def run(self, jobs: Iterable) -> Iterator[SubmissionResult]:
+        self._stopping.clear()
         free: queue.Queue[Slot] = queue.Queue()
         for slot in self.slots:
             free.put(slot)
-        with ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="runner") as executor:
+        executor = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="runner")
+        futures = []
+        try:
             futures = [executor.submit(self._run_on_free_slot, job, free) for job in jobs]
-            try:
-                for future in as_completed(futures):
-                    yield future.result()
-            finally:
-                for future in futures:
-                    future.cancel()
+            for future in as_completed(futures):
+                yield future.result()
+        finally:
+            # Normal end: nothing is left. Ctrl-C or an error in the coordinator: stop the runners
+            # now instead of letting them finish work nobody will record.
+            self._stopping.set()
+            for future in futures:
+                future.cancel()
+            for proc in list(self._running):
+                _kill_group(proc)
+            executor.shutdown(wait=True)
 
     def _run_on_free_slot(self, job, free: queue.Queue) -> SubmissionResult:
         slot = free.get()
@@ -155,6 +176,9 @@ class LocalPool:
         start = time.monotonic()
         reasons = []
         for attempt in range(1, self.retries + 2):
+            if self._stopping.is_set():
+                reasons.append("grading was stopped")
+                break
             result, problem = self._run_process(job, slot, attempt)
             if result is not None:
                 result.attempts = attempt
@@ -184,15 +208,15 @@ class LocalPool:
         with log.open("wb") as log_fh:
             proc = subprocess.Popen(cmd, env=env, stdout=log_fh, stderr=subprocess.STDOUT,
                                     start_new_session=True, preexec_fn=_die_with_parent)
+            self._running.add(proc)
             try:
                 code = proc.wait(timeout=self.timeout_s)
             except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-                proc.wait()
+                _kill_group(proc)
                 return None, f"timed out after {self.timeout_s:.0f} s"
+            finally:
+                self._running.discard(proc)
         try:
-            import json
-
             result = SubmissionResult.from_dict(json.loads(result_file.read_text(encoding="utf-8")))
         except (OSError, ValueError, TypeError):
             tail = log.read_text(errors="replace").strip().splitlines()[-1:] if log.exists() else []

@@ -1,0 +1,41 @@
+"""How many runners the local pool starts, and where each one is pinned."""
+import dataclasses
+
+import pytest
+
+from autograder.errors import ConfigError
+from autograder.pool import plan_slots, visible_gpus
+from grading_config import CONFIG
+
+
+def _config(**runners):
+    return dataclasses.replace(CONFIG, runners=dataclasses.replace(CONFIG.runners, **runners))
+
+
+def test_one_slot_per_gpu_by_default_and_more_when_configured():
+    assert [s.device for s in plan_slots(None, _config(slots_per_gpu=1), gpus=[0, 1])] == ["cuda:0", "cuda:1"]
+    four = plan_slots(None, _config(slots_per_gpu=2), gpus=[0, 1])
+    assert [s.device for s in four] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
+    assert [s.device for s in plan_slots(3, CONFIG, gpus=[5])] == ["cuda:5"] * 3
+
+
+def test_cpu_runners_follow_the_machine_or_the_config(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert len(plan_slots(None, _config(cpu_runners=0), gpus=[])) == 8
+    assert len(plan_slots(None, _config(cpu_runners=3), gpus=[])) == 3
+    assert len(plan_slots(2, _config(cpu_runners=3), gpus=[])) == 2
+    monkeypatch.setattr("os.cpu_count", lambda: 1)
+    slots = plan_slots(None, _config(cpu_runners=0, threads_per_runner=1), gpus=[])
+    assert [(s.device, s.threads) for s in slots] == [("cpu", 1)]
+
+
+def test_cuda_visible_devices_names_the_physical_gpus(monkeypatch):
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "2,3")
+    assert visible_gpus() == [2, 3]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
+    assert visible_gpus() == []
+
+
+def test_zero_runners_is_refused_with_a_clear_message():
+    with pytest.raises(ConfigError, match="--runners 0"):
+        plan_slots(0, CONFIG, gpus=[])
