@@ -69,6 +69,16 @@ def near_duplicates(results: list[SubmissionResult], threshold: float) -> list[D
     return pairs
 
 
+def group_by_students(pairs: list[DuplicatePair]) -> list[dict]:
+    """One row per pair of students with every question they share, most shared first."""
+    grouped: dict[tuple[str, str], list[DuplicatePair]] = {}
+    for p in pairs:
+        grouped.setdefault((p.a, p.b), []).append(p)
+    rows = [{"a": a, "b": b, "pairs": sorted(ps, key=lambda p: p.label)} for (a, b), ps in grouped.items()]
+    rows.sort(key=lambda r: (-len(r["pairs"]), -max(p.ratio for p in r["pairs"]), r["a"], r["b"]))
+    return rows
+
+
 def _histogram_svg(values: list[float], xlabel: str, bins: int = 10, value_range=None) -> str | None:
     if not values:
         return None
@@ -121,6 +131,7 @@ def write_report(out: Path, results: list[SubmissionResult], problems: list, con
         time_stats=_stats(seconds),
         auto_max=auto_max,
         pairs=pairs,
+        pair_rows=group_by_students(pairs),
         threshold=config.runners.near_duplicate_ratio,
         evidence=evidence,
         flagged=[r for r in results if r.flags],
