@@ -305,6 +305,7 @@ def collect(
 ) -> Collection:
     """All submissions found in `inputs`; zips are extracted under `scratch` (caller-owned)."""
     scratch.mkdir(parents=True, exist_ok=True)
+    scratch.chmod(0o700)  # other students' work: readable by the grader only
     collector = _Collector(scratch, roster, assignment)
     for path in inputs:
         collector.add_input(Path(path))
