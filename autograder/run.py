@@ -27,6 +27,11 @@ from pathlib import Path
 from grading_config import CONFIG, PROFILE_ENV, Limits, Profile
 
 OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kernel", "memory", "crashed"
+# Environment variables passed to the kernel (exact names or prefixes).
+KERNEL_ENV_PREFIXES = ("PATH", "LANG", "LC_", "TZ", "LD_LIBRARY_PATH", "CUDA_", "NVIDIA_", "ALEXNET_LAB_",
+                       "PYTHONPATH", "VIRTUAL_ENV", "TORCH_", "OMP_", "MKL_", "KMP_")
+# Our own records are small and are what the checks read: a flood of other output must not push them out.
+KEEP_MIMES = ("application/vnd.alexnet-lab.trajectory+json", "application/vnd.alexnet-lab.plot+json")
 # Seconds allowed on top of the notebook limit for the kernel to start and the files to be written.
 STARTUP_GRACE_S = 90
 
@@ -90,9 +95,9 @@ def time_limits(limits: Limits, smoke: bool) -> tuple[int, int]:
 
 def kernel_env(scratch: Path, profile: str, device: str, threads: int) -> dict[str, str]:
     """The kernel's environment: the profile, one device, a thread count, and homes in scratch."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("JPY_", "JUPYTER_"))}
-    # Without a backend setting ipykernel uses the inline backend, as a student's Jupyter does.
-    env.pop("MPLBACKEND", None)
+    # Only what a kernel needs from the grader's environment: no tokens or credentials reach
+    # student code. (No MPLBACKEND: ipykernel then uses the inline backend, as a student's Jupyter does.)
+    env = {k: v for k, v in os.environ.items() if k.startswith(KERNEL_ENV_PREFIXES)}
     env[PROFILE_ENV] = profile
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(max(1, threads))
@@ -199,8 +204,10 @@ def _capped_client_class():
         truncated: list = []
 
         def output(self, outs, msg, display_id, cell_index):
-            size = len(json.dumps(msg.get("content", {}), default=str))
-            if self.output_budget - size < 0:
+            content = msg.get("content", {})
+            size = len(json.dumps(content, default=str))
+            ours = any(m in (content.get("data") or {}) for m in KEEP_MIMES) and size < 2 * 1024 * 1024
+            if self.output_budget - size < 0 and not ours:
                 name = cell_name(self.nb.cells[cell_index], cell_index)
                 if name not in self.truncated:
                     self.truncated.append(name)
