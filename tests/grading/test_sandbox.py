@@ -55,11 +55,26 @@ def test_memory_that_grows_without_bound_is_capped():
     assert outputs(e)[1] == "kernel still alive\n"
 
 
+def test_a_gpu_runner_caps_resident_memory_instead(tmp_path):
+    # GPU runs cannot use an address-space limit (CUDA reserves huge ranges): a watchdog stops a
+    # kernel whose resident memory passes the cap. "cuda:0" here exercises that path without a GPU.
+    limits = dataclasses.replace(LIMITS, memory_mb=600, smoke_cell_timeout_s=25)
+    e = execute("blocks = []\nwhile True:\n    blocks.append(b'x' * 50_000_000)", limits=limits, device="cuda:0")
+    assert e.status == run.MEMORY and e.failed_cell == "cell_0"
+    assert "more than 600 MB" in e.reason
+
+
 def test_output_floods_are_cut_at_the_cap():
     e = execute("for i in range(20000):\n    print('spam ' * 40)")
     assert e.truncated == ["cell_0"]
     assert len(e.notebook) < 0.3 * 1024 * 1024
     assert "output cut here" in outputs(e)[0]
+
+
+def test_the_kernel_gets_no_credentials_from_the_grader(monkeypatch):
+    monkeypatch.setenv("GITHUB_TOKEN", "secret-token")
+    e = execute("import os\nprint(os.environ.get('GITHUB_TOKEN'), os.environ['ALEXNET_LAB_PROFILE'])")
+    assert outputs(e)[0] == "None smoke\n"
 
 
 @needs_bwrap
