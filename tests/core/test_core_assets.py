@@ -145,3 +145,40 @@ def test_real_data_from_the_archive_is_extracted_verified_and_cached(empty_cache
     cifar._MEMO.clear()
     with pytest.raises(AssetError, match=r"data_batch_2 is corrupt \(MD5 mismatch\)"):
         cifar.load_dataset(profile)
+
+
+def test_fetch_all_downloads_verifies_and_can_be_rerun(file_server, empty_cache, monkeypatch):
+    """The whole fetch against a loopback server holding stand-ins for the three published files."""
+    import tarfile
+
+    from realformat import write_real_format
+
+    served, url = file_server
+    source = write_real_format(empty_cache / "made")
+    with tarfile.open(served / assets.CIFAR_TAR, "w:gz") as tar:
+        tar.add(source, arcname=assets.CIFAR_FOLDER)
+    (served / assets.WEIGHTS_FILE).write_bytes(b"weights")
+    Image.new("RGB", assets.DOG_SIZE, "white").save(served / assets.DOG_FILE, format="JPEG")
+    _register_as_published(monkeypatch, source)
+    monkeypatch.setattr(assets, "CIFAR_TAR_MD5", assets.file_digest(served / assets.CIFAR_TAR, "md5"))
+    monkeypatch.setattr(assets, "WEIGHTS_SHA256_PREFIX", assets.file_digest(served / assets.WEIGHTS_FILE, "sha256")[:8])
+    monkeypatch.setattr(assets, "CIFAR_URL", f"{url}/{assets.CIFAR_TAR}")
+    monkeypatch.setattr(assets, "WEIGHTS_URL", f"{url}/{assets.WEIGHTS_FILE}")
+    monkeypatch.setattr(assets, "DOG_URL", f"{url}/{assets.DOG_FILE}")
+
+    lines = assets.fetch_all()
+    assert [line.split(":")[0] for line in lines] == ["CIFAR-10", "AlexNet ImageNet weights", "example dog photo"]
+    assert all(": ok (" in line for line in lines)
+    assert (empty_cache / "dog.jpg.sha256").is_file()
+    assert not list(empty_cache.glob("*.part"))
+    assert all(": ok (" in line for line in assets.status_lines()[1:4])
+
+    # Re-running downloads nothing: the server may be gone.
+    for f in served.iterdir():
+        f.unlink()
+    assert assets.fetch_all() == lines
+
+    # A photo replaced after the fetch no longer matches the sha256 recorded then.
+    Image.new("RGB", assets.DOG_SIZE, "black").save(empty_cache / assets.DOG_FILE, format="JPEG")
+    with pytest.raises(AssetError, match=r"dog\.jpg changed since it was fetched"):
+        ac.load_example_image()
