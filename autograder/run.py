@@ -253,7 +253,9 @@ def inside(spec_path: str) -> int:
     spec = json.loads(Path(spec_path).read_text())
     nb = nbformat.read(spec["notebook"], as_version=4)
     cell_s, notebook_s = spec["cell_timeout_s"], spec["notebook_timeout_s"]
+    # Immediate shutdown: a kernel stuck in a loop would otherwise hold the runner for a grace period.
     client = _capped_client_class()(nb, timeout=cell_s, kernel_name="python3", allow_errors=True,
+                                    shutdown_kernel="immediate",
                                     resources={"metadata": {"path": str(Path(spec["notebook"]).parent)}})
     client.output_budget = int(spec["output_mb"] * 1024 * 1024)
     client.truncated = []
