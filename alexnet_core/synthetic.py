@@ -30,6 +30,7 @@ GENERATOR_VERSION = 1
 LABEL_NAMES = ["airplane", "automobile", "bird", "cat", "deer",
                "dog", "frog", "horse", "ship", "truck"]
 TRAIN_BATCHES = 5
+CHUNK = 8192  # images generated at once
 
 # Difficulty knobs (see the module docstring): tuned so the smoke trajectory has the lab's shape.
 HUE_JITTER = 0.035        # std of the object's hue around its class hue (classes are 0.1 apart)
@@ -56,6 +57,8 @@ def _hsv_to_rgb(h, s, v):
 def make_images(labels: np.ndarray, rng: np.random.Generator) -> np.ndarray:
     """N x 3072 uint8 images (CIFAR's channel-major rows) for the given labels."""
     n = len(labels)
+    if n > CHUNK:  # bound memory for full-size sets (float64 temporaries are 25 kB per image)
+        return np.concatenate([make_images(labels[i:i + CHUNK], rng) for i in range(0, n, CHUNK)])
     yy, xx = np.mgrid[0:32, 0:32].astype(np.float32)
 
     # Background: a washed-out colour gradient, different for every image.
