@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import hashlib
 import io
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -32,10 +32,11 @@ _standins_used: set = set()
 
 @dataclass
 class Plot:
+    """A rendered figure: PNG bytes, the metadata the autograder reads, and a one-line text form."""
+
     png: bytes
     metadata: dict
     text: str = ""
-    extra: dict = field(default_factory=dict)
 
     def bundle(self) -> dict:
         return {"image/png": self.png, "text/plain": self.text, PLOT_MIME: self.metadata}
