@@ -198,7 +198,11 @@ def grade_answer(label: str, grade_id: str, text: str, master_text: str, points:
 
 
 def first_number(text: str) -> float | None:
-    match = re.search(r"(\d+(?:[.,]\d+)?)\s*%?", text.replace(PLACEHOLDER, ""))
+    """The accuracy a student wrote: the first percentage, else the first stand-alone number
+    (the 3 of a label like 'Q3a' is not a number the student wrote)."""
+    text = text.replace(PLACEHOLDER, "")
+    number = r"(?<![\w.])(\d+(?:[.,]\d+)?)"
+    match = re.search(number + r"\s*%", text) or re.search(number + r"(?![\w])", text)
     return float(match.group(1).replace(",", ".")) if match else None
 
 

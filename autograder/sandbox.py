@@ -23,7 +23,11 @@ log = logging.getLogger(__name__)
 
 REPO = Path(__file__).resolve().parent.parent
 # Folders that may hold other people's files or secrets on a grading machine.
-SYSTEM_HIDDEN = ("/tmp", "/var/tmp", "/home", "/root", "/mnt", "/media", "/srv", "/run/user")
+SYSTEM_HIDDEN = ("/tmp", "/var/tmp", "/home", "/root", "/mnt", "/media", "/srv", "/run/user",
+                 "/etc/shadow", "/etc/gshadow", "/etc/ssh")
+# Never laid over, whatever a caller asks to hide: the sandbox needs the system to run.
+PROTECTED = {"/", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/dev",
+             "/sys", "/var", "/run", "/boot"}
 # What a kernel imports from the project (alexnet_core, grading_config; the notebook's
 # self-check imports autograder.precheck).
 KERNEL_NEEDS = ("alexnet_core", "autograder", "grading_config.py")
@@ -62,7 +66,7 @@ def _contains(folder: Path, path: Path) -> bool:
 
 def _mask_args(target: Path, keep: list[Path]) -> list[str]:
     """bwrap arguments hiding `target` except the kept paths inside it."""
-    if not target.exists() or target.is_symlink():
+    if not target.exists() or target.is_symlink() or str(target) in PROTECTED:
         return []
     if not any(_contains(target, k) for k in keep):
         if target.is_dir():
