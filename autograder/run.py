@@ -24,7 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from grading_config import CONFIG, PROFILE_ENV, Limits, Profile
+from grading_config import CONFIG, DATA_ENV, PROFILE_ENV, Limits, Profile
 
 OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kernel", "memory", "crashed"
 # Environment variables passed to the kernel (exact names or prefixes).
@@ -61,16 +61,35 @@ class Execution:
 
 
 def asset_folder() -> Path:
-    """The asset cache the kernel reads ($ALEXNET_LAB_DATA, else alexnet_core's default)."""
-    from alexnet_core.assets import cache_dir
+    """The asset cache the kernel reads: $ALEXNET_LAB_DATA, else ~/.cache/alexnet-lab.
 
-    return cache_dir()
+    Same rule as alexnet_core.assets.cache_dir, restated here because importing alexnet_core
+    imports torch (seconds per runner process) and most jobs need nothing more than this path.
+    """
+    env = os.environ.get(DATA_ENV)
+    return Path(env).expanduser() if env else Path.home() / ".cache" / "alexnet-lab"
+
+
+def _assets_ready(profile: Profile) -> bool:
+    """Cheap look (no torch) at whether the dataset the kernel reads is already in the cache."""
+    if not profile.synthetic:
+        return (asset_folder() / "cifar-10-batches-py").is_dir()
+    marker = asset_folder() / f"synthetic-{profile.name}" / "cifar-10-batches-py" / "SYNTHETIC"
+    try:
+        spec = json.loads(marker.read_text())
+    except (OSError, ValueError):
+        return False
+    wanted = {"profile": profile.name, "seed": profile.seed, "train_images": profile.train_images,
+              "test_images": profile.test_images}
+    return all(spec.get(k) == v for k, v in wanted.items())
 
 
 def warm_assets(profile: Profile) -> None:
     """Build what the kernel would otherwise write into the (read-only) asset cache: the synthetic
-    set of a synthetic profile, the tensor cache of real CIFAR-10. A missing asset is left for
-    the notebook to report, with the command that fetches it."""
+    set of a synthetic profile, real CIFAR-10 extracted from its archive. A missing asset is left
+    for the notebook to report, with the command that fetches it."""
+    if _assets_ready(profile):
+        return
     from alexnet_core.errors import AssetError
 
     try:
@@ -78,7 +97,7 @@ def warm_assets(profile: Profile) -> None:
             from alexnet_core.synthetic import ensure_synthetic
 
             ensure_synthetic(profile)
-        elif not (asset_folder() / "cifar-10-uint8.pt").is_file():
+        else:
             from alexnet_core.cifar import load_dataset
 
             load_dataset(profile)
