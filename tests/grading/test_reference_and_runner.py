@@ -52,3 +52,12 @@ def test_runner_process_writes_a_result_even_for_a_failing_notebook(tmp_path, sm
     result = json.loads((tmp_path / "result.json").read_text())
     assert result["status"] == "failed" and result["failed_cell"] == "cell 1"
     assert "per-cell limit of 2 s" in result["reason"]
+
+
+def test_runner_builds_the_synthetic_set_before_the_read_only_sandbox(tmp_path, monkeypatch, smoke):
+    from autograder.run import _assets_ready, warm_assets
+
+    monkeypatch.setenv("ALEXNET_LAB_DATA", str(tmp_path / "fresh-cache"))
+    assert not _assets_ready(smoke)
+    warm_assets(smoke)
+    assert _assets_ready(smoke)
