@@ -16,15 +16,16 @@ from grading_config import PROFILE_ENV, active_profile
 DEMO_PROFILE = "smoke"
 
 
-def training_demo(out: Path) -> dict:
+def training_demo(out: Path, epochs: int | None = None) -> dict:
     """Train on the smoke profile and write samples.png, kernels_untrained.png, kernels_trained.png
-    and trajectory.json into `out`; return {name: path}."""
+    and trajectory.json into `out`; return {name: path}. `epochs` defaults to the profile's."""
     import alexnet_core as ac
     from alexnet_core.synthetic import ensure_synthetic
 
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     profile = active_profile(DEMO_PROFILE)
+    epochs = profile.epochs if epochs is None else epochs
     # The library reads the profile from the environment, like a notebook kernel does.
     os.environ[PROFILE_ENV] = profile.name
     print(f"smoke data: {ensure_synthetic(profile)}")
@@ -38,12 +39,12 @@ def training_demo(out: Path) -> dict:
     ac.render_kernels(model, 0).save(paths["kernels_untrained"])
 
     def on_epoch(epoch, acc, loss):
-        label = "before training" if epoch == 0 else f"epoch {epoch}/{profile.epochs}"
+        label = "before training" if epoch == 0 else f"epoch {epoch}/{epochs}"
         print(f"  {label}: test accuracy {acc:.1f}%")
 
     print(f"training AlexNet-mini on {device.type} ({profile.train_images:,} synthetic images, "
-          f"{profile.epochs} epochs, lr {profile.lr})")
-    model, trajectory = ac.train(model, train_loader, test_loader, device, profile.epochs, profile.lr,
+          f"{epochs} epochs, lr {profile.lr})")
+    model, trajectory = ac.train(model, train_loader, test_loader, device, epochs, profile.lr,
                                  profile=profile, on_epoch=on_epoch)
     ac.render_kernels(model, 0).save(paths["kernels_trained"])
     paths["trajectory"].write_text(json.dumps(trajectory, indent=1) + "\n")
