@@ -83,7 +83,9 @@ def test_deleted_duplicated_and_reordered_cells_run_as_the_master(tmp_path, cour
     nb = notebooks.answer_all(release_nb)
     ids = [c.metadata["nbgrader"]["grade_id"] for c in nb.cells]
     nb.cells = [c for c in nb.cells if c.metadata["nbgrader"]["grade_id"] not in ("train", "answer_q2", "check_kernels")]
-    nb.cells.insert(2, copy.deepcopy(notebooks.cell_by_id(nb, "imports")))      # duplicated
+    duplicate = copy.deepcopy(notebooks.cell_by_id(nb, "imports"))
+    duplicate["id"] = "imports-copy"  # Jupyter gives a pasted cell a fresh id; the grade_id is what repeats
+    nb.cells.insert(2, duplicate)                                                  # duplicated
     i, j = ids.index("load_mini"), ids.index("architecture")
     nb.cells[i], nb.cells[j] = nb.cells[j], nb.cells[i]                          # reordered
     prepared = _prepare(tmp_path, course_root, smoke, nb)
