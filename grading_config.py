@@ -91,9 +91,10 @@ class Points:
 class Limits:
     cell_timeout_s: int = _f(600, "Per-cell execution limit in seconds (training is one cell).")
     notebook_timeout_s: int = _f(1800, "Whole-notebook execution limit in seconds.")
-    smoke_cell_timeout_s: int = _f(120, "Per-cell limit when grading the smoke profile.")
-    smoke_notebook_timeout_s: int = _f(300, "Whole-notebook limit when grading the smoke profile.")
-    memory_mb: int = _f(6_000, "Address-space cap for the grading kernel (MB).")
+    smoke_cell_timeout_s: int = _f(120, "Per-cell limit when grading the smoke (synthetic) profile.")
+    smoke_notebook_timeout_s: int = _f(300, "Whole-notebook limit when grading the smoke (synthetic) profile.")
+    memory_mb: int = _f(6_000, "Memory cap for the grading kernel (MB): address space on CPU runners, "
+                               "resident memory on GPU runners (CUDA reserves large address ranges).")
     output_mb: float = _f(20.0, "Cap on the executed notebook's outputs (MB); larger outputs are cut.")
     submission_mb: float = _f(50.0, "Submissions larger than this are refused before parsing.")
     run_extra_code: bool = _f(False, "Run code cells a student added (the lab asks for none).")
