@@ -186,6 +186,8 @@ def status_lines() -> list[str]:
 
 
 def _verify_tar(path: Path) -> None:
+    if not path.is_file():
+        raise AssetError(f"{path} is missing: {FETCH_HINT}")
     if file_digest(path, "md5") != CIFAR_TAR_MD5:
         raise AssetError(f"{path} is corrupt (MD5 mismatch): delete it and {FETCH_HINT}")
 
@@ -209,37 +211,52 @@ def download(url: str, dest: Path, verify, timeout: float = 30.0) -> None:
     os.replace(part, dest)
 
 
-def _verify_dog_part(part: Path) -> None:
-    # The sha256 sidecar is written after the first fetch; a fresh download is checked by decoding.
-    verify_dog(part)
+def _valid(verify, path: Path) -> bool:
+    try:
+        verify(path)
+    except AssetError:
+        return False
+    return True
+
+
+def _fetch_cifar(force: bool) -> str:
+    if force or not _valid(verify_cifar_folder, cifar_folder()):
+        if force or not _valid(_verify_tar, cifar_tar_path()):
+            download(CIFAR_URL, cifar_tar_path(), _verify_tar)
+        if cifar_folder().exists():
+            shutil.rmtree(cifar_folder())
+        _extract_cifar(cifar_tar_path())
+        verify_cifar_folder(cifar_folder())
+    return f"CIFAR-10: ok ({cifar_folder()})"
+
+
+def _fetch_weights(force: bool) -> str:
+    if force or not _valid(verify_weights, weights_path()):
+        download(WEIGHTS_URL, weights_path(), verify_weights)
+    return f"AlexNet ImageNet weights: ok ({weights_path()})"
+
+
+def _fetch_dog(force: bool) -> str:
+    sidecar = dog_path().with_name(DOG_FILE + ".sha256")
+    if force or not _valid(verify_dog, dog_path()):
+        sidecar.unlink(missing_ok=True)  # a new download records its own sha256 below
+        download(DOG_URL, dog_path(), verify_dog)
+    if not sidecar.is_file():
+        sidecar.write_text(file_digest(dog_path(), "sha256") + "\n")
+    return f"example dog photo: ok ({dog_path()})"
 
 
 def fetch_all(force: bool = False) -> list[str]:
-    """Download whatever is missing (everything with `force`), verify it, report one line each."""
-    lines = []
-    cache = cache_dir()
-    cache.mkdir(parents=True, exist_ok=True)
-
-    if force or not cifar_folder().is_dir():
-        if force or not cifar_tar_path().is_file():
-            download(CIFAR_URL, cifar_tar_path(), _verify_tar)
-        if force and cifar_folder().is_dir():
-            shutil.rmtree(cifar_folder())
-        _extract_cifar(cifar_tar_path())
-    verify_cifar_folder(cifar_folder())
-    lines.append(f"CIFAR-10: ok ({cifar_folder()})")
-
-    if force or not weights_path().is_file():
-        download(WEIGHTS_URL, weights_path(), verify_weights)
-    verify_weights(weights_path())
-    lines.append(f"AlexNet ImageNet weights: ok ({weights_path()})")
-
-    if force or not dog_path().is_file():
-        dog_path().with_name(DOG_FILE + ".sha256").unlink(missing_ok=True)
-        download(DOG_URL, dog_path(), _verify_dog_part)
-    verify_dog(dog_path())
-    sidecar = dog_path().with_name(DOG_FILE + ".sha256")
-    if not sidecar.is_file():
-        sidecar.write_text(file_digest(dog_path(), "sha256") + "\n")
-    lines.append(f"example dog photo: ok ({dog_path()})")
+    """Download whatever is missing or broken (everything with `force`), verify it, and report one
+    line per asset. Tries all three even if one fails, then raises one AssetError for the failures."""
+    cache_dir().mkdir(parents=True, exist_ok=True)
+    lines, failures = [], []
+    for fetch in (_fetch_cifar, _fetch_weights, _fetch_dog):
+        try:
+            lines.append(fetch(force))
+        except AssetError as exc:
+            failures.append(str(exc))
+    if failures:
+        more = f" (and {len(failures) - 1} more)" if len(failures) > 1 else ""
+        raise AssetError(f"{failures[0]}{more}")
     return lines

@@ -173,6 +173,11 @@ def test_fetch_all_downloads_verifies_and_can_be_rerun(file_server, empty_cache,
     assert not list(empty_cache.glob("*.part"))
     assert all(": ok (" in line for line in assets.status_lines()[1:4])
 
+    # A broken file in the cache is fetched again by the same command.
+    (empty_cache / assets.WEIGHTS_FILE).write_bytes(b"half a file")
+    assert assets.fetch_all() == lines
+    assert (empty_cache / assets.WEIGHTS_FILE).read_bytes() == b"weights"
+
     # Re-running downloads nothing: the server may be gone.
     for f in served.iterdir():
         f.unlink()
