@@ -19,13 +19,18 @@ import logging
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import nbformat
-from nbformat import NotebookNode
+from typing import TYPE_CHECKING
 
 from autograder import check
 from autograder.errors import LabError, SubmissionError
 from autograder.results import Answer
 from grading_config import CONFIG, GradingConfig, Profile
+
+if TYPE_CHECKING:
+    from nbformat import NotebookNode
+
+# nbformat is imported where it is used: a runner process unpickles PreparedSubmission from this
+# module, and importing nbformat (jsonschema) there would cost every job a second for nothing.
 
 # nbgrader's preprocessors log every restored cell as a warning; we report those as flags instead.
 _quiet = logging.getLogger("autograder.prepare.nbgrader")
@@ -117,6 +122,8 @@ def _source_order(course_root: Path, config: GradingConfig) -> list[str]:
 
 def read_submission(path: Path, config: GradingConfig = CONFIG) -> tuple[NotebookNode, list[str]]:
     """Parse the file as an nbformat-4 notebook, upgrading older formats; SubmissionError otherwise."""
+    import nbformat
+
     path = Path(path)
     name, flags = path.name, []
     try:
@@ -329,6 +336,8 @@ def run_nbgrader(nb: NotebookNode, course_root: Path, config: GradingConfig) -> 
 
 
 def _cell_from_master(m: MasterCell, config) -> NotebookNode:
+    import nbformat
+
     if m.cell_type == "code":
         cell = nbformat.v4.new_code_cell(m.source)
     else:
@@ -398,6 +407,8 @@ def collect_answers(nb: NotebookNode, master: list[MasterCell], config) -> list[
 def prepare(student_id: str, path: Path, course_root: Path, profile: Profile,
             config: GradingConfig = CONFIG) -> PreparedSubmission:
     """Validate, keep the evidence, sanitise; raises SubmissionError (one line) for bad input."""
+    import nbformat
+
     path = Path(path)
     nb, flags = read_submission(path, config)
     master, _ = load_master(course_root, config)

@@ -93,8 +93,6 @@ def run_job(job: Job) -> SubmissionResult:
 def _grade(job: Job, result: SubmissionResult) -> None:
     from autograder.run import execute, warm_assets
 
-    import nbformat
-
     profile = _profile(job.profile_name)
     prepared = job.prepared
     warm_assets(profile)
@@ -108,7 +106,8 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     if execution.truncated:
         result.flags.append(f"outputs cut at the {job.limits.output_mb:g} MB cap in: {', '.join(execution.truncated)}")
 
-    executed = nbformat.reads(execution.notebook, as_version=4) if execution.notebook else {"cells": []}
+    # The checks read plain JSON: nbformat (jsonschema) is not needed in the runner process.
+    executed = json.loads(execution.notebook) if execution.notebook else {"cells": []}
     rerun = check.read_trajectory(executed)
     result.trajectory_rerun = rerun
     points = CONFIG.points
