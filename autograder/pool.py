@@ -306,7 +306,7 @@ class RayPool:
 def make_pool(backend: str | None, runners: int | None, address: str | None, config: GradingConfig = CONFIG,
               timeout_s: float | None = None, workdir: Path | None = None):
     """The pool the CLI asked for (`--backend local|ray`)."""
-    backend = backend or config.runners.backend
+    backend = backend or ("ray" if address else config.runners.backend)  # --address alone means Ray
     if backend == "local":
         return LocalPool(plan_slots(runners, config), config, workdir=workdir, timeout_s=timeout_s)
     if backend == "ray":
