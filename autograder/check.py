@@ -34,9 +34,20 @@ def _records(nb: dict, mime: str):
                 yield _grade_id(cell), data[mime]
 
 
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def valid_trajectory(record: dict) -> bool:
+    """A record the checks can read: a non-empty list of numeric accuracies (hand edits may break it)."""
+    acc = record.get("accuracy")
+    return isinstance(acc, list) and bool(acc) and all(_is_number(a) for a in acc)
+
+
 def read_trajectory(nb: dict) -> dict | None:
-    """The trajectory record, preferring the `train` cell's last one; None when there is none."""
-    found = list(_records(nb, TRAJECTORY_MIME))
+    """The trajectory record, preferring the `train` cell's last one; None when there is none
+    (a malformed record counts as none)."""
+    found = [(gid, rec) for gid, rec in _records(nb, TRAJECTORY_MIME) if valid_trajectory(rec)]
     in_train = [rec for gid, rec in found if gid == "train"]
     chosen = (in_train or [rec for _, rec in found] or [None])[-1]
     return dict(chosen) if chosen else None
@@ -46,7 +57,8 @@ def kernel_role(record: dict) -> str:
     """pretrained (ImageNet AlexNet), untrained or trained (AlexNet-mini) from a plot record."""
     if record.get("model") != "alexnet-mini":
         return "pretrained"
-    return "trained" if (record.get("epochs_trained") or 0) > 0 else "untrained"
+    epochs = record.get("epochs_trained")
+    return "trained" if _is_number(epochs) and epochs > 0 else "untrained"
 
 
 def read_kernel_plots(nb: dict) -> dict[str, dict]:

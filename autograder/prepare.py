@@ -148,10 +148,12 @@ def read_submission(path: Path, config: GradingConfig = CONFIG) -> tuple[Noteboo
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as exc:  # nbformat raises several types for broken or ancient files
-        raise SubmissionError(f"{name}: nbformat {version} could not be converted to nbformat 4 ({exc}); "
+        what = "is not a valid nbformat 4 notebook" if version == 4 else f"(nbformat {version}) could not be converted to nbformat 4"
+        raise SubmissionError(f"{name} {what} ({str(exc).splitlines()[0][:150]}); "
                               f"ask the student to open and save it in a current Jupyter") from None
     if version < 4:
         flags.append(f"notebook was in nbformat {version}; upgraded to 4 for grading")
+    flags += _repair_structure(nb, name)
     try:
         nbformat.validate(nb)
     except nbformat.ValidationError as exc:
@@ -161,9 +163,24 @@ def read_submission(path: Path, config: GradingConfig = CONFIG) -> tuple[Noteboo
             raise SubmissionError(f"{name}: cell {bad[0] + 1} is not a valid notebook cell; ask the "
                                   f"student to open and save the notebook in Jupyter") from None
         flags.append(f"notebook does not fully follow the nbformat schema ({str(exc).splitlines()[0][:120]})")
-    for cell in nb.cells:
-        cell.setdefault("metadata", {})
     return nb, flags
+
+
+def _repair_structure(nb, name: str) -> list[str]:
+    """Metadata of the wrong JSON type becomes absent (and is reported); a cell without text is refused."""
+    flags = []
+    for index, cell in enumerate(nb.cells):
+        if not isinstance(cell.get("source"), str):
+            raise SubmissionError(f"{name}: cell {index + 1} has no text (source is "
+                                  f"{type(cell.get('source')).__name__}); ask the student to open and save it in Jupyter")
+        if not isinstance(cell.get("metadata"), dict):
+            cell["metadata"] = {}
+            flags.append(f"cell {index + 1} had broken metadata; removed")
+        nbg = cell.metadata.get("nbgrader")
+        if nbg is not None and not (isinstance(nbg, dict) and isinstance(nbg.get("grade_id", ""), str)):
+            del cell.metadata["nbgrader"]
+            flags.append(f"cell {index + 1} had broken nbgrader metadata; removed")
+    return flags
 
 
 def _grade_id(cell) -> str | None:
@@ -245,6 +262,13 @@ def _short(text: str, width: int = 70) -> str:
 
 # ---------------------------------------------------------------- sanitising
 
+def _points(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
 def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: list[dict], config) -> list[str]:
     """Give cells with a master grade_id the master's nbgrader metadata; flag what was edited.
 
@@ -275,7 +299,7 @@ def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: lis
         m = by_name[gid]
         expected = m.metadata()
         edited = [k for k in ("grade", "solution", "locked") if bool(nbg.get(k, False)) != expected[k]]
-        if m.grade and float(nbg.get("points") or 0) != m.points:
+        if m.grade and _points(nbg.get("points")) != m.points:
             edited.append("points")
         if cell.cell_type != m.cell_type:
             edited.append("cell type")
