@@ -155,3 +155,33 @@ def test_evidence_is_read_before_outputs_are_cleared(tmp_path, course_root, smok
     cleared = nbformat.reads(prepared.notebook, as_version=4)
     assert all(not c.get("outputs") for c in cleared.cells if c.cell_type == "code")
     assert json.loads(prepared.notebook)["metadata"]["alexnet_lab"]["student_id"] == "student"
+
+
+@pytest.mark.parametrize("breakage", ["nbgrader metadata a string", "cell metadata a list", "source a number",
+                                      "trajectory hand-edited to text", "points as words", "plot record garbled"])
+def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_root, smoke, release_nb, breakage):
+    nb = json.loads(nbformat.writes(notebooks.answer_all(release_nb)))
+    cells = {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"]}
+    record = {"output_type": "display_data", "metadata": {}, "data": {}}
+    if breakage == "nbgrader metadata a string":
+        cells["imports"]["metadata"]["nbgrader"] = "locked"
+    elif breakage == "cell metadata a list":
+        cells["predict"]["metadata"] = []
+    elif breakage == "source a number":
+        cells["predict"]["source"] = 42
+    elif breakage == "trajectory hand-edited to text":
+        record["data"]["application/vnd.alexnet-lab.trajectory+json"] = {"accuracy": "about 60%"}
+        cells["train"]["outputs"] = [record]
+    elif breakage == "points as words":
+        cells["check_kernels"]["metadata"]["nbgrader"]["points"] = "many"
+    else:
+        record["data"]["application/vnd.alexnet-lab.plot+json"] = {"kind": "kernels", "model": "alexnet-mini",
+                                                                  "epochs_trained": "five"}
+        cells["trained_kernels"]["outputs"] = [record]
+    try:
+        prepared = _prepare(tmp_path, course_root, smoke, raw=json.dumps(nb).encode())
+    except SubmissionError as exc:
+        assert "student.ipynb" in str(exc) and "\n" not in str(exc)
+    else:
+        assert prepared.evidence["trajectory"] is None
+        assert all(a.answered for a in prepared.answers)
