@@ -332,7 +332,7 @@ def tamper_report(nb: NotebookNode, master: list[MasterCell], releases: list[dic
     return flags
 
 
-def run_nbgrader(nb: NotebookNode, course_root: Path, config: GradingConfig) -> NotebookNode:
+def run_nbgrader(nb: NotebookNode, course_root: Path, config: GradingConfig, name: str = "notebook") -> NotebookNode:
     """nbgrader's own sanitising, as its autograde runs it (without execution)."""
     from nbgrader.nbgraderformat import ValidationError
     from nbgrader.preprocessors import (CheckCellMetadata, ClearOutput, DeduplicateIds,
@@ -348,8 +348,10 @@ def run_nbgrader(nb: NotebookNode, course_root: Path, config: GradingConfig) -> 
         step.log = _quiet
         try:
             nb, resources = step.preprocess(nb, resources)
-        except ValidationError as exc:
-            raise SubmissionError(f"nbgrader metadata could not be repaired ({exc})") from None
+        except (ValidationError, RuntimeError, KeyError, ValueError) as exc:
+            raise SubmissionError(f"{name}: nbgrader could not sanitise it ({type(step).__name__}: "
+                                  f"{str(exc).splitlines()[0][:150] if str(exc) else type(exc).__name__}); "
+                                  f"grade it by hand or ask for a fresh copy of the release") from None
         if isinstance(step, DeduplicateIds):
             # DeduplicateIds leaves `nbgrader: {}` on the copies it demotes, which
             # CheckCellMetadata then rejects as schema version 0: those are plain cells now.
@@ -447,7 +449,7 @@ def prepare(student_id: str, path: Path, course_root: Path, profile: Profile,
             counts[_grade_id(cell)] = counts.get(_grade_id(cell), 0) + 1
     flags += [f"cell {gid} appears {n} times; the last copy is graded" for gid, n in counts.items() if n > 1]
     flags += tamper_report(nb, master, releases, config)
-    nb = run_nbgrader(nb, course_root, config)
+    nb = run_nbgrader(nb, course_root, config, path.name)
     nb, more = assemble(nb, master, config.limits.run_extra_code, config)
     flags += more
     nb.metadata["alexnet_lab"] = {**stamp, "assignment": config.course.assignment, "profile": profile.name,
