@@ -13,7 +13,7 @@ import json
 import os
 from pathlib import Path
 
-from autograder.runner import reference_path
+from autograder.runner import ENVELOPE_KEYS, reference_path
 from grading_config import CONFIG, GradingConfig, Profile, active_profile
 
 
@@ -57,7 +57,7 @@ def build_reference(profile: str | Profile | None = None, seeds: int | None = No
     import alexnet_core
 
     data = {
-        "profile": chosen.name, "epochs": chosen.epochs, "lr": chosen.lr, "seeds": seed_list,
+        "profile": chosen.name, **{k: getattr(chosen, k) for k in ENVELOPE_KEYS}, "seeds": seed_list,
         "margin": chosen.envelope_margin, "runs": runs, **envelope(runs, chosen.envelope_margin),
         "device": str(device or alexnet_core.default_device()), "torch": torch.__version__,
         "threads": torch.get_num_threads(),

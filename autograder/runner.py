@@ -23,6 +23,8 @@ from autograder.prepare import PreparedSubmission
 from autograder.results import FAILED, GRADED, SubmissionResult
 from grading_config import CONFIG, Limits, Profile
 
+# Profile settings an envelope depends on: a change to any of them makes it stale.
+ENVELOPE_KEYS = ("epochs", "lr", "batch_size", "train_images", "test_images", "synthetic")
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "source" / CONFIG.course.assignment / "reference"
 
 
@@ -58,10 +60,12 @@ def load_reference(profile: Profile) -> dict:
                        f"`alexnet-lab reference --profile {profile.name}`") from None
     except ValueError:
         raise LabError(f"{path}: not valid JSON; rebuild it with `alexnet-lab reference --profile {profile.name}`") from None
-    if (data.get("epochs"), data.get("lr")) != (profile.epochs, profile.lr):
-        raise LabError(f"{path}: built for {data.get('epochs')} epochs at lr {data.get('lr')}, the {profile.name} "
-                       f"profile trains {profile.epochs} at lr {profile.lr}; rebuild it with "
-                       f"`alexnet-lab reference --profile {profile.name}`")
+    stale = [k for k in ENVELOPE_KEYS if data.get(k) != getattr(profile, k)]
+    if stale:
+        built = ", ".join(f"{k} {data.get(k)}" for k in stale)
+        now = ", ".join(f"{k} {getattr(profile, k)}" for k in stale)
+        raise LabError(f"{path}: built for {built}, but the {profile.name} profile now has {now}; rebuild it "
+                       f"with `alexnet-lab reference --profile {profile.name}`")
     return data
 
 
