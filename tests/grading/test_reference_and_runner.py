@@ -27,6 +27,11 @@ def test_missing_envelope_names_the_command_that_builds_it(smoke):
         load_reference(dataclasses.replace(smoke, name="nosuch"))
 
 
+def test_envelope_of_an_older_profile_is_refused(smoke):
+    with pytest.raises(LabError, match="train_images .* rebuild it with `alexnet-lab reference --profile smoke`"):
+        load_reference(dataclasses.replace(smoke, train_images=smoke.train_images + 1))
+
+
 def test_envelope_is_min_max_over_seeds_widened_by_the_margin():
     env = envelope([[10.0, 50.0], [12.0, 40.0]], margin=5.0)
     assert env["lower"] == [5.0, 35.0] and env["upper"] == [17.0, 55.0]
