@@ -88,15 +88,19 @@ def main() -> int:
     try:
         print(f"preparing {n} smoke submissions in {work} ...", flush=True)
         folder = make_submissions(work, n)
-        times = {}
+        times, loads = {}, {}
         for label, fn in (("ours, 1 runner", lambda: time_ours(folder, work / "out-1", 1)),
                           ("ours, 2 runners", lambda: time_ours(folder, work / "out-2", 2)),
                           ("stock nbgrader autograde", lambda: time_stock_nbgrader(folder, work / "course"))):
             print(f"grading with {label} ...", flush=True)
+            before = os.getloadavg()[0]
             times[label] = fn()
+            # Other work on the machine skews a phase: the 1-minute load average says how much.
+            loads[label] = (before, os.getloadavg()[0])
         print(f"\n{n} smoke submissions, {os.cpu_count()} CPU cores")
         for label, seconds in times.items():
-            print(f"  {label:<26} {seconds:7.1f} s   {n / seconds * 60:6.2f} submissions/minute")
+            print(f"  {label:<26} {seconds:7.1f} s   {n / seconds * 60:6.2f} submissions/minute"
+                  f"   (load average {loads[label][0]:.1f} before, {loads[label][1]:.1f} after)")
         one, two, stock = times["ours, 1 runner"], times["ours, 2 runners"], times["stock nbgrader autograde"]
         print(f"  2 runners vs 1 runner:          {one / two:.2f}x  (target >= 1.5x)")
         print(f"  ours (2 runners) vs stock:      {stock / two:.2f}x  (target >= 1.7x)")
