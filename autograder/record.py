@@ -147,7 +147,7 @@ def write_gradebook(course_root: Path, result: SubmissionResult, config: Grading
         gb.update_or_create_student(sid)
         gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(timezone.utc).isoformat())
 
-    nb = _notebook_for_gradebook(result)
+    nb = _notebook_for_gradebook(result, config)
     if nb is not None:
         target = course_root / "autograded" / sid / assignment / f"{notebook}.ipynb"
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -185,12 +185,15 @@ def write_gradebook(course_root: Path, result: SubmissionResult, config: Grading
         gb.db.commit()
 
 
-def _notebook_for_gradebook(result: SubmissionResult):
+def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig = CONFIG):
     """The executed notebook, else (a failed run) the submitted one when it is a readable notebook."""
     text = result.executed_notebook
     if text is None:
         try:
-            text = Path(result.source).read_text(encoding="utf-8")
+            source = Path(result.source)
+            if source.stat().st_size > config.limits.submission_mb * 1e6:
+                return None  # refused as too large by prepare; not read into memory here either
+            text = source.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
             return None
     try:
