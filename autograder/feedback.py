@@ -6,12 +6,12 @@ here reads a grade cell's source: hidden checks never reach a student (nbgrader 
 from __future__ import annotations
 
 import base64
-import io
 from functools import lru_cache
 
 import nbformat
 from jinja2 import Environment, PackageLoader, select_autoescape
 
+from autograder import charts
 from autograder.results import FAILED, SubmissionResult
 
 PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
@@ -28,17 +28,6 @@ def templates() -> Environment:
 
 
 # -- figures --------------------------------------------------------------------------------
-def figure_svg(fig) -> str:
-    """A matplotlib figure as inline SVG text (no files beside the HTML), closed after."""
-    import matplotlib.pyplot as plt
-
-    buf = io.StringIO()
-    fig.savefig(buf, format="svg", bbox_inches="tight")
-    plt.close(fig)
-    text = buf.getvalue()
-    return text[text.find("<svg"):]
-
-
 def envelope_bounds(obj) -> tuple[list[float], list[float]] | None:
     """(low, high) per epoch from a reference or check-details dict, whatever its key names."""
     if not isinstance(obj, dict):
@@ -53,35 +42,13 @@ def envelope_bounds(obj) -> tuple[list[float], list[float]] | None:
     return None
 
 
-def trajectory_svg(result: SubmissionResult, reference: dict | None = None) -> str | None:
-    """Test accuracy per epoch: our re-run, the student's own run, and the reference envelope."""
-    rerun = (result.trajectory_rerun or {}).get("accuracy")
-    submitted = (result.trajectory_submitted or {}).get("accuracy")
-    if not rerun and not submitted:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
+def trajectory_chart(result: SubmissionResult, reference: dict | None = None) -> dict | None:
+    """Test accuracy per epoch: our re-run, the student's own run, the reference envelope, the floor."""
     check = next((c for c in result.checks if c.name == "trajectory"), None)
-    bounds = envelope_bounds(check.details if check else None) or envelope_bounds(reference)
-    fig, ax = plt.subplots(figsize=(5.5, 3.2))
-    if bounds:
-        lo, hi = bounds
-        ax.fill_between(range(len(lo)), lo, hi, color="#9ecae1", alpha=0.5, label="expected range")
-    if rerun:
-        ax.plot(range(len(rerun)), rerun, "o-", color="#08519c", label="re-run by the grader")
-    if submitted:
-        ax.plot(range(len(submitted)), submitted, "s--", color="#d94801", label="your submitted run")
-    floor = (check.details if check else {}).get("floor")
-    if floor is not None:
-        ax.axhline(float(floor), color="#636363", linestyle=":", linewidth=1, label=f"final floor {float(floor):g}%")
-    ax.set_xlabel("epoch (0 = before training)")
-    ax.set_ylabel("test accuracy (%)")
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower right")
-    return figure_svg(fig)
+    details = check.details if check else {}
+    return charts.trajectory((result.trajectory_rerun or {}).get("accuracy"),
+                             (result.trajectory_submitted or {}).get("accuracy"),
+                             envelope_bounds(details) or envelope_bounds(reference), details.get("floor"))
 
 
 def kernel_images(executed_notebook: str | None) -> list[dict]:
@@ -174,7 +141,7 @@ def feedback_html(result: SubmissionResult, reference: dict | None = None, max_p
         r=result,
         failed=result.status == FAILED,
         rows=checklist(result),
-        trajectory=trajectory_svg(result, reference),
+        trajectory=trajectory_chart(result, reference),
         kernels=kernel_images(result.executed_notebook),
         auto_total=result.total,
         auto_max=sum(c.max_score for c in result.checks if c.grade_id),

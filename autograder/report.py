@@ -13,7 +13,8 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder.feedback import figure_svg, templates
+from autograder import charts
+from autograder.feedback import templates
 from autograder.results import FAILED, SubmissionResult
 from grading_config import CONFIG, GradingConfig
 
@@ -79,22 +80,6 @@ def group_by_students(pairs: list[DuplicatePair]) -> list[dict]:
     return rows
 
 
-def _histogram_svg(values: list[float], xlabel: str, bins: int = 10, value_range=None) -> str | None:
-    if not values:
-        return None
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fig, ax = plt.subplots(figsize=(4.5, 2.6))
-    ax.hist(values, bins=bins, range=value_range, color="#3182bd", edgecolor="white")
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel("submissions")
-    ax.grid(axis="y", alpha=0.3)
-    return figure_svg(fig)
-
-
 def _stats(values: list[float]) -> dict:
     if not values:
         return {}
@@ -123,9 +108,10 @@ def write_report(out: Path, results: list[SubmissionResult], problems: list, con
         graded=graded,
         failed=failed,
         problems=problems,
-        accuracy_chart=_histogram_svg(accuracies, "final test accuracy (%)", value_range=(0, 100)),
-        total_chart=_histogram_svg(totals, f"automatic points (of {auto_max:g})", bins=max(int(auto_max), 1), value_range=(0, max(auto_max, 1))),
-        time_chart=_histogram_svg(seconds, "seconds per submission"),
+        accuracy_chart=charts.histogram(accuracies, "final test accuracy (%)", value_range=(0, 100)),
+        total_chart=charts.histogram(totals, f"automatic points (of {auto_max:g})", bins=max(int(auto_max), 1),
+                                     value_range=(0, max(auto_max, 1))),
+        time_chart=charts.histogram(seconds, "seconds per submission"),
         accuracy_stats=_stats(accuracies),
         total_stats=_stats(totals),
         time_stats=_stats(seconds),
