@@ -160,12 +160,12 @@ def print_table(grades_csv: Path) -> None:
 
 def print_duplicates(graded: Path) -> None:
     from autograder.record import load_done
-    from autograder.report import near_duplicates
+    from autograder.report import group_by_students, near_duplicates
 
     pairs = near_duplicates(list(load_done(graded).values()), CONFIG.runners.near_duplicate_ratio)
-    if pairs:
-        shown = ", ".join(f"{p.label} {p.a}/{p.b} ({p.ratio:.0%})" for p in pairs[:8])
-        print(f"\nnear-identical answers: {shown}{' ...' if len(pairs) > 8 else ''}")
+    for row in group_by_students(pairs):
+        labels = ", ".join(p.label for p in row["pairs"])
+        print(f"near-identical answers: {row['a']} and {row['b']} ({labels})")
 
 
 def class_demo(out: Path, runners: int | None = None) -> Path:
