@@ -1,9 +1,10 @@
 """`alexnet-lab demo`: the project's story end to end on the embedded defaults (smoke profile).
 
-For now the story is the lab's training half: build the synthetic smoke data if missing, train
-AlexNet-mini on it, and write what a student would see (sample grid, kernels before and after
-training, the trajectory record) into the output folder. `training_demo` is that part on its own,
-so the demo can grow (the grading half goes after it) without touching it.
+Two halves. `training_demo`: build the synthetic smoke data if missing, train AlexNet-mini on it,
+and write what a student would see (sample grid, kernels before and after training, the
+trajectory record). `demo_class.class_demo`: build the release, write a small class of sample
+submissions (complete, partly answered, copied, unrun, tampered, broken), grade them with the
+local pool and print the grade table and where the report is.
 """
 from __future__ import annotations
 
@@ -57,5 +58,9 @@ def training_demo(out: Path, epochs: int | None = None) -> dict:
 def run_demo(out: Path) -> None:
     """Everything `alexnet-lab demo` shows, written under `out`."""
     out = Path(out)
-    print(f"== training AlexNet-mini (output: {out.resolve()})")
+    from autograder.demo_class import class_demo
+
+    print(f"== 1/2 training AlexNet-mini (output: {out.resolve() / 'training'})")
     training_demo(out / "training")
+    print(f"\n== 2/2 grading a sample class (output: {out.resolve()})")
+    class_demo(out)
