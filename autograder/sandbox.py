@@ -68,19 +68,19 @@ def _mask_args(target: Path, keep: list[Path]) -> list[str]:
     """bwrap arguments hiding `target` except the kept paths inside it."""
     if not target.exists() or target.is_symlink() or str(target) in PROTECTED:
         return []
-    if not any(_contains(target, k) for k in keep):
+    inside = sorted({k for k in keep if _contains(target, k)}, key=lambda k: len(k.parts))
+    if not inside:
         if target.is_dir():
             return ["--tmpfs", str(target)]
         return ["--ro-bind", "/dev/null", str(target)]
-    if any(k == target for k in keep) or not target.is_dir():
+    if target in inside or not target.is_dir():
         return []
-    args: list[str] = []
-    try:
-        children = sorted(target.iterdir())
-    except OSError:
-        return []
-    for child in children:
-        args += _mask_args(child, keep)
+    # Hide the whole folder, then bring back only what must stay. Masking file by file raced with
+    # files that come and go meanwhile (a gradebook's -journal, other runners' scratch in /tmp).
+    args = ["--tmpfs", str(target)]
+    for kept in inside:
+        if kept.exists():
+            args += ["--ro-bind", str(kept), str(kept)]
     return args
 
 
@@ -112,24 +112,16 @@ def bwrap_command(inner: list[str], scratch: Path, *, readable: list[Path] = (),
     if device.startswith("cuda"):
         for node in sorted(Path("/dev").glob("nvidia*")):
             cmd += ["--dev-bind", str(node), str(node)]
-    seen: set[str] = set()
-    for target in targets:
-        for arg_pair in _pairs(_mask_args(_real(target), keep)):
-            if arg_pair[-1] not in seen:
-                seen.add(arg_pair[-1])
-                cmd += arg_pair
+    # Outermost first: a folder already hidden by an outer mask needs no mask of its own, unless
+    # it sits inside something the outer mask brought back.
+    done: list[Path] = []
+    for target in sorted({_real(t) for t in targets}, key=lambda t: len(t.parts)):
+        if any(_contains(d, target) for d in done) and not any(_contains(k, target) for k in keep):
+            continue
+        cmd += _mask_args(target, keep)
+        done.append(target)
     # Re-expose what the masks may have covered: readable folders read-only, scratch read-write.
     for folder in readable:
         cmd += ["--ro-bind", str(folder), str(folder)]
     cmd += ["--bind", str(scratch), str(scratch), "--chdir", str(scratch)]
     return cmd + ["--"] + list(inner)
-
-
-def _pairs(args: list[str]) -> list[list[str]]:
-    """Split mask arguments into one list per mount (`--tmpfs X` or `--ro-bind /dev/null X`)."""
-    out, i = [], 0
-    while i < len(args):
-        width = 2 if args[i] == "--tmpfs" else 3
-        out.append(args[i:i + width])
-        i += width
-    return out
