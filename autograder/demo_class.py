@@ -78,8 +78,8 @@ def _release_notebook() -> Path:
     return path
 
 
-def _execute(release: Path, workdir: Path):
-    """Run the release once as a student would (smoke profile, one thread), in `workdir`."""
+def _execute(release: Path, workdir: Path, profile: str = DEMO_PROFILE):
+    """Run the release once as a student would (smoke profile by default, one thread), in `workdir`."""
     from nbclient import NotebookClient
 
     workdir.mkdir(parents=True, exist_ok=True)
@@ -87,9 +87,11 @@ def _execute(release: Path, workdir: Path):
         if item.is_file():
             shutil.copy2(item, workdir / item.name)
     nb = nbformat.read(str(workdir / release.name), as_version=4)
-    env = dict(os.environ, **{PROFILE_ENV: DEMO_PROFILE, "OMP_NUM_THREADS": "1"})
+    env = dict(os.environ, **{PROFILE_ENV: profile, "OMP_NUM_THREADS": "1"})
     env.pop("MPLBACKEND", None)  # the student's Jupyter uses the inline backend
-    NotebookClient(nb, timeout=CONFIG.limits.smoke_cell_timeout_s * 2, kernel_name="python3",
+    limits = CONFIG.limits
+    timeout = limits.smoke_cell_timeout_s * 2 if profile == DEMO_PROFILE else limits.cell_timeout_s
+    NotebookClient(nb, timeout=timeout, kernel_name="python3",
                    resources={"metadata": {"path": str(workdir)}}).execute(env=env, cwd=str(workdir))
     return nb
 

@@ -10,6 +10,10 @@ Ours includes everything a TA gets (prepare, sandbox, checks, gradebook, feedbac
 includes nbgrader's own gradebook writes. Prints submissions per minute and the ratios.
 
     .venv/bin/python benchmarks/bench_grading.py [--submissions 16] [--keep DIR]
+
+On a GPU machine, `--profile full --slots 1,2,3,4` instead grades the same submissions with 1, 2,
+... runners per GPU and prints full-profile submissions per hour for each (the runners-per-GPU
+sweep; needs CIFAR-10 in the asset cache and the full reference envelope).
 """
 from __future__ import annotations
 
@@ -34,12 +38,14 @@ import nbformat  # noqa: E402
 from grading_config import CONFIG, active_profile  # noqa: E402
 
 
-def make_submissions(work: Path, count: int) -> Path:
+def make_submissions(work: Path, count: int, profile: str = "smoke") -> Path:
     from alexnet_core import synthetic
     from autograder import demo_class
 
-    synthetic.ensure_synthetic(active_profile("smoke"))
-    executed = demo_class._answer(demo_class._execute(demo_class._release_notebook(), work / "student-run"))
+    if active_profile(profile).synthetic:
+        synthetic.ensure_synthetic(active_profile(profile))
+    release = demo_class._release_notebook()
+    executed = demo_class._answer(demo_class._execute(release, work / "student-run", profile))
     folder = work / "class"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, count + 1):
@@ -47,9 +53,9 @@ def make_submissions(work: Path, count: int) -> Path:
     return folder
 
 
-def time_ours(folder: Path, out: Path, runners: int) -> float:
+def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke") -> float:
     cmd = [sys.executable, "-m", "autograder.cli", "grade", str(folder), "--out", str(out),
-           "--profile", "smoke", "--runners", str(runners)]
+           "--profile", profile, "--runners", str(runners)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
     return time.perf_counter() - start
@@ -77,14 +83,39 @@ def time_stock_nbgrader(folder: Path, course: Path) -> float:
     return elapsed
 
 
+def gpu_sweep(work: Path, n: int, profile: str, slots: list[int]) -> int:
+    """Submissions per hour on the visible GPUs with `s` runners per GPU, for each s."""
+    from autograder.pool import visible_gpus
+
+    gpus = visible_gpus()
+    if not gpus:
+        raise SystemExit("--slots sweeps runners per GPU, and no GPU is visible here; run it on a GPU machine.")
+    os.environ["ALEXNET_LAB_PROFILE"] = profile
+    print(f"preparing {n} {profile} submissions in {work} ...", flush=True)
+    folder = make_submissions(work, n, profile)
+    print(f"\n{n} {profile} submissions, {len(gpus)} GPU(s)")
+    for per_gpu in slots:
+        seconds = time_ours(folder, work / f"out-{per_gpu}-per-gpu", per_gpu * len(gpus), profile)
+        print(f"  {per_gpu} runner(s) per GPU: {seconds:7.1f} s   {n / seconds * 3600:7.0f} submissions/hour", flush=True)
+    return 0
+
+
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--submissions", type=int, default=16)
     parser.add_argument("--keep", help="work in this folder and keep it (default: a temporary one)")
+    parser.add_argument("--profile", default="smoke", help="profile of the submissions (with --slots)")
+    parser.add_argument("--slots", help="GPU sweep: runners per GPU to try, e.g. 1,2,3,4")
     args = parser.parse_args()
     work = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="bench-grading-"))
     work.mkdir(parents=True, exist_ok=True)
     n = args.submissions
+    if args.slots:
+        try:
+            return gpu_sweep(work, n, args.profile, [int(s) for s in args.slots.split(",")])
+        finally:
+            if not args.keep:
+                shutil.rmtree(work, ignore_errors=True)
     try:
         print(f"preparing {n} smoke submissions in {work} ...", flush=True)
         folder = make_submissions(work, n)
