@@ -66,6 +66,64 @@ class PrecheckReport:
         return "\n".join(lines)
 
 
+_REDOWNLOAD = ": was it edited by hand? Download the notebook again and copy your answers into it."
+
+
+def _kind(value) -> str:
+    """What a JSON value is, in the student's words (for one-line reasons)."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    for kind, name in ((dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number")):
+        if isinstance(value, kind):
+            return name
+    return type(value).__name__
+
+
+def _structure_problem(nb) -> str | None:
+    """Why `nb` is not a well-formed notebook, in one line, or None when the checks below can trust it.
+
+    Validates once, where the notebook is read, every part the checks index into: the notebook and its
+    metadata, each cell, its metadata (nbgrader, alexnet_lab), source and outputs, and each output's data.
+    What is inside an output's data (a training record, a plot) is judged where it is used.
+    """
+    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
+        return "not a Jupyter notebook (no list of cells): submit the .ipynb file of the lab."
+    meta = nb.get("metadata", {})
+    if not isinstance(meta, dict):
+        return f"not a well-formed notebook: its metadata is {_kind(meta)}, not an object{_REDOWNLOAD}"
+    if not isinstance(meta.get("alexnet_lab", {}), dict):
+        return f"not a well-formed notebook: its lab metadata is {_kind(meta['alexnet_lab'])}, not an object{_REDOWNLOAD}"
+    for number, cell in enumerate(nb["cells"], 1):
+        where = f"not a well-formed notebook: cell {number}"
+        if not isinstance(cell, dict):
+            return f"{where} is {_kind(cell)}, not an object{_REDOWNLOAD}"
+        cell_meta = cell.get("metadata", {})
+        if not isinstance(cell_meta, dict):
+            return f"{where} has metadata that is {_kind(cell_meta)}, not an object{_REDOWNLOAD}"
+        for key in ("nbgrader", "alexnet_lab"):
+            if not isinstance(cell_meta.get(key, {}), dict):
+                return f"{where} has {key} metadata that is {_kind(cell_meta[key])}, not an object{_REDOWNLOAD}"
+        grade_id = cell_meta.get("nbgrader", {}).get("grade_id")
+        if grade_id is not None and not isinstance(grade_id, str):
+            return f"{where} has a grade_id that is {_kind(grade_id)}, not a string{_REDOWNLOAD}"
+        src = cell.get("source", "")
+        if not (isinstance(src, str) or (isinstance(src, list) and all(isinstance(s, str) for s in src))):
+            return f"{where} has a source that is {_kind(src)}, not text{_REDOWNLOAD}"
+        outputs = cell.get("outputs", [])
+        if outputs is None:
+            continue
+        if not isinstance(outputs, list):
+            return f"{where} has outputs that are {_kind(outputs)}, not a list{_REDOWNLOAD}"
+        for out in outputs:
+            if not isinstance(out, dict):
+                return f"{where} has an output that is {_kind(out)}, not an object{_REDOWNLOAD}"
+            if not isinstance(out.get("data", {}), dict):
+                return f"{where} has output data that is {_kind(out['data'])}, not an object{_REDOWNLOAD}"
+    return None
+
+
 def _grade_id(cell: dict) -> str | None:
     return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
 
@@ -159,9 +217,14 @@ def _check_run(nb: dict, report: PrecheckReport) -> None:
         report.problems.append("No training record: the train cell has not finished; run it and save.")
     else:
         record = records[-1]
-        acc = record.get("accuracy") or []
+        acc = record.get("accuracy")
+        acc = [] if acc is None else acc
         epochs = record.get("epochs")
-        if not isinstance(epochs, int) or len(acc) != epochs + 1:
+        if not isinstance(acc, list) or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
+                                                for a in acc) or isinstance(epochs, bool):
+            report.problems.append("The training record is malformed (was the output edited?): run the "
+                                   "notebook from the top again and save.")
+        elif not isinstance(epochs, int) or not acc or len(acc) != epochs + 1:
             report.problems.append("The training record is incomplete (training was interrupted): run the "
                                    "notebook from the top again.")
         else:
@@ -188,8 +251,8 @@ def check_node(nb: dict, name: str = "notebook", config: grading_config.GradingC
                ) -> PrecheckReport:
     """Check a notebook already loaded as a dict (or NotebookNode)."""
     report = PrecheckReport(name=name)
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        report.fatal = "not a Jupyter notebook (no list of cells): submit the .ipynb file of the lab."
+    report.fatal = _structure_problem(nb)
+    if report.fatal:
         return report
     if _check_assignment(nb, report, config):
         _check_answers(nb, report, config)
@@ -223,6 +286,9 @@ def check_notebook(path: Path, config: grading_config.GradingConfig = grading_co
         return report
     except ValueError as exc:
         report.fatal = f"not a notebook: not valid JSON ({str(exc).split(':')[0]}); was the file cut off or edited by hand?"
+        return report
+    except RecursionError:
+        report.fatal = "not a notebook: JSON nested too deeply to read; was the file generated by something else?"
         return report
     old = isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4
     if old:  # nbformat 3 keeps cells in worksheets; convert instead of refusing

@@ -9,7 +9,7 @@ import pytest
 
 import notebooks
 from autograder.cli import main
-from autograder.precheck import check_notebook, check_this_notebook
+from autograder.precheck import TRAJECTORY_MIME, check_notebook, check_this_notebook
 
 
 def write(nb, path):
@@ -112,3 +112,128 @@ def test_check_from_inside_a_grader_never_fails(monkeypatch, capsys):
     assert check_this_notebook() is None
     captured = capsys.readouterr()
     assert "alexnet-lab check" in captured.out and captured.err == ""
+
+
+# Malformed notebooks: valid JSON with the wrong shapes inside. Built from the committed (unrun) release,
+# so nothing is executed. Each must give one line naming the file, exit 1, and no traceback.
+def _release_json():
+    return json.loads(notebooks.release_path().read_text(encoding="utf-8"))
+
+
+def _first(nb, cell_type):
+    return next(c for c in nb["cells"] if c.get("cell_type") == cell_type)
+
+
+def _break_cell(nb):
+    nb["cells"][1] = "print('hello')"
+
+
+def _null_metadata(nb):
+    nb["metadata"] = None
+
+
+def _lab_metadata_string(nb):
+    nb["metadata"]["alexnet_lab"] = "alexnet"
+
+
+def _cell_metadata_list(nb):
+    _first(nb, "markdown")["metadata"] = ["nbgrader"]
+
+
+def _nbgrader_metadata_null(nb):
+    _first(nb, "code")["metadata"]["nbgrader"] = None
+
+
+def _grade_id_list(nb):
+    _first(nb, "code")["metadata"]["nbgrader"] = {"grade_id": ["train"]}
+
+
+def _source_number(nb):
+    _first(nb, "markdown")["source"] = 42
+
+
+def _source_list_of_numbers(nb):
+    _first(nb, "code")["source"] = [1, 2]
+
+
+def _outputs_not_list(nb):
+    _first(nb, "code")["outputs"] = {"output_type": "stream", "text": "hi"}
+
+
+def _output_string(nb):
+    _first(nb, "code")["outputs"] = ["some text"]
+
+
+def _output_data_list(nb):
+    _first(nb, "code")["outputs"] = [{"output_type": "display_data", "data": ["image/png"], "metadata": {}}]
+
+
+@pytest.mark.parametrize("damage, reason", [
+    (_break_cell, "cell 2 is a string, not an object"),
+    (_null_metadata, "its metadata is null"),
+    (_lab_metadata_string, "its lab metadata is a string"),
+    (_cell_metadata_list, "has metadata that is a list"),
+    (_nbgrader_metadata_null, "has nbgrader metadata that is null"),
+    (_grade_id_list, "grade_id that is a list"),
+    (_source_number, "source that is a number"),
+    (_source_list_of_numbers, "source that is a list"),
+    (_outputs_not_list, "outputs that are an object"),
+    (_output_string, "an output that is a string"),
+    (_output_data_list, "output data that is a list"),
+])
+def test_a_malformed_notebook_gets_one_line(damage, reason, tmp_path, capsys):
+    nb = _release_json()
+    damage(nb)
+    path = tmp_path / "malformed.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    assert main(["check", str(path)]) == 1
+    captured = capsys.readouterr()
+    out = captured.out.strip()
+    assert len(out.splitlines()) == 1 and out.startswith(f"{path}: NOT READY: not a well-formed notebook")
+    assert reason in out and "Traceback" not in captured.out + captured.err
+    report = check_notebook(path)
+    assert not report.ready and report.fatal and "\n" not in report.fatal
+
+
+def test_a_malformed_notebook_through_the_console_script(tmp_path):
+    nb = _release_json()
+    _break_cell(nb)
+    path = tmp_path / "malformed.ipynb"
+    path.write_text(json.dumps(nb), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", str(path)],
+                          capture_output=True, text=True)
+    assert done.returncode == 1 and "Traceback" not in done.stderr
+    assert done.stdout.strip() == f"{path}: NOT READY: {check_notebook(path).fatal}"
+
+
+def test_deeply_nested_json_gets_one_line(tmp_path, capsys):
+    path = tmp_path / "deep.ipynb"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    assert main(["check", str(path)]) == 1
+    out = capsys.readouterr().out.strip()
+    assert len(out.splitlines()) == 1 and str(path) in out and "not a notebook" in out
+
+
+@pytest.mark.parametrize("record", [
+    {"epochs": 2, "accuracy": 57},
+    {"epochs": 2, "accuracy": {"0": 10.0}},
+    {"epochs": 2, "accuracy": ["10", "20", "30"]},
+    {"epochs": True, "accuracy": [10.0, 20.0]},
+])
+def test_a_malformed_training_record_is_a_problem_not_a_crash(record, tmp_path, capsys):
+    nb = notebooks.answer_all(nbformat.read(str(notebooks.release_path()), 4))
+    notebooks.cell_by_id(nb, "train").outputs = [nbformat.v4.new_output(
+        "display_data", data={TRAJECTORY_MIME: record, "text/plain": "training record"})]
+    path = write(nb, tmp_path / "record.ipynb")
+    assert main(["check", str(path)]) == 1
+    captured = capsys.readouterr()
+    assert "training record is malformed" in captured.out and captured.err == ""
+    assert captured.out.startswith(f"{path}: NOT READY")
+
+
+def test_an_empty_training_record_is_incomplete(tmp_path):
+    nb = notebooks.answer_all(nbformat.read(str(notebooks.release_path()), 4))
+    notebooks.cell_by_id(nb, "train").outputs = [nbformat.v4.new_output(
+        "display_data", data={TRAJECTORY_MIME: {"epochs": -1, "accuracy": []}})]
+    report = check_notebook(write(nb, tmp_path / "empty.ipynb"))
+    assert not report.ready and "training record is incomplete" in report.text()
