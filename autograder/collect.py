@@ -105,6 +105,8 @@ def _squash(text: str) -> str:
 def _name_keys(text: str) -> set[str]:
     """Every order of a roster name's parts, squashed: LMSs write 'last first' or 'first last'."""
     parts = [p for p in re.split(r"[^a-z0-9]+", unicodedata.normalize("NFKD", text).lower()) if p]
+    if not parts:  # no name at all (students the grader added itself): nothing to match on
+        return set()
     if len(parts) > 4:  # permutations explode; such names match only as written
         return {"".join(parts)}
     return {"".join(order) for order in itertools.permutations(parts)}

@@ -76,22 +76,24 @@ def roster_from_gradebook_if_any(db_url: str):
 
 
 def _jobs(to_grade, recorder: Recorder, course_root: Path, profile: Profile, config: GradingConfig,
-          summary: BatchSummary, bar, hide: tuple):
+          summary: BatchSummary, bar, hide: tuple, reference: dict):
     """Prepare each submission in the coordinator, lazily, so runners start on the first ones.
 
     A submission that cannot be prepared is recorded as failed at once (this generator runs in
     the coordinator's thread, so the gradebook keeps its single writer).
     """
     from autograder.prepare import prepare
-    from autograder.runner import Job, load_reference
+    from autograder.runner import Job
 
-    reference = load_reference(profile)
     for sub in to_grade:
         started = time.monotonic()
         try:
             prepared = prepare(sub.student_id, sub.path, course_root, profile, config)
-        except SubmissionError as exc:
-            recorder.record(failed_result(sub.student_id, sub.origin, str(exc), config,
+        except Exception as exc:  # one bad submission never stops the batch
+            reason = str(exc) if isinstance(exc, SubmissionError) else (
+                f"{sub.origin}: internal grader error while preparing ({type(exc).__name__}: {exc}); "
+                "please report it with this notebook")
+            recorder.record(failed_result(sub.student_id, sub.origin, reason, config,
                                           seconds=time.monotonic() - started))
             summary.failed += 1
             bar.update(1)
@@ -126,9 +128,11 @@ def grade(
     """Grade every submission in `inputs` into `out`; resumable. Returns the batch's summary."""
     from autograder.pool import make_pool
     from autograder.release import register
+    from autograder.runner import load_reference
 
     started = time.monotonic()
     prof = active_profile(profile, config)
+    reference = load_reference(prof)  # no envelope for this profile: say so now, before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     # A fresh clone (or a fresh OUT) needs no registration step: the course root is made here.
@@ -155,7 +159,8 @@ def grade(
         else:
             to_grade.append(sub)
     if summary.skipped:
-        print(f"resuming: {summary.skipped} submission(s) already graded in {out} (--regrade grades them again)", file=sys.stderr)
+        print(f"resuming: {summary.skipped} submission(s) already graded in {out} are skipped; failed ones are "
+              "graded again (--regrade grades everything again)", file=sys.stderr)
 
     origins = {sub.student_id: sub.origin for sub in to_grade}
     pool = None
@@ -170,7 +175,7 @@ def grade(
     try:
         if pool is not None:
             jobs = _jobs(to_grade, recorder, out / COURSE_DIR, prof, config, summary, bar,
-                         hide=_private_folders(out, inputs))
+                         hide=_private_folders(out, inputs), reference=reference)
             for result in pool.run(jobs):
                 result.source = origins.get(result.student_id, result.source)  # the TA's name for it
                 if result.student_id in collection.unknown:

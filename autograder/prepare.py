@@ -207,7 +207,9 @@ def check_assignment(nb: NotebookNode, master: list[MasterCell], name: str, conf
 
 def extract_evidence(nb: NotebookNode) -> dict:
     """What the student's saved outputs show: their training record and the kernel plots."""
-    kinds = sorted({rec.get("kind") for _, rec in check._records(nb, check.PLOT_MIME) if rec.get("kind")})
+    # Outputs are the student's to edit: only well-formed kinds count.
+    kinds = sorted({rec.get("kind") for _, rec in check._records(nb, check.PLOT_MIME)
+                    if isinstance(rec.get("kind"), str)})
     return {
         "trajectory": check.read_trajectory(nb),
         "plots": {"kernels": check.read_kernel_plots(nb), "kinds": kinds},

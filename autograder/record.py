@@ -216,7 +216,10 @@ class Recorder:
         """collect.Problem list, shown in the report."""
 
     def is_done(self, student_id: str) -> bool:
-        return student_id in self.results
+        """Graded already. A failed submission is not done: once the TA fixed the cause (fetched
+        the assets, removed a duplicate), re-running the same command grades it again."""
+        done = self.results.get(student_id)
+        return done is not None and done.status != FAILED
 
     def record(self, result: SubmissionResult) -> None:
         result = complete(result, self.config)

@@ -185,3 +185,19 @@ def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_
     else:
         assert prepared.evidence["trajectory"] is None
         assert all(a.answered for a in prepared.answers)
+
+
+def test_hand_edited_plot_records_do_not_break_preparation(tmp_path, course_root, smoke, student_run):
+    """Outputs are the student's to edit: a plot record of the wrong shape is ignored, not a crash."""
+    nb = notebooks.answer_all(copy.deepcopy(student_run))
+    edited = 0
+    for cell in nb.cells:
+        for out in cell.get("outputs", []):
+            record = out.get("data", {}).get("application/vnd.alexnet-lab.plot+json")
+            if record is not None:
+                record["kind"] = ["kernels", 3] if edited % 2 else 7
+                edited += 1
+    assert edited >= 3
+    prepared = _prepare(tmp_path, course_root, smoke, nb)
+    assert prepared.evidence["plots"]["kinds"] == []
+    assert all(a.answered for a in prepared.answers)
