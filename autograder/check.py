@@ -10,20 +10,14 @@ from __future__ import annotations
 import re
 
 from autograder.results import Answer, CheckResult
+from autograder.contract import PLACEHOLDER, PLOT_MIME, TRAJECTORY_MIME, grade_id
 from grading_config import Points, Profile
 
-TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
-PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
-PLACEHOLDER = "YOUR ANSWER HERE"
 KERNEL_ROLES = ("pretrained", "untrained", "trained")
 GRADE_IDS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
 
 
 # ---------------------------------------------------------------- readers
-
-def _grade_id(cell) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
 
 def _records(nb: dict, mime: str):
     """(grade_id, record) for every display output of `mime`, in notebook order."""
@@ -31,7 +25,7 @@ def _records(nb: dict, mime: str):
         for out in cell.get("outputs", []) or []:
             data = out.get("data") or {}
             if isinstance(data.get(mime), dict):
-                yield _grade_id(cell), data[mime]
+                yield grade_id(cell), data[mime]
 
 
 def _is_number(x) -> bool:

@@ -23,10 +23,10 @@ from pathlib import Path
 
 import nbformat
 
+from autograder.contract import TRAJECTORY_MIME
 from grading_config import CONFIG, PROFILE_ENV
 
 DEMO_PROFILE = "smoke"
-TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
 ANSWERS = {
     "Q1": "Before 2012 there was far too little labelled data and compute: networks like LeNet were trained "
           "on small digit sets on CPUs, so a large network on high-resolution photos would overfit and take months.",

@@ -12,9 +12,9 @@ import nbformat
 from jinja2 import Environment, PackageLoader, select_autoescape
 
 from autograder import charts
+from autograder.contract import PLOT_MIME
 from autograder.results import FAILED, SubmissionResult
 
-PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
 MANUAL_NOTE = "answered: a TA grades this by hand"
 UNANSWERED_NOTE = "not answered (still the placeholder, or too short): 0 points"
 

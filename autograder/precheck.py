@@ -14,9 +14,7 @@ from pathlib import Path
 
 import grading_config
 
-TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
-PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
-PLACEHOLDER = "YOUR ANSWER HERE"
+from autograder.contract import PLACEHOLDER, PLOT_MIME, TRAJECTORY_MIME, grade_id
 # The three kernel pictures, by the cell that draws them, and what they show.
 KERNEL_CELLS = {
     "pretrained_kernels": "pretrained AlexNet kernels",
@@ -124,10 +122,6 @@ def _structure_problem(nb) -> str | None:
     return None
 
 
-def _grade_id(cell: dict) -> str | None:
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id")
-
-
 def _source(cell: dict) -> str:
     src = cell.get("source", "")
     return "".join(src) if isinstance(src, list) else str(src)
@@ -169,7 +163,7 @@ def _check_answers(nb: dict, report: PrecheckReport, config) -> None:
     cells = {}
     for cell in nb.get("cells", []):
         label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
-        gid = _grade_id(cell) or ""
+        gid = grade_id(cell) or ""
         for wanted in points.questions:
             if label == wanted or (label is None and gid == f"answer_{wanted.lower()}"):
                 cells.setdefault(wanted, cell)
@@ -192,7 +186,7 @@ def _check_answers(nb: dict, report: PrecheckReport, config) -> None:
 
 
 def _check_run(nb: dict, report: PrecheckReport) -> None:
-    by_id = {_grade_id(c): c for c in nb.get("cells", []) if c.get("cell_type") == "code" and _grade_id(c)}
+    by_id = {grade_id(c): c for c in nb.get("cells", []) if c.get("cell_type") == "code" and grade_id(c)}
     present = [gid for gid in RUN_CELLS if gid in by_id]
     not_run = [gid for gid in present if not by_id[gid].get("outputs")]
     if present and len(not_run) == len(present):
@@ -206,7 +200,7 @@ def _check_run(nb: dict, report: PrecheckReport) -> None:
     errors = []
     for cell, out in _outputs(nb):
         if out.get("output_type") == "error":
-            errors.append(f"{_grade_id(cell) or 'a cell'} ({out.get('ename', 'error')})")
+            errors.append(f"{grade_id(cell) or 'a cell'} ({out.get('ename', 'error')})")
     if errors:
         report.problems.append(f"Errors in the outputs: {', '.join(errors)}: fix the cause (often a cell "
                                "run out of order) and run the notebook from the top again.")

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autograder import check
+from autograder.contract import grade_id
 from autograder.errors import LabError, SubmissionError
 from autograder.results import Answer
 from grading_config import CONFIG, GradingConfig, Profile
@@ -183,10 +184,6 @@ def _repair_structure(nb, name: str) -> list[str]:
     return flags
 
 
-def _grade_id(cell) -> str | None:
-    return (cell.get("metadata", {}).get("nbgrader") or {}).get("grade_id")
-
-
 def check_assignment(nb: NotebookNode, master: list[MasterCell], name: str, config: GradingConfig) -> list[str]:
     """Refuse another assignment's notebook; flag a missing notebook-level stamp."""
     expected = config.course.assignment
@@ -195,7 +192,7 @@ def check_assignment(nb: NotebookNode, master: list[MasterCell], name: str, conf
         raise SubmissionError(f"{name}: this is the notebook of assignment {stamp.get('assignment')!r}, "
                               f"not {expected!r}; ask for the {expected} notebook")
     known = {c.name for c in master}
-    if not any(_grade_id(c) in known for c in nb.cells) and not isinstance(stamp, dict):
+    if not any(grade_id(c) in known for c in nb.cells) and not isinstance(stamp, dict):
         raise SubmissionError(f"{name}: not the {expected} notebook (none of its cells and no "
                               f"alexnet_lab metadata); ask for the {expected} notebook")
     if not isinstance(stamp, dict):
@@ -233,7 +230,7 @@ def _release_sources(variant: str | None, profile: str | None) -> dict[str, str]
     clear = ClearHiddenTests()
     sources = {}
     for cell in nb.cells:
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid:
             cell = copy.deepcopy(cell)
             clear._remove_hidden_test_region(cell)
@@ -280,10 +277,10 @@ def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: lis
     """
     flags = []
     by_name = {m.name: m for m in master}
-    present = {_grade_id(c) for c in nb.cells}
+    present = {grade_id(c) for c in nb.cells}
     for index, cell in enumerate(nb.cells):
         nbg = cell.metadata.get("nbgrader")
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid is None and cell.cell_type == "code":
             twin = next((m for m in master if m.cell_type == "code" and m.name not in present
                          and any(r.get(m.name, "").strip() == cell.source.strip() for r in releases)), None)
@@ -318,7 +315,7 @@ def tamper_report(nb: NotebookNode, master: list[MasterCell], releases: list[dic
     by_name = {m.name: m for m in master}
     min_chars = config.points.min_answer_chars
     for cell in nb.cells:
-        m = by_name.get(_grade_id(cell))
+        m = by_name.get(grade_id(cell))
         if m is None or not m.locked or cell.cell_type != m.cell_type:
             continue
         originals = [r[m.name] for r in releases if m.name in r] or [m.source]
@@ -386,7 +383,7 @@ def assemble(nb: NotebookNode, master: list[MasterCell], run_extra_code: bool, c
     mine: dict[str, NotebookNode] = {}
     seen_order, anchor = [], None
     for index, cell in enumerate(nb.cells):
-        gid = _grade_id(cell)
+        gid = grade_id(cell)
         if gid in known and gid not in mine:
             mine[gid], anchor = cell, gid
             seen_order.append(gid)
@@ -420,7 +417,7 @@ def assemble(nb: NotebookNode, master: list[MasterCell], run_extra_code: bool, c
 
 def collect_answers(nb: NotebookNode, master: list[MasterCell], config) -> list[Answer]:
     """One Answer per question of grading_config.Points, read from the answer cells by grade_id."""
-    by_id = {_grade_id(c): c for c in nb.cells if _grade_id(c)}
+    by_id = {grade_id(c): c for c in nb.cells if grade_id(c)}
     answers = []
     for m in master:
         label = check.answer_label(m.name, config.points)
@@ -447,8 +444,8 @@ def prepare(student_id: str, path: Path, course_root: Path, profile: Profile,
     flags += normalise_metadata(nb, master, releases, config)
     counts: dict[str, int] = {}
     for cell in nb.cells:
-        if _grade_id(cell):
-            counts[_grade_id(cell)] = counts.get(_grade_id(cell), 0) + 1
+        if grade_id(cell):
+            counts[grade_id(cell)] = counts.get(grade_id(cell), 0) + 1
     flags += [f"cell {gid} appears {n} times; the last copy is graded" for gid, n in counts.items() if n > 1]
     flags += tamper_report(nb, master, releases, config)
     nb = run_nbgrader(nb, course_root, config, path.name)

@@ -10,9 +10,9 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
-import os
 from pathlib import Path
 
+from autograder.files import atomic_write
 from autograder.runner import ENVELOPE_KEYS, reference_path
 from grading_config import CONFIG, GradingConfig, Profile, active_profile
 
@@ -64,8 +64,5 @@ def build_reference(profile: str | Profile | None = None, seeds: int | None = No
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
     }
     path = Path(out) if out else reference_path(chosen)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, indent=1) + "\n")
-    os.replace(tmp, path)
+    atomic_write(path, json.dumps(data, indent=1) + "\n")
     return path

@@ -24,6 +24,7 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from autograder.contract import PLOT_MIME, TRAJECTORY_MIME
 from grading_config import CONFIG, DATA_ENV, PROFILE_ENV, Limits, Profile
 
 OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kernel", "memory", "crashed"
@@ -31,7 +32,7 @@ OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kern
 KERNEL_ENV_PREFIXES = ("PATH", "LANG", "LC_", "TZ", "LD_LIBRARY_PATH", "CUDA_", "NVIDIA_", "ALEXNET_LAB_",
                        "PYTHONPATH", "VIRTUAL_ENV", "TORCH_", "OMP_", "MKL_", "KMP_")
 # Our own records are small and are what the checks read: a flood of other output must not push them out.
-KEEP_MIMES = ("application/vnd.alexnet-lab.trajectory+json", "application/vnd.alexnet-lab.plot+json")
+KEEP_MIMES = (TRAJECTORY_MIME, PLOT_MIME)
 # Seconds allowed on top of the notebook limit for the kernel to start and the files to be written.
 STARTUP_GRACE_S = 90
 

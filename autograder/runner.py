@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import pickle
 import sys
 import time
@@ -18,6 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from autograder import check
+from autograder.files import atomic_write
 from autograder.errors import LabError
 from autograder.prepare import PreparedSubmission
 from autograder.results import FAILED, GRADED, SubmissionResult
@@ -147,12 +147,6 @@ def _grade(job: Job, result: SubmissionResult) -> None:
                 f"{e['cell']} raised {e['ename']}" for e in hidden]))
 
 
-def _write_atomic(path: Path, text: str) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(text, encoding="utf-8")
-    os.replace(tmp, path)
-
-
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m autograder.runner",
                                      description="Run one pickled grading job; write its result as JSON.")
@@ -162,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     with open(args.job, "rb") as fh:
         job = pickle.load(fh)
     result = run_job(job)
-    _write_atomic(Path(args.result), json.dumps(result.to_dict()))
+    atomic_write(Path(args.result), json.dumps(result.to_dict()))
     return 0
 
 
