@@ -1,7 +1,9 @@
 """Where runners run: a local pool of pinned runner processes (default), or a Ray cluster.
 
 Both take `runner.Job`s and yield `SubmissionResult`s as they finish, in completion order; the
-coordinator records each one (runners never write the output folder or the gradebook).
+coordinator records each one (runners never write the output folder or the gradebook). Jobs are
+pulled from their (lazy) iterable only as results come back, at most `JOBS_AHEAD_PER_SLOT` per
+slot ahead, so the first results are recorded while later submissions are still being prepared.
 
 Local pool: one slot per runner, each pinned to a GPU (`cuda:N`) or to a few CPU threads
 (kernels that each use every core run slower together than one after the other: shared/NOTES.md).
@@ -27,7 +29,7 @@ import sys
 import tempfile
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable, Iterator
@@ -40,6 +42,11 @@ RUNNER_MODULE = "autograder.runner"
 # Environment a runner (and its kernel) needs from the coordinator: profile and asset cache.
 FORWARDED_ENV = ("ALEXNET_LAB_PROFILE", "ALEXNET_LAB_DATA")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Jobs handed to the runners ahead of time, per runner slot. The job generator prepares each
+# submission in the coordinator (grade.py `_jobs`), so it is pulled only as results come back:
+# runners never starve, yet results are recorded (and the progress bar moves) from the first one.
+JOBS_AHEAD_PER_SLOT = 2
+_END = object()
 
 
 @dataclass(frozen=True)
@@ -149,16 +156,29 @@ class LocalPool:
         for slot in self.slots:
             free.put(slot)
         executor = ThreadPoolExecutor(max_workers=len(self.slots), thread_name_prefix="runner")
-        futures = []
+        window = max(1, JOBS_AHEAD_PER_SLOT * len(self.slots))
+        jobs = iter(jobs)
+        in_flight: set = set()
         try:
-            futures = [executor.submit(self._run_on_free_slot, job, free) for job in jobs]
-            for future in as_completed(futures):
-                yield future.result()
+            exhausted = False
+            while True:
+                # Top up from the (lazy) job generator: at most `window` jobs submitted, not done.
+                while not exhausted and len(in_flight) < window:
+                    job = next(jobs, _END)
+                    if job is _END:
+                        exhausted = True
+                    else:
+                        in_flight.add(executor.submit(self._run_on_free_slot, job, free))
+                if not in_flight:
+                    break
+                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                for future in done:
+                    yield future.result()
         finally:
             # Normal end: nothing is left. Ctrl-C or an error in the coordinator: stop the runners
             # now instead of letting them finish work nobody will record.
             self._stopping.set()
-            for future in futures:
+            for future in in_flight:
                 future.cancel()
             for proc in list(self._running):
                 _kill_group(proc)
@@ -278,26 +298,46 @@ class RayPool:
         per = f"{self.options.get('num_gpus')} GPU" if self.gpus else f"{self.threads} CPU"
         return f"Ray cluster with {self.cpus:g} CPUs and {self.gpus:g} GPUs; {per} per submission"
 
+    def capacity(self) -> int:
+        """How many tasks the cluster runs at once with these per-task resources (at least 1)."""
+        if self.gpus:
+            count = min(self.gpus / max(self.options["num_gpus"], 1e-9), self.cpus / self.options["num_cpus"])
+        else:
+            count = self.cpus / self.threads
+        return max(1, int(count + 1e-9))
+
     def run(self, jobs: Iterable) -> Iterator[SubmissionResult]:
         ray = self.ray
+        window = JOBS_AHEAD_PER_SLOT * self.capacity()
+        jobs = iter(jobs)
         pending = {}
         started = {}
-        for job in jobs:
-            ref = self.task.remote(job, self.threads)
-            pending[ref] = job
-            started[ref] = time.monotonic()
-        while pending:
+        exhausted = False
+        while True:
+            # Top up from the (lazy) job generator as tasks finish, as the local pool does.
+            while not exhausted and len(pending) < window:
+                job = next(jobs, _END)
+                if job is _END:
+                    exhausted = True
+                else:
+                    ref = self.task.remote(job, self.threads)
+                    pending[ref] = job
+                    started[ref] = time.monotonic()
+            if not pending:
+                break
             done, _ = ray.wait(list(pending), num_returns=1)
             ref = done[0]
             job = pending.pop(ref)
             try:
-                yield ray.get(ref)
+                result = ray.get(ref)
             except Exception as exc:  # the task's worker died past its retries, or the task raised
                 message = str(exc).strip().splitlines()
                 reason = f"Ray task failed after {self.retries + 1} attempt(s): {type(exc).__name__}"
                 if message:
                     reason += f": {message[-1][:200]}"
-                yield _died(job, reason, self.retries + 1, time.monotonic() - started[ref], "ray")
+                result = _died(job, reason, self.retries + 1, time.monotonic() - started.pop(ref), "ray")
+            started.pop(ref, None)
+            yield result
 
     def close(self) -> None:
         self.ray.shutdown()

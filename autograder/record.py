@@ -11,9 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
-import os
 import sys
-import tempfile
 import warnings
 from dataclasses import replace
 from datetime import datetime, timezone
@@ -22,6 +20,7 @@ from pathlib import Path
 import nbformat
 
 from autograder import feedback
+from autograder.files import atomic_write  # explicit file modes (0644); the process umask is left alone
 from autograder.results import FAILED, Answer, CheckResult, SubmissionResult
 from grading_config import CONFIG, GradingConfig
 
@@ -30,26 +29,6 @@ COURSE_DIR = "nbgrader"
 BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
 # Check name -> the nbgrader grade cell it scores (ARCHITECTURE.md, automatic grade cells).
 CHECKS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
-
-
-_UMASK = os.umask(0)
-os.umask(_UMASK)
-
-
-def atomic_write(path: Path, text: str) -> None:
-    """Write beside the target, then rename over it: readers see the old file or the new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
-    try:
-        os.chmod(tmp, 0o666 & ~_UMASK)  # mkstemp makes 0600; outputs are for TAs to share
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
-            fh.write(text)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def answer_grade_id(label: str) -> str:
