@@ -145,6 +145,15 @@ def _stats(values: list[float]) -> dict:
             "min": min(values), "max": max(values)}
 
 
+@functools.lru_cache(maxsize=1)
+def rubric() -> dict[str, str]:
+    """The TA's rubric notes by question label, from the master (they never reach the release).
+    Read once per process: the report is rewritten after every result."""
+    from autograder.render import rubric_notes
+
+    return rubric_notes()
+
+
 def write_report(out: Path, results: list[SubmissionResult], problems: list, config: GradingConfig = CONFIG) -> Path:
     """Write `out/report.html` and `out/questions/<label>.html`; return the report's path."""
     from autograder.files import atomic_write
@@ -198,5 +207,6 @@ def write_report(out: Path, results: list[SubmissionResult], problems: list, con
                 "answer": answer,
                 "same_as": sorted(duplicates_of.get((label, r.student_id), [])),
             })
-        atomic_write(out / "questions" / f"{label}.html", page.render(label=label, rows=rows, points=config.points.questions[label]))
+        atomic_write(out / "questions" / f"{label}.html", page.render(label=label, rows=rows, points=config.points.questions[label],
+                                                                    rubric=rubric().get(label, "")))
     return path

@@ -89,6 +89,10 @@ def test_report_shows_failures_flags_duplicates_and_question_pages(graded_class)
     assert all(sid in q1 for sid in ("alice", "carol", "dave"))
     q4b = (out / "questions" / "Q4b.html").read_text()
     assert "Alice on Q4b" in q4b and "No answer" in q4b.split('id="carol"')[1].split("<h2")[0]
+    # The TA reads each question's rubric from the master beside the answers.
+    from autograder.render import rubric_notes
+    from html import escape
+    assert escape(rubric_notes()["Q4b"], quote=True)[:60] in q4b
 
 
 def test_gradebook_holds_every_score_for_formgrader_and_export(graded_class):
