@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ctypes
 import dataclasses
+import itertools
 import json
 import os
 import pickle
@@ -35,7 +36,7 @@ from pathlib import Path
 from typing import Iterable, Iterator
 
 from autograder.errors import ConfigError
-from autograder.results import FAILED, SubmissionResult
+from autograder.results import SubmissionResult
 from grading_config import CONFIG, GradingConfig
 
 RUNNER_MODULE = "autograder.runner"
@@ -46,7 +47,11 @@ THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # submission in the coordinator (grade.py `_jobs`), so it is pulled only as results come back:
 # runners never starve, yet results are recorded (and the progress bar moves) from the first one.
 JOBS_AHEAD_PER_SLOT = 2
-_END = object()
+
+
+def _take(jobs: Iterator, count: int) -> list:
+    """Up to `count` more jobs from the lazy generator; fewer (or none) once it runs out."""
+    return list(itertools.islice(jobs, max(0, count)))
 
 
 @dataclass(frozen=True)
@@ -160,15 +165,10 @@ class LocalPool:
         jobs = iter(jobs)
         in_flight: set = set()
         try:
-            exhausted = False
             while True:
                 # Top up from the (lazy) job generator: at most `window` jobs submitted, not done.
-                while not exhausted and len(in_flight) < window:
-                    job = next(jobs, _END)
-                    if job is _END:
-                        exhausted = True
-                    else:
-                        in_flight.add(executor.submit(self._run_on_free_slot, job, free))
+                for job in _take(jobs, window - len(in_flight)):
+                    in_flight.add(executor.submit(self._run_on_free_slot, job, free))
                 if not in_flight:
                     break
                 done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
@@ -312,17 +312,12 @@ class RayPool:
         jobs = iter(jobs)
         pending = {}
         started = {}
-        exhausted = False
         while True:
             # Top up from the (lazy) job generator as tasks finish, as the local pool does.
-            while not exhausted and len(pending) < window:
-                job = next(jobs, _END)
-                if job is _END:
-                    exhausted = True
-                else:
-                    ref = self.task.remote(job, self.threads)
-                    pending[ref] = job
-                    started[ref] = time.monotonic()
+            for job in _take(jobs, window - len(pending)):
+                ref = self.task.remote(job, self.threads)
+                pending[ref] = job
+                started[ref] = time.monotonic()
             if not pending:
                 break
             done, _ = ray.wait(list(pending), num_returns=1)
