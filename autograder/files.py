@@ -21,3 +21,12 @@ def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def remove_partial_writes(folder: Path) -> int:
+    """Delete temp files `atomic_write` left behind when its process was killed mid-write (the
+    targets themselves are whole: old or new). Called when a batch starts; returns how many."""
+    stale = [p for p in Path(folder).rglob(".*.part") if p.is_file()]
+    for path in stale:
+        path.unlink(missing_ok=True)
+    return len(stale)

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from autograder.collect import Collection, collect, load_roster, roster_from_gradebook
 from autograder.errors import SubmissionError
+from autograder.files import remove_partial_writes
 from autograder.record import COURSE_DIR, Recorder, failed_result
 from autograder.results import FAILED
 from grading_config import CONFIG, GradingConfig, Profile, active_profile
@@ -135,6 +136,7 @@ def grade(
     reference = load_reference(prof)  # no envelope for this profile: say so now, before any work
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(out)  # litter of a coordinator killed mid-write last time
     # A fresh clone (or a fresh OUT) needs no registration step: the course root is made here.
     db_url = f"sqlite:///{Path(register(out / COURSE_DIR, prof.name)).resolve()}"
 
