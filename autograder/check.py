@@ -19,7 +19,7 @@ GRADE_IDS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "ke
 
 # ---------------------------------------------------------------- readers
 
-def _records(nb: dict, mime: str):
+def output_records(nb: dict, mime: str):
     """(grade_id, record) for every display output of `mime`, in notebook order."""
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []) or []:
@@ -41,7 +41,7 @@ def valid_trajectory(record: dict) -> bool:
 def read_trajectory(nb: dict) -> dict | None:
     """The trajectory record, preferring the `train` cell's last one; None when there is none
     (a malformed record counts as none)."""
-    found = [(gid, rec) for gid, rec in _records(nb, TRAJECTORY_MIME) if valid_trajectory(rec)]
+    found = [(gid, rec) for gid, rec in output_records(nb, TRAJECTORY_MIME) if valid_trajectory(rec)]
     in_train = [rec for gid, rec in found if gid == "train"]
     chosen = (in_train or [rec for _, rec in found] or [None])[-1]
     return dict(chosen) if chosen else None
@@ -58,7 +58,7 @@ def kernel_role(record: dict) -> str:
 def read_kernel_plots(nb: dict) -> dict[str, dict]:
     """{role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown."""
     plots = {}
-    for gid, rec in _records(nb, PLOT_MIME):
+    for gid, rec in output_records(nb, PLOT_MIME):
         if rec.get("kind") == "kernels":
             plots[kernel_role(rec)] = {"cell": gid, **{k: rec.get(k) for k in (
                 "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}

@@ -100,7 +100,7 @@ def _jobs(to_grade, recorder: Recorder, course_root: Path, profile: Profile, con
             bar.update(1)
             continue
         yield Job(prepared=prepared, profile_name=profile.name, device="cpu",
-                  threads=config.runners.threads_per_runner, reference=reference, limits=config.limits,
+                  threads=config.runners.threads_per_runner, reference=reference, limits=config.limits, points=config.points,
                   hide=hide)
 
 

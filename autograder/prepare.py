@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from autograder import check
-from autograder.contract import grade_id
+from autograder.contract import PLOT_MIME, grade_id
 from autograder.errors import LabError, SubmissionError
 from autograder.results import Answer
 from grading_config import CONFIG, GradingConfig, Profile
@@ -205,7 +205,7 @@ def check_assignment(nb: NotebookNode, master: list[MasterCell], name: str, conf
 def extract_evidence(nb: NotebookNode) -> dict:
     """What the student's saved outputs show: their training record and the kernel plots."""
     # Outputs are the student's to edit: only well-formed kinds count.
-    kinds = sorted({rec.get("kind") for _, rec in check._records(nb, check.PLOT_MIME)
+    kinds = sorted({rec.get("kind") for _, rec in check.output_records(nb, PLOT_MIME)
                     if isinstance(rec.get("kind"), str)})
     return {
         "trajectory": check.read_trajectory(nb),

@@ -21,7 +21,7 @@ from autograder.files import atomic_write
 from autograder.errors import LabError
 from autograder.prepare import PreparedSubmission
 from autograder.results import FAILED, GRADED, SubmissionResult
-from grading_config import CONFIG, Limits, Profile
+from grading_config import CONFIG, Limits, Points, Profile
 
 # Profile settings an envelope depends on: a change to any of them makes it stale.
 ENVELOPE_KEYS = ("epochs", "lr", "batch_size", "train_images", "test_images", "synthetic")
@@ -41,6 +41,8 @@ class Job:
     reference: dict
     """The reference envelope of the profile (the coordinator loads it once)."""
     limits: Limits
+    points: Points = field(default_factory=lambda: CONFIG.points)
+    """The points to score with: the coordinator's config, like `limits`."""
     sandbox: bool = True
     hide: tuple = field(default_factory=tuple)
     """Extra folders the sandbox must not show (course root, output folder, submissions)."""
@@ -114,7 +116,7 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     executed = json.loads(execution.notebook) if execution.notebook else {"cells": []}
     rerun = check.read_trajectory(executed)
     result.trajectory_rerun = rerun
-    points = CONFIG.points
+    points = job.points
     evidence_result, evidence_flags = check.check_evidence(prepared.evidence or {}, rerun, profile, points)
     result.checks = [check.check_trajectory(rerun, profile, job.reference, points), evidence_result,
                      check.check_kernels(executed, points)]
