@@ -2,18 +2,18 @@
 # on first use; nothing is installed by hand.
 VENV   ?= .venv
 PY     := $(VENV)/bin/python
-# nbgrader runs `alembic` as a subprocess: the venv's bin/ must be on PATH (shared/NOTES.md).
+# nbgrader runs `alembic` as a subprocess: the venv's bin/ must be on PATH.
 export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep matplotlib off any display and its cache inside the project.
 export MPLBACKEND := Agg
 
-.PHONY: demo test venv sandbox bench clean
+.PHONY: demo test lint venv sandbox bench clean
 
 venv: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
-	$(PY) -m pip install --disable-pip-version-check -q -e '.[dev]'
+	$(PY) -m pip install --disable-pip-version-check -q -e '.[grader,ray,dev]'
 	touch $@
 
 # bubblewrap is the grading sandbox. Install it where we can (root with apt); grading still runs
@@ -28,7 +28,10 @@ sandbox:
 demo: venv sandbox
 	$(VENV)/bin/alexnet-lab demo
 
-test: venv sandbox
+lint: venv
+	$(VENV)/bin/ruff check .
+
+test: venv sandbox lint
 	$(PY) -m pytest -q
 
 bench: venv sandbox

@@ -16,10 +16,9 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
-from grading_config import DATA_ENV
-
 from .errors import AssetError
 
+DATA_ENV = "ALEXNET_LAB_DATA"
 FETCH_HINT = "run `alexnet-lab assets fetch`"
 
 CIFAR_URL = "https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz"
@@ -66,6 +65,11 @@ def cifar_tar_path() -> Path:
 
 def cifar_folder() -> Path:
     return cache_dir() / CIFAR_FOLDER
+
+
+def synthetic_root(profile_name: str) -> Path:
+    """The folder that holds `cifar-10-batches-py/` for a synthetic profile."""
+    return cache_dir() / f"synthetic-{profile_name}"
 
 
 # --- checksums -----------------------------------------------------------------------------
@@ -174,8 +178,6 @@ def status_lines() -> list[str]:
     lines.append(_check("example dog photo", verify_dog, dog_path()))
     if any(line.split(": ", 1)[1].startswith(("missing", "BROKEN")) for line in lines[1:]):
         lines.append(f"to fix: {FETCH_HINT} (the smoke profile runs without them, on stand-ins)")
-    from .synthetic import synthetic_root
-
     built = sorted(cache_dir().glob("synthetic-*"))
     for folder in built:
         lines.append(f"synthetic dataset: ok ({folder})")

@@ -17,11 +17,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from grading_config import Profile
-
 from . import assets
 from .errors import AssetError
+from .plots import render_samples, show
+from .profiles import Recipe
 from .runtime import active_profile, as_device
+from .synthetic import MARKER, ensure_synthetic
 
 # CIFAR-10's per-channel statistics (the usual published values).
 MEAN = (0.4914, 0.4822, 0.4465)
@@ -124,11 +125,9 @@ def _read_real_cached(folder: Path) -> CifarArrays:
 _MEMO: dict = {}
 
 
-def load_dataset(profile: Profile) -> CifarArrays:
+def load_dataset(profile: Recipe) -> CifarArrays:
     """The profile's dataset: the synthetic set (built on first use) or verified real CIFAR-10."""
     if profile.synthetic:
-        from .synthetic import MARKER, ensure_synthetic
-
         folder = ensure_synthetic(profile)
         key = (str(folder), json.dumps(_stamp(folder)))
         if key not in _MEMO:
@@ -207,7 +206,7 @@ class DeviceBatches:
                 yield self.normalise(self.images[start:stop]), self.labels[start:stop]
 
 
-def make_loaders(profile: Profile, device) -> tuple[DeviceBatches, DeviceBatches]:
+def make_loaders(profile: Recipe, device) -> tuple[DeviceBatches, DeviceBatches]:
     device = as_device(device)
     data = load_dataset(profile)
     train_x = data.train_images[:profile.train_images].to(device)
@@ -220,14 +219,12 @@ def make_loaders(profile: Profile, device) -> tuple[DeviceBatches, DeviceBatches
     return train, test
 
 
-def get_cifar10_dataloaders(visualize_samples: bool = False, device=None, profile: Profile | str | None = None,
+def get_cifar10_dataloaders(visualize_samples: bool = False, device=None, profile: Recipe | str | None = None,
                             save_to=None):
     """Train and test batch iterables for the active profile; optionally show a grid of test images."""
-    if not isinstance(profile, Profile):
+    if not isinstance(profile, Recipe):
         profile = active_profile(profile)
     train, test = make_loaders(profile, device)
     if visualize_samples or save_to is not None:
-        from .plots import show, render_samples
-
         show(render_samples(test, seed=profile.seed), save_to=save_to, display=visualize_samples)
     return train, test

@@ -9,8 +9,21 @@ from __future__ import annotations
 
 from typing import Any
 
-PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
-TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
+from .contract import PLOT_MIME, TRAJECTORY_MIME
+
+__all__ = ["PLOT_MIME", "TRAJECTORY_MIME", "ProgressLine", "in_ipython", "note_standin", "show_bundle",
+           "standins_used"]
+
+# Set when the process used a stand-in (untrained AlexNet, substitute photo): predictions say so.
+_standins_used: set = set()
+
+
+def note_standin(what: str) -> None:
+    _standins_used.add(what)
+
+
+def standins_used() -> set:
+    return set(_standins_used)
 
 
 def in_ipython() -> bool:

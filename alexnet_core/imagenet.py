@@ -3,11 +3,14 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import matplotlib.cbook
 import torch
 from PIL import Image
+from torchvision.models import AlexNet_Weights
+from torchvision.transforms import v2
 
 from . import assets
-from .plots import note_standin
+from .display import note_standin
 from .runtime import active_profile, as_device
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -16,8 +19,6 @@ IMAGENET_STD = (0.229, 0.224, 0.225)
 
 def imagenet_categories() -> list[str]:
     """The 1,000 ImageNet class names, from torchvision's weight metadata (no download)."""
-    from torchvision.models import AlexNet_Weights
-
     return list(AlexNet_Weights.IMAGENET1K_V1.meta["categories"])
 
 
@@ -27,8 +28,6 @@ def load_example_image() -> Image.Image:
     if path.exists() or not active_profile().allow_standins:
         assets.verify_dog(path)  # raises AssetError when missing or corrupt
         return Image.open(path).convert("RGB")
-    import matplotlib.cbook
-
     standin = Path(matplotlib.cbook.get_sample_data("grace_hopper.jpg", asfileobj=False))
     print(f"NOTICE: the dog photo is not in {path.parent}; showing a STAND-IN photo instead "
           f"(matplotlib's sample {standin.name}). Run `alexnet-lab assets fetch` to get the dog.")
@@ -38,8 +37,6 @@ def load_example_image() -> Image.Image:
 
 def preprocess_image(image: Image.Image, device=None) -> torch.Tensor:
     """Resize (short side 256), centre-crop 224, ImageNet-normalise, add a batch dimension."""
-    from torchvision.transforms import v2
-
     transform = v2.Compose([
         v2.ToImage(),
         v2.Resize(256, antialias=True),

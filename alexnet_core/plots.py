@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from .display import PLOT_MIME, show_bundle
+from .display import PLOT_MIME, show_bundle, standins_used
 from .models import conv_layers
 from .runtime import active_profile
 
@@ -25,10 +25,6 @@ KERNELS_SHOWN = 24
 KERNEL_GRID = (3, 8)
 HEATMAP_SHAPE = (25, 40)
 SAMPLE_GRID = (2, 8)
-
-# Set when the process used a stand-in (untrained AlexNet, substitute photo): predictions say so.
-_standins_used: set = set()
-
 
 @dataclass
 class Plot:
@@ -46,10 +42,6 @@ class Plot:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(self.png)
         return path
-
-
-def note_standin(what: str) -> None:
-    _standins_used.add(what)
 
 
 def _png(fig: Figure) -> bytes:
@@ -181,11 +173,12 @@ def render_prediction(probabilities: torch.Tensor, categories: list) -> Plot:
                     arrowprops={"arrowstyle": "->", "color": "white"},
                     bbox={"boxstyle": "round", "fc": "black", "alpha": 0.6})
     title = "Predicted probability of each of the 1,000 ImageNet classes"
-    if _standins_used:
-        title += "\n(STAND-IN: " + ", ".join(sorted(_standins_used)) + ")"
+    standins = standins_used()
+    if standins:
+        title += "\n(STAND-IN: " + ", ".join(sorted(standins)) + ")"
     ax.set_title(title, fontsize=10)
     metadata = {"kind": "prediction", "top5": [[label, p] for label, p in top],
-                "standin": bool(_standins_used)}
+                "standin": bool(standins)}
     return Plot(_png(fig), metadata, f"<heatmap of 1000 class probabilities; top: {top[0][0]}>")
 
 

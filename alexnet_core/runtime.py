@@ -6,7 +6,9 @@ import random
 import numpy as np
 import torch
 
-from grading_config import Profile, active_profile  # noqa: F401  (re-exported)
+from .profiles import active_profile
+
+__all__ = ["active_profile", "as_device", "default_device", "set_seed"]
 
 
 def set_seed(seed: int) -> None:

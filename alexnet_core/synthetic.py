@@ -21,9 +21,8 @@ from pathlib import Path
 
 import numpy as np
 
-from grading_config import Profile
-
-from .assets import CIFAR_FOLDER, cache_dir
+from .assets import CIFAR_FOLDER, cifar_folder, synthetic_root
+from .profiles import Recipe
 
 MARKER = "SYNTHETIC"
 GENERATOR_VERSION = 1
@@ -37,11 +36,6 @@ HUE_JITTER = 0.035        # std of the object's hue around its class hue (classe
 OBJECT_RADIUS = (5, 11)   # pixels
 BACKGROUND_SAT = 0.35     # background colours are this saturated at most
 NOISE_STD = 30.0          # per-pixel noise, in 0-255 units
-
-
-def synthetic_root(profile_name: str) -> Path:
-    """The folder that holds `cifar-10-batches-py/` for a synthetic profile."""
-    return cache_dir() / f"synthetic-{profile_name}"
 
 
 def _hsv_to_rgb(h, s, v):
@@ -98,12 +92,33 @@ def _write_batch(path: Path, label: str, data: np.ndarray, labels: np.ndarray) -
         pickle.dump(record, f, protocol=2)
 
 
-def _spec(profile: Profile) -> dict:
+def spec(profile: Recipe) -> dict:
+    """What a built dataset must have been built for: any difference means rebuild."""
     return {"synthetic": True, "generator_version": GENERATOR_VERSION, "profile": profile.name,
             "seed": profile.seed, "train_images": profile.train_images, "test_images": profile.test_images}
 
 
-def write_dataset(folder: Path, profile: Profile) -> None:
+def is_built(profile: Recipe) -> bool:
+    """Whether the cache holds the synthetic set of `profile` as this generator writes it."""
+    marker = synthetic_root(profile.name) / CIFAR_FOLDER / MARKER
+    try:
+        return json.loads(marker.read_text()) == spec(profile)
+    except (OSError, ValueError):
+        return False  # missing, unreadable or damaged: rebuild
+
+
+def dataset_ready(profile: Recipe) -> bool:
+    """Whether the dataset `profile` trains on is in the cache, ready to read without writing to it.
+
+    The one readiness rule: `ensure_synthetic` builds when this is False, and the grader builds
+    before sandboxing (where the cache is read-only) when this is False. No torch is imported.
+    """
+    if profile.synthetic:
+        return is_built(profile)
+    return cifar_folder().is_dir()
+
+
+def write_dataset(folder: Path, profile: Recipe) -> None:
     """Write `cifar-10-batches-py/` for `profile` into `folder` (which must not exist yet)."""
     rng = np.random.default_rng(profile.seed)
     batches = folder / CIFAR_FOLDER
@@ -122,22 +137,18 @@ def write_dataset(folder: Path, profile: Profile) -> None:
     with open(batches / "batches.meta", "wb") as f:
         pickle.dump({"label_names": LABEL_NAMES, "num_cases_per_batch": len(train) // TRAIN_BATCHES,
                      "num_vis": 3072, "synthetic": True}, f, protocol=2)
-    (batches / MARKER).write_text(json.dumps(_spec(profile), indent=1) + "\n")
+    (batches / MARKER).write_text(json.dumps(spec(profile), indent=1) + "\n")
 
 
-def ensure_synthetic(profile: Profile) -> Path:
+def ensure_synthetic(profile: Recipe) -> Path:
     """The synthetic `cifar-10-batches-py/` folder for `profile`, built (atomically) if missing or stale."""
     if not profile.synthetic:
         raise ValueError(f"profile {profile.name!r} trains on real CIFAR-10, not on synthetic data: "
                          "`alexnet-lab assets fetch` gets the real data")
     root = synthetic_root(profile.name)
     marker = root / CIFAR_FOLDER / MARKER
-    if marker.is_file():
-        try:
-            if json.loads(marker.read_text()) == _spec(profile):
-                return root / CIFAR_FOLDER
-        except ValueError:
-            pass  # a damaged marker: rebuild below
+    if is_built(profile):
+        return root / CIFAR_FOLDER
     root.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(dir=root.parent, prefix=f".{root.name}-"))
     try:

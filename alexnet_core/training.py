@@ -12,10 +12,9 @@ import time
 import torch
 from torch import nn
 
-from grading_config import Profile
-
 from .display import TRAJECTORY_MIME, ProgressLine, show_bundle
 from .models import fresh_mini_state
+from .profiles import Recipe
 from .runtime import active_profile, as_device
 
 MOMENTUM = 0.9
@@ -47,7 +46,7 @@ def evaluate(model: nn.Module, loader, channels_last: bool = False) -> float:
 
 
 def train(model: nn.Module, train_loader, test_loader, device=None, num_epochs: int | None = None,
-          lr: float | None = None, profile: Profile | None = None, on_progress=None, on_epoch=None):
+          lr: float | None = None, profile: Recipe | None = None, on_progress=None, on_epoch=None):
     """Train AlexNet-mini from its seeded initial weights; return (model, trajectory dict).
 
     The model is reset to the profile seed's fresh weights first, so running this twice (or

@@ -10,12 +10,27 @@ import argparse
 import sys
 from pathlib import Path
 
+from alexnet_core import assets, selfcheck
+from alexnet_core.errors import AssetError
+from alexnet_core.profiles import active_profile
+from autograder.config import LoadedConfig, describe, load_config, select_profile
+from autograder.course import CourseFolder
 from autograder.errors import LabError
+
+# The grader's commands import their modules when they run: `pip install alexnet-lab` (the
+# student's install) has `alexnet-lab check` and `assets` but not nbgrader, nbclient or jinja2,
+# and `check` must answer a student in well under a second.
+
+
+def _loaded(args) -> LoadedConfig:
+    return load_config(args.config, args.course)
+
+
+def _course(args, config) -> CourseFolder:
+    return CourseFolder.locate(args.course, config.course)
 
 
 def _cmd_assets(args) -> int:
-    from alexnet_core import assets
-
     if args.action == "status":
         for line in assets.status_lines():
             print(line)
@@ -23,8 +38,7 @@ def _cmd_assets(args) -> int:
         for line in assets.fetch_all(force=args.force):
             print(line)
     else:  # synthetic
-        from alexnet_core import synthetic
-        from grading_config import active_profile
+        from alexnet_core import synthetic  # numpy
 
         folder = synthetic.ensure_synthetic(active_profile(args.profile or "smoke"))
         print(f"synthetic dataset ready: {folder}")
@@ -32,27 +46,32 @@ def _cmd_assets(args) -> int:
 
 
 def _cmd_release(args) -> int:
-    from autograder.release import build_release
+    from autograder.authoring.release import build_release
 
-    folder = build_release(variant=args.variant, profile=args.profile)
+    config = _loaded(args).config
+    folder = build_release(_course(args, config), config, variant=args.variant, profile=args.profile)
     print(f"release written: {folder}")
     return 0
 
 
 def _cmd_reference(args) -> int:
-    from autograder.reference import build_reference
+    from autograder.authoring.reference import build_reference
 
-    path = build_reference(profile=args.profile, seeds=args.seeds)
+    config = _loaded(args).config
+    path = build_reference(_course(args, config), select_profile(config, args.profile), seeds=args.seeds)
     print(f"reference envelope written: {path}")
     return 0
 
 
 def _cmd_grade(args) -> int:
-    from autograder.grade import grade
+    from autograder.batch.coordinator import grade
 
+    config = _loaded(args).config
     grade(
         inputs=[Path(p) for p in args.inputs],
         out=Path(args.out),
+        course=_course(args, config),
+        config=config,
         profile=args.profile,
         runners=args.runners,
         backend=args.backend,
@@ -64,9 +83,12 @@ def _cmd_grade(args) -> int:
 
 
 def _cmd_check(args) -> int:
-    from autograder.precheck import check_notebook
-
-    report = check_notebook(Path(args.notebook))
+    config = _loaded(args).config
+    expect = selfcheck.Expectations(assignment=config.course.assignment, questions=tuple(config.points.questions),
+                                    min_answer_chars=config.points.min_answer_chars,
+                                    default_profile=config.course.default_profile,
+                                    submission_mb=config.limits.submission_mb)
+    report = selfcheck.check_notebook(Path(args.notebook), expect)
     print(report.text())
     return 0 if report.ready else 1
 
@@ -74,19 +96,25 @@ def _cmd_check(args) -> int:
 def _cmd_demo(args) -> int:
     from autograder.demo import run_demo
 
-    run_demo(out=Path(args.out))
+    config = _loaded(args).config
+    run_demo(Path(args.out), _course(args, config), config)
     return 0
 
 
 def _cmd_config(args) -> int:
-    import grading_config
-
-    print("\n".join(grading_config.describe()))
+    loaded = _loaded(args)
+    print(loaded.describe_source())
+    print("\n".join(describe(loaded.config)))
     return 0
 
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alexnet-lab", description=__doc__.splitlines()[0])
+    p.add_argument("--config", type=Path, metavar="FILE",
+                   help="TOML file of settings over grading_config.py's defaults (else $ALEXNET_LAB_CONFIG, "
+                        "else COURSE/alexnet-lab.toml)")
+    p.add_argument("--course", type=Path, metavar="DIR",
+                   help="the course folder (source/<assignment>/ with the master); default: the current folder")
     sub = p.add_subparsers(dest="command", required=True)
 
     a = sub.add_parser("assets", help="status, download or build the data the lab needs")
@@ -96,7 +124,7 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_cmd_assets)
 
     r = sub.add_parser("release", help="render the master and build the student release with nbgrader")
-    r.add_argument("--variant", help="colab or local (default from grading_config)")
+    r.add_argument("--variant", help="colab or local (default: course.default_variant)")
     r.add_argument("--profile", help="training profile baked into the release (default: full)")
     r.set_defaults(func=_cmd_release)
 
@@ -124,18 +152,14 @@ def build_parser() -> argparse.ArgumentParser:
     d.add_argument("--out", default="demo-output")
     d.set_defaults(func=_cmd_demo)
 
-    s = sub.add_parser("config", help="print every setting of grading_config.py with its help")
+    s = sub.add_parser("config", help="say which settings file was read; print every setting with its help")
     s.set_defaults(func=_cmd_config)
     return p
 
 
 def _is_user_error(exc: BaseException) -> bool:
     """Errors the person at the keyboard can fix: shown as one line, exit 2."""
-    # alexnet_core is looked up, not imported: importing it loads torch, and `alexnet-lab check`
-    # must answer a student in a second. If it was never imported it raised nothing.
-    core_errors = sys.modules.get("alexnet_core.errors")
-    asset_error = (core_errors.AssetError,) if core_errors else ()
-    return isinstance(exc, (LabError, ValueError) + asset_error)
+    return isinstance(exc, (LabError, ValueError, AssetError))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -2,7 +2,7 @@
 
 Two halves. `training_demo`: build the synthetic smoke data if missing, train AlexNet-mini on it,
 and write what a student would see (sample grid, kernels before and after training, the
-trajectory record). `demo_class.class_demo`: build the release, write a small class of sample
+trajectory record). `sample_class.class_demo`: build the release, write a small class of sample
 submissions (complete, partly answered, copied, unrun, tampered, broken), grade them with the
 local pool and print the grade table and where the report is.
 """
@@ -12,23 +12,25 @@ import json
 import os
 from pathlib import Path
 
-from grading_config import PROFILE_ENV, active_profile
+import alexnet_core as ac
+from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
+from alexnet_core.synthetic import ensure_synthetic
+from autograder.config import select_profile
+from autograder.course import CourseFolder
+from autograder.sample_class import DEMO_PROFILE, class_demo
+from grading_config import GradingConfig
 
-DEMO_PROFILE = "smoke"
 
-
-def training_demo(out: Path, epochs: int | None = None) -> dict:
+def training_demo(out: Path, config: GradingConfig, epochs: int | None = None) -> dict:
     """Train on the smoke profile and write samples.png, kernels_untrained.png, kernels_trained.png
     and trajectory.json into `out`; return {name: path}. `epochs` defaults to the profile's."""
-    import alexnet_core as ac
-    from alexnet_core.synthetic import ensure_synthetic
-
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
-    profile = active_profile(DEMO_PROFILE)
+    profile = select_profile(config, DEMO_PROFILE)
     epochs = profile.epochs if epochs is None else epochs
     # The library reads the profile from the environment, like a notebook kernel does.
     os.environ[PROFILE_ENV] = profile.name
+    os.environ[RECIPE_ENV] = recipe_to_json(profile)
     print(f"smoke data: {ensure_synthetic(profile)}")
 
     device = ac.default_device()
@@ -55,12 +57,10 @@ def training_demo(out: Path, epochs: int | None = None) -> dict:
     return paths
 
 
-def run_demo(out: Path) -> None:
+def run_demo(out: Path, course: CourseFolder, config: GradingConfig) -> None:
     """Everything `alexnet-lab demo` shows, written under `out`."""
     out = Path(out)
-    from autograder.demo_class import class_demo
-
     print(f"== 1/2 training AlexNet-mini (output: {out.resolve() / 'training'})")
-    training_demo(out / "training")
+    training_demo(out / "training", config)
     print(f"\n== 2/2 grading a sample class (output: {out.resolve()})")
-    class_demo(out)
+    class_demo(out, course, config)

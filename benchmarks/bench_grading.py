@@ -40,7 +40,7 @@ from grading_config import CONFIG, active_profile  # noqa: E402
 
 def make_submissions(work: Path, count: int, profile: str = "smoke") -> Path:
     from alexnet_core import synthetic
-    from autograder import demo_class
+    from autograder import sample_class as demo_class
 
     if active_profile(profile).synthetic:
         synthetic.ensure_synthetic(active_profile(profile))
@@ -62,7 +62,7 @@ def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke") -> 
 
 
 def time_stock_nbgrader(folder: Path, course: Path) -> float:
-    from autograder.release import register
+    from autograder.authoring.release import register
 
     register(course, "smoke")
     course_cfg = CONFIG.course
@@ -85,7 +85,7 @@ def time_stock_nbgrader(folder: Path, course: Path) -> float:
 
 def gpu_sweep(work: Path, n: int, profile: str, slots: list[int]) -> int:
     """Submissions per hour on the visible GPUs with `s` runners per GPU, for each s."""
-    from autograder.pool import visible_gpus
+    from autograder.batch.pool import visible_gpus
 
     gpus = visible_gpus()
     if not gpus:

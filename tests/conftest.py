@@ -4,10 +4,14 @@ Set at import time (before any test imports alexnet_core) so that Jupyter kernel
 the tests inherit the same environment: the kernel, the CLI and the tests agree on the profile.
 """
 import os
+import sys
 import tempfile
 from pathlib import Path
 
 import pytest
+
+from autograder.config import load_config, select_profile
+from autograder.course import CourseFolder
 
 os.environ["ALEXNET_LAB_PROFILE"] = "smoke"
 os.environ.setdefault("ALEXNET_LAB_DATA", tempfile.mkdtemp(prefix="alexnet-lab-test-data-"))
@@ -16,11 +20,30 @@ os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
+# nbgrader runs `alembic` from PATH; the CLI and subprocesses need the venv's bin on PATH.
+os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
 
 @pytest.fixture(scope="session")
 def repo() -> Path:
     return REPO
+
+
+@pytest.fixture(scope="session")
+def config():
+    """The course's config as the CLI loads it (grading_config.py's defaults, validated)."""
+    return load_config().config
+
+
+@pytest.fixture(scope="session")
+def course(config) -> CourseFolder:
+    """This repository as the course folder (master, envelopes, committed release)."""
+    return CourseFolder.locate(REPO, config.course)
+
+
+@pytest.fixture(scope="session")
+def smoke(config):
+    return select_profile(config, "smoke")
 
 
 @pytest.fixture(scope="session")

@@ -14,14 +14,21 @@ from __future__ import annotations
 import copy
 import os
 import shutil
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 import nbformat
 from nbclient import NotebookClient
 from nbformat import NotebookNode
 
+from alexnet_core.contract import QUESTIONS, grade_id
+from autograder import sample_class
+from autograder.authoring.render import render_master
+from autograder.config import load_config
+from autograder.course import CourseFolder
+
 REPO = Path(__file__).resolve().parent.parent
+CONFIG = load_config().config
 # Generous per-cell limit: training is one cell, and the two cores are shared with other tests.
 CELL_TIMEOUT_S = 300
 
@@ -30,10 +37,7 @@ _cache: dict[str, object] = {}
 
 def release_path() -> Path:
     """The committed student release notebook."""
-    import grading_config
-
-    course = grading_config.CONFIG.course
-    return REPO / "release" / course.assignment / f"{course.notebook}.ipynb"
+    return CourseFolder(REPO, CONFIG.course).release_notebook
 
 
 def kernel_env(profile: str = "smoke") -> dict[str, str]:
@@ -85,12 +89,7 @@ def execute_notebook_then(nb_path: Path, workdir: Path, profile: str = "smoke",
 
 def answer_cells(nb: NotebookNode) -> dict[str, NotebookNode]:
     """Answer cells by question label ('Q1' ... 'Q4b')."""
-    found = {}
-    for cell in nb.cells:
-        label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
-        if label:
-            found[label] = cell
-    return found
+    return sample_class.answer_cells(nb)
 
 
 def answer_all(
@@ -98,18 +97,13 @@ def answer_all(
     text_for: Callable[[str], str] = lambda label: f"My answer to {label}: the kernels respond to colour and edge patterns.",
 ) -> NotebookNode:
     """A copy of `nb` with every answer cell's text replaced by `text_for(label)`."""
-    answered = copy.deepcopy(nb)
-    for label, cell in answer_cells(answered).items():
-        cell.source = text_for(label)
-    return answered
+    return sample_class.answer(nb, {label: text_for(label) for label in QUESTIONS})
 
 
 def hidden_tests() -> dict[str, str]:
     """The hidden tests of the automatic grade cells ({grade_id: code}), from the rendered master."""
-    from autograder.render import render_master
-
     found = {}
-    for cell in render_master("local", "smoke").cells:
+    for cell in render_master("local", "smoke", master=CourseFolder(REPO, CONFIG.course).master, config=CONFIG).cells:
         source = cell.source
         if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in source:
             body = source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]
@@ -150,12 +144,12 @@ def executed_hidden_tests(factory) -> dict[str, NotebookNode]:
     return copy.deepcopy(_cache["hidden"])
 
 
-def cell_by_id(nb: NotebookNode, grade_id: str) -> NotebookNode:
+def cell_by_id(nb: NotebookNode, cell_id: str) -> NotebookNode:
     """The cell with this nbgrader grade_id; KeyError if there is none."""
     for cell in nb.cells:
-        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id:
+        if grade_id(cell) == cell_id:
             return cell
-    raise KeyError(f"no cell with grade_id {grade_id!r}")
+    raise KeyError(f"no cell with grade_id {cell_id!r}")
 
 
 def output_mimes(cell: NotebookNode) -> list[str]:

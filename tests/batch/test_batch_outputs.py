@@ -7,7 +7,7 @@ import subprocess
 import nbformat
 from nbgrader.api import Gradebook
 
-from autograder.record import BASE_COLUMNS
+from autograder.batch.record import BASE_COLUMNS
 
 QUESTIONS = ["Q1", "Q2", "Q3a", "Q3b", "Q3c", "Q4a", "Q4b"]
 
@@ -34,17 +34,17 @@ def test_grades_csv_has_one_row_per_submission_and_the_contract_columns(graded_c
     assert summary.graded == 2 and summary.failed == 1 and summary.problems == 1
 
 
-def test_results_json_follows_gradescope_schema_even_for_a_failed_run(graded_class):
+def test_gradescope_json_follows_gradescope_schema_even_for_a_failed_run(graded_class):
     out, _ = graded_class
     for sid in ("alice", "dave"):
-        data = json.loads((out / sid / "results.json").read_text())
+        data = json.loads((out / sid / "gradescope.json").read_text())
         assert isinstance(data["score"], float) and data["tests"]
         for test in data["tests"]:
             assert {"name", "score", "max_score", "output", "visibility"} <= set(test)
             assert 0 <= test["score"] <= test["max_score"]
-    failed = json.loads((out / "dave" / "results.json").read_text())
+    failed = json.loads((out / "dave" / "gradescope.json").read_text())
     assert failed["score"] == 0 and "json" in failed["output"].lower()
-    assert (out / "dave" / "feedback.html").exists() and (out / "dave" / "result.json").exists()
+    assert (out / "dave" / "feedback.html").exists() and (out / "dave" / "graded.json").exists()
 
 
 def _hidden_lines(out):
@@ -64,7 +64,7 @@ def test_feedback_shows_the_trajectory_kernels_and_reasons_but_no_hidden_tests(g
     assert "<svg" in alice and alice.count("data:image/png;base64,") == 3  # pretrained, untrained, trained
     assert "6 / 6" in alice
     assert "evidence" in carol and 'class="failed"' in carol
-    for page in (alice, carol, (out / "carol" / "results.json").read_text()):
+    for page in (alice, carol, (out / "carol" / "gradescope.json").read_text()):
         assert "HIDDEN TESTS" not in page
         for line in _hidden_lines(out):
             assert line not in page
@@ -90,8 +90,9 @@ def test_report_shows_failures_flags_duplicates_and_question_pages(graded_class)
     q4b = (out / "questions" / "Q4b.html").read_text()
     assert "Alice on Q4b" in q4b and "No answer" in q4b.split('id="carol"')[1].split("<h2")[0]
     # The TA reads each question's rubric from the master beside the answers.
-    from autograder.render import rubric_notes
     from html import escape
+
+    from autograder.authoring.render import rubric_notes
     assert escape(rubric_notes()["Q4b"], quote=True)[:60] in q4b
 
 

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from autograder.collect import collect, load_roster
+from autograder.batch.collect import collect, load_roster
 from autograder.errors import ConfigError
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'

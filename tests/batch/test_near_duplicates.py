@@ -2,9 +2,9 @@
 import difflib
 import random
 
-from autograder import report
-from autograder.report import near_duplicates
-from autograder.results import Answer, SubmissionResult
+from autograder.reports import report
+from autograder.reports.report import near_duplicates
+from autograder.submission.results import Answer, SubmissionResult
 
 
 def _student(sid, text, label="Q2", answered=True):
@@ -36,7 +36,7 @@ def test_answers_to_different_questions_are_not_compared():
 
 def test_a_growing_batch_flags_the_same_pairs_as_one_pass_at_any_threshold():
     rng = random.Random(7)
-    words = "kernel edge colour blob training epoch accuracy texture filter layer the a of and".split()
+    words = ["kernel", "edge", "colour", "blob", "training", "epoch", "accuracy", "texture", "filter", "layer", "the", "a", "of", "and"]
     results = []
     for i in range(40):
         text = " ".join(rng.choice(words) for _ in range(25))

@@ -3,7 +3,9 @@ import dataclasses
 from pathlib import Path
 from types import SimpleNamespace
 
-from autograder.pool import JOBS_AHEAD_PER_SLOT, LocalPool, Slot
+from notebooks import CONFIG
+
+from autograder.batch.pool import JOBS_AHEAD_PER_SLOT, LocalPool, Slot
 
 HERE = Path(__file__).resolve().parent
 
@@ -18,7 +20,7 @@ class FakeJob:
 def test_results_are_yielded_while_the_generator_still_has_jobs(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", f"{HERE}:{HERE.parent.parent}")
     slots = [Slot(0, "cpu", 1), Slot(1, "cpu", 1)]
-    pool = LocalPool(slots, workdir=tmp_path, timeout_s=60, runner_module="pool_fake_runner")
+    pool = LocalPool(slots, CONFIG, workdir=tmp_path, timeout_s=60, runner_module="pool_fake_runner")
     window = JOBS_AHEAD_PER_SLOT * len(slots)
     pulled = []
 

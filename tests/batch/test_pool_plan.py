@@ -2,10 +2,10 @@
 import dataclasses
 
 import pytest
+from notebooks import CONFIG
 
+from autograder.batch.pool import plan_slots, visible_gpus
 from autograder.errors import ConfigError
-from autograder.pool import plan_slots, visible_gpus
-from grading_config import CONFIG
 
 
 def _config(**runners):

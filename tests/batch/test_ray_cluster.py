@@ -9,8 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-
-from conftest import kill, processes_matching
+from classes import kill, processes_matching
 
 RAY = str(Path(sys.executable).parent / "ray")
 COMPARED = ["status", "total", "max_total", "trajectory", "evidence", "kernel_plots",
@@ -50,7 +49,7 @@ def _rows(path):
 def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_folder, graded_class):
     import ray
 
-    from autograder.grade import grade
+    from autograder.batch.coordinator import grade
 
     local_out, _ = graded_class
     inputs = [class_folder / "alice.ipynb", class_folder / "carol.ipynb"]

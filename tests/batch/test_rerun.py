@@ -3,10 +3,10 @@ students are welcome, and what was graded stays graded."""
 import json
 
 import nbformat
-
 import notebooks
-from autograder.grade import grade
-from autograder.results import SubmissionResult
+
+from autograder.batch.coordinator import grade
+from autograder.submission.results import SubmissionResult
 
 
 def _answered(nb, student):
@@ -14,7 +14,7 @@ def _answered(nb, student):
 
 
 def _result(out, sid) -> SubmissionResult:
-    return SubmissionResult.from_dict(json.loads((out / sid / "result.json").read_text()))
+    return SubmissionResult.from_dict(json.loads((out / sid / "graded.json").read_text()))
 
 
 def test_a_failed_submission_is_graded_again_and_a_new_student_is_not_unknown(tmp_path, executed):

@@ -2,7 +2,7 @@
 import pytest
 
 import alexnet_core as ac
-from grading_config import active_profile
+from alexnet_core.profiles import active_profile
 
 
 @pytest.fixture(scope="session")

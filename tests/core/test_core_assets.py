@@ -120,9 +120,10 @@ def test_real_data_from_the_archive_is_extracted_verified_and_cached(empty_cache
     import dataclasses
     import tarfile
 
+    from realformat import write_real_format
+
     from alexnet_core import cifar
     from grading_config import PROFILES
-    from realformat import write_real_format
 
     source = write_real_format(empty_cache / "made", images_per_batch=20, test_images=30)
     with tarfile.open(empty_cache / assets.CIFAR_TAR, "w:gz") as tar:

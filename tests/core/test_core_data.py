@@ -6,11 +6,11 @@ import time
 import numpy as np
 import pytest
 import torch
+from realformat import write_real_format
 
 import alexnet_core as ac
 from alexnet_core import cifar, synthetic
 from alexnet_core.errors import AssetError
-from realformat import write_real_format
 
 
 def test_reader_reads_the_real_layout_in_order(tmp_path):

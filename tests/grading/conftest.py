@@ -5,39 +5,27 @@ student's run of the release is the shared one from tests/notebooks.py, and the 
 and tampered submissions are graded once, two at a time (one torch thread each), and shared.
 """
 import copy
-import os
-import sys
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import nbformat
+import notebooks
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import notebooks  # noqa: E402
-
-from autograder.prepare import prepare  # noqa: E402
-from autograder.runner import Job, load_reference, run_job  # noqa: E402
-from grading_config import CONFIG, active_profile  # noqa: E402
-
-# nbgrader runs `alembic` from PATH (shared/NOTES.md).
-os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
+from alexnet_core.contract import TRAJECTORY_MIME
+from autograder.authoring.reference import load_reference
+from autograder.authoring.release import register
+from autograder.submission.job import Job, run_job
+from autograder.submission.sanitise import prepare
 
 HAND_EDITED = [9.9, 40.0, 60.0, 70.0, 80.0, 90.0]
 
 
 @pytest.fixture(scope="session")
-def smoke():
-    return active_profile("smoke")
-
-
-@pytest.fixture(scope="session")
-def course_root(tmp_path_factory) -> Path:
+def course_root(tmp_path_factory, course, config) -> Path:
     """An nbgrader course root with the assignment registered (what `grade` makes itself)."""
-    from autograder.release import register
-
     root = tmp_path_factory.mktemp("course")
-    register(root, profile="smoke")
+    register(root, course.master, config, profile="smoke")
     return root
 
 
@@ -65,7 +53,7 @@ def tampered_copy(student_run):
     train = notebooks.cell_by_id(nb, "train")
     train.source = train.source.replace("num_epochs=profile.epochs", "num_epochs=1")
     for out in train.outputs:
-        record = out.get("data", {}).get("application/vnd.alexnet-lab.trajectory+json")
+        record = out.get("data", {}).get(TRAJECTORY_MIME)
         if record:
             record["accuracy"] = list(HAND_EDITED)
     nb.cells.append(nbformat.v4.new_code_cell("import os\nprint(os.listdir('/'))"))
@@ -83,12 +71,12 @@ def submissions(tmp_path_factory, student_run, release_nb) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def graded(submissions, course_root, smoke):
+def graded(submissions, course_root, course, config, smoke):
     """SubmissionResult per submission, plus each file's bytes before grading."""
     before = {name: path.read_bytes() for name, path in submissions.items()}
-    reference = load_reference(smoke)
-    jobs = {name: Job(prepare(name, path, course_root, smoke), smoke.name, "cpu", 1, reference,
-                      CONFIG.limits, hide=(str(course_root),))
+    reference = load_reference(course, smoke)
+    jobs = {name: Job(prepare(name, path, course_root, course.master, smoke, config), smoke, "cpu", 1, reference,
+                      config.limits, config.points, hide=(str(course_root),))
             for name, path in submissions.items()}
     with ThreadPoolExecutor(max_workers=2) as pool:
         results = dict(zip(jobs, pool.map(run_job, jobs.values())))

@@ -4,12 +4,14 @@ import dataclasses
 import json
 
 import nbformat
-import pytest
-
 import notebooks
+import pytest
+from notebooks import CONFIG, REPO
+
 from autograder.errors import SubmissionError
-from autograder.prepare import prepare
-from grading_config import CONFIG
+from autograder.submission.sanitise import prepare
+
+MASTER = REPO / "source" / "alexnet" / "alexnet.ipynb"
 
 
 def _prepare(tmp_path, course_root, smoke, nb=None, raw=None, config=CONFIG, name="student"):
@@ -20,7 +22,7 @@ def _prepare(tmp_path, course_root, smoke, nb=None, raw=None, config=CONFIG, nam
         nbformat.write(nb, str(path))
     before = path.read_bytes()
     try:
-        return prepare(name, path, course_root, smoke, config)
+        return prepare(name, path, course_root, MASTER, smoke, config)
     finally:
         assert path.read_bytes() == before, "the submitted file was modified"
 

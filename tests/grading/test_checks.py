@@ -1,8 +1,8 @@
 """The automatic checks on records a run could produce: every lost point comes with its reason."""
 import pytest
+from notebooks import CONFIG
 
-from autograder import check
-from grading_config import CONFIG
+from autograder.submission import checks as check
 
 POINTS = CONFIG.points
 REFERENCE = {"lower": [0.0, 10.0, 20.0, 30.0, 30.0, 30.0], "upper": [35.0, 40.0, 55.0, 65.0, 75.0, 80.0]}

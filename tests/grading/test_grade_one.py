@@ -1,9 +1,9 @@
 """Grading one submission end to end: complete, blank and tampered, as a TA would look at them."""
 import nbformat
+from notebooks import CONFIG
 
-from autograder.check import read_trajectory
-from autograder.results import GRADED
-from grading_config import CONFIG
+from alexnet_core.contract import read_trajectory
+from autograder.submission.results import GRADED
 
 AUTOMATIC = CONFIG.points.trajectory + CONFIG.points.evidence + CONFIG.points.kernel_plots
 

@@ -10,23 +10,25 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from notebooks import CONFIG
 
-from autograder import run, sandbox
-from grading_config import CONFIG
+from autograder.submission import execute as run
+from autograder.submission import sandbox
 
-LIMITS = dataclasses.replace(CONFIG.limits, smoke_cell_timeout_s=4, smoke_notebook_timeout_s=30,
-                             memory_mb=3000, output_mb=0.2, run_extra_code=True)
+LIMITS = dataclasses.replace(CONFIG.limits, memory_mb=3000, output_mb=0.2, run_extra_code=True)
+# Short limits: each test's notebook is tiny.
+SMOKE = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=4, notebook_timeout_s=30)
 needs_bwrap = pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason="bubblewrap unusable here")
 
 
-def execute(*sources, limits=LIMITS, **kw):
+def execute(*sources, limits=LIMITS, cell_s=4, **kw):
     cells = []
     for i, src in enumerate(sources):
         cell = nbformat.v4.new_code_cell(src)
         cell.metadata["nbgrader"] = {"grade_id": f"cell_{i}"} if i == 0 else {}
         cells.append(cell)
-    return run.execute(nbformat.writes(nbformat.v4.new_notebook(cells=cells)), profile="smoke",
-                       smoke=True, limits=limits, **kw)
+    profile = dataclasses.replace(SMOKE, cell_timeout_s=cell_s)
+    return run.execute(nbformat.writes(nbformat.v4.new_notebook(cells=cells)), profile=profile, limits=limits, **kw)
 
 
 def outputs(execution):
@@ -47,9 +49,9 @@ def test_a_kernel_that_dies_is_recorded_with_its_cell():
 
 
 def test_memory_that_grows_without_bound_is_capped():
-    limits = dataclasses.replace(LIMITS, memory_mb=1000, smoke_cell_timeout_s=25)
+    limits = dataclasses.replace(LIMITS, memory_mb=1000)
     e = execute("blocks = []\nwhile True:\n    blocks.append(bytearray(100_000_000))", "print('kernel still alive')",
-                limits=limits)
+                limits=limits, cell_s=25)
     assert e.errors and e.errors[0]["ename"] == "MemoryError" and e.errors[0]["cell"] == "cell_0"
     assert "out of memory (cap 1000 MB)" in e.reason
     assert outputs(e)[1] == "kernel still alive\n"
@@ -58,8 +60,8 @@ def test_memory_that_grows_without_bound_is_capped():
 def test_a_gpu_runner_caps_resident_memory_instead(tmp_path):
     # GPU runs cannot use an address-space limit (CUDA reserves huge ranges): a watchdog stops a
     # kernel whose resident memory passes the cap. "cuda:0" here exercises that path without a GPU.
-    limits = dataclasses.replace(LIMITS, memory_mb=600, smoke_cell_timeout_s=25)
-    e = execute("blocks = []\nwhile True:\n    blocks.append(b'x' * 50_000_000)", limits=limits, device="cuda:0")
+    limits = dataclasses.replace(LIMITS, memory_mb=600)
+    e = execute("blocks = []\nwhile True:\n    blocks.append(b'x' * 50_000_000)", limits=limits, device="cuda:0", cell_s=25)
     assert e.status == run.MEMORY and e.failed_cell == "cell_0"
     assert "more than 600 MB" in e.reason
 
@@ -123,7 +125,7 @@ def test_without_bubblewrap_grading_goes_on_and_says_so_once(monkeypatch, caplog
     sandbox.bwrap_problem.cache_clear()
     monkeypatch.setattr(sandbox, "_warned", False)
     try:
-        with caplog.at_level(logging.WARNING, logger="autograder.sandbox"):
+        with caplog.at_level(logging.WARNING, logger="autograder.submission.sandbox"):
             first, second = execute("print('ran')"), execute("print('ran again')")
     finally:
         sandbox.bwrap_problem.cache_clear()

@@ -8,8 +8,7 @@ from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-import notebooks  # noqa: E402
+import notebooks
 
 
 @pytest.fixture(scope="session")

@@ -9,7 +9,7 @@ import pytest
 
 import notebooks
 from autograder.cli import main
-from autograder.precheck import TRAJECTORY_MIME, check_notebook, check_this_notebook
+from alexnet_core.selfcheck import TRAJECTORY_MIME, check_notebook, check_this_notebook
 
 
 def write(nb, path):

@@ -5,21 +5,25 @@ import nbformat
 import pytest
 from nbgrader.api import Gradebook
 
-import grading_config
 import notebooks
 from autograder.cli import main
 from autograder.errors import ReleaseError
-from autograder.release import build_release, register
-from autograder.render import master_path
+from autograder.authoring.release import build_release, register
 
-COURSE = grading_config.CONFIG.course
+
+from notebooks import CONFIG, REPO
+
+from autograder.course import CourseFolder
+
+COURSE = CONFIG.course
+MASTER = CourseFolder(REPO, COURSE).master
 
 
 def test_release_rebuilds_the_committed_release_exactly(tmp_path):
     # A copy of the course's source/ in a scratch root: the test never rewrites the repository.
-    shutil.copytree(master_path().parent, tmp_path / "source" / COURSE.assignment,
+    shutil.copytree(MASTER.parent, tmp_path / "source" / COURSE.assignment,
                     ignore=shutil.ignore_patterns("reference", "__pycache__"))
-    folder = build_release(root=tmp_path)
+    folder = build_release(CourseFolder(tmp_path, COURSE), CONFIG)
     committed = notebooks.release_path().parent
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in committed.iterdir())
     for built in folder.iterdir():
@@ -37,12 +41,12 @@ def _add_submission(db):
 # nbgrader's own add_submission trips SQLAlchemy autoflush warnings; they are nbgrader's, not ours.
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 def test_register_makes_an_nbgrader_course_root(tmp_path):
-    db = register(tmp_path, profile="smoke")
+    db = register(tmp_path, MASTER, CONFIG, profile="smoke")
     assert db == tmp_path / "gradebook.db" and (tmp_path / "nbgrader_config.py").exists()
     source = nbformat.read(str(tmp_path / "source" / COURSE.assignment / f"{COURSE.notebook}.ipynb"), 4)
     assert source.metadata.alexnet_lab["variant"] == "local" and source.metadata.alexnet_lab["profile"] == "smoke"
     assert "### BEGIN HIDDEN TESTS" in notebooks.cell_by_id(source, "check_trajectory").source
-    points = grading_config.CONFIG.points
+    points = CONFIG.points
     total = sum(points.questions.values()) + points.trajectory + points.evidence + points.kernel_plots
     with Gradebook(f"sqlite:///{db}", COURSE.course_id) as gb:
         assignment = gb.find_assignment(COURSE.assignment)
@@ -51,28 +55,28 @@ def test_register_makes_an_nbgrader_course_root(tmp_path):
 
     # Again, with a submission already recorded: no error, nothing lost.
     _add_submission(db)
-    assert register(tmp_path, profile="smoke") == db
+    assert register(tmp_path, MASTER, CONFIG, profile="smoke") == db
     with Gradebook(f"sqlite:///{db}", COURSE.course_id) as gb:
         assert len(gb.find_assignment(COURSE.assignment).submissions) == 1
     # The same cells under another profile (only markdown differs) may be registered over it.
-    register(tmp_path, profile="full")
+    register(tmp_path, MASTER, CONFIG, profile="full")
     with Gradebook(f"sqlite:///{db}", COURSE.course_id) as gb:
         assert len(gb.find_assignment(COURSE.assignment).submissions) == 1
 
     # A master with a question removed after grading started is refused with the reason.
     changed = tmp_path / "master" / f"{COURSE.notebook}.ipynb"
     changed.parent.mkdir()
-    (changed.parent / "figures").symlink_to(master_path().parent / "figures")
-    nb = nbformat.read(str(master_path()), 4)
+    (changed.parent / "figures").symlink_to(MASTER.parent / "figures")
+    nb = nbformat.read(str(MASTER), 4)
     nb.cells = [c for c in nb.cells if c.get("id") not in ("question_q4b", "answer_q4b")]
     nbformat.write(nb, str(changed))
     with pytest.raises(ReleaseError, match="submission"):
-        register(tmp_path, profile="smoke", master=changed)
+        register(tmp_path, changed, CONFIG, profile="smoke")
 
 
 @pytest.mark.parametrize("argv, reason", [
-    (["release", "--variant", "kaggle"], "Valid variants:"),
-    (["release", "--profile", "huge"], "Valid profiles:"),
+    (["--course", str(REPO), "release", "--variant", "kaggle"], "Valid variants:"),
+    (["--course", str(REPO), "release", "--profile", "huge"], "Valid profiles:"),
 ])
 def test_release_refuses_unknown_names_in_one_line(argv, reason, capsys):
     assert main(argv) == 2

@@ -4,11 +4,12 @@ import json
 import nbformat
 import pytest
 
-import grading_config
 import notebooks
-from autograder.render import rubric_notes
+from autograder.authoring.render import rubric_notes
 
-CONFIG = grading_config.CONFIG
+from notebooks import CONFIG
+
+from autograder.course import CourseFolder
 
 
 @pytest.fixture(scope="module")
@@ -20,7 +21,7 @@ def test_release_is_a_valid_notebook_of_the_default_variant(release):
     nbformat.validate(release)
     assert release.metadata["alexnet_lab"] == {
         "assignment": CONFIG.course.assignment, "variant": CONFIG.course.default_variant,
-        "profile": CONFIG.course.default_profile}
+        "profile": CONFIG.course.default_profile, "min_answer_chars": CONFIG.points.min_answer_chars}
     assert all(not c.get("outputs") for c in release.cells if c.cell_type == "code")
 
 
@@ -51,7 +52,7 @@ def test_no_rubric_or_hidden_test_reaches_students(release):
         for line in hidden.splitlines():
             if len(line.strip()) > 12:
                 assert line.strip() not in text
-    for note in rubric_notes().values():
+    for note in rubric_notes(CourseFolder(notebooks.REPO, CONFIG.course).master).values():
         assert note[:60] not in text
 
 

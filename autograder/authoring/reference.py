@@ -12,16 +12,40 @@ import datetime
 import json
 from pathlib import Path
 
+import torch
+
+import alexnet_core
+from alexnet_core.runtime import as_device
+from autograder.course import CourseFolder
+from autograder.errors import LabError
 from autograder.files import atomic_write
-from autograder.runner import ENVELOPE_KEYS, reference_path
-from grading_config import CONFIG, GradingConfig, Profile, active_profile
+from grading_config import Profile
+
+# Profile settings an envelope depends on: a change to any of them makes it stale.
+ENVELOPE_KEYS = ("epochs", "lr", "batch_size", "train_images", "test_images", "synthetic")
+
+
+def load_reference(course: CourseFolder, profile: Profile) -> dict:
+    """The envelope of `profile`; LabError naming the command that builds it when missing or stale."""
+    path = course.envelope(profile.name)
+    rebuild = f"`alexnet-lab reference --profile {profile.name}`"
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        raise LabError(f"{path}: no reference envelope for profile {profile.name!r}; build it with {rebuild}") from None
+    except ValueError:
+        raise LabError(f"{path}: not valid JSON; rebuild it with {rebuild}") from None
+    stale = [k for k in ENVELOPE_KEYS if data.get(k) != getattr(profile, k)]
+    if stale:
+        built = ", ".join(f"{k} {data.get(k)}" for k in stale)
+        now = ", ".join(f"{k} {getattr(profile, k)}" for k in stale)
+        raise LabError(f"{path}: built for {built}, but the {profile.name} profile now has {now}; rebuild it "
+                       f"with {rebuild}")
+    return data
 
 
 def train_seed(profile: Profile, seed: int, device=None) -> list[float]:
     """Test accuracy before training and after every epoch, for one seed, as the notebook trains."""
-    import alexnet_core
-    from alexnet_core.runtime import as_device
-
     seeded = dataclasses.replace(profile, seed=seed)
     device = as_device(device) if device is not None else alexnet_core.default_device()
     alexnet_core.set_seed(seed)
@@ -42,27 +66,23 @@ def envelope(runs: list[list[float]], margin: float) -> dict:
             "upper": [round(min(100.0, v + margin), 2) for v in high]}
 
 
-def build_reference(profile: str | Profile | None = None, seeds: int | None = None, device=None,
-                    config: GradingConfig = CONFIG, out: Path | None = None) -> Path:
+def build_reference(course: CourseFolder, profile: Profile, seeds: int | None = None, device=None,
+                    out: Path | None = None) -> Path:
     """Train `seeds` seeds (default: the profile's reference_seeds) and write the envelope JSON."""
-    import torch
-
-    chosen = profile if isinstance(profile, Profile) else active_profile(profile, config)
+    chosen = profile
     count = seeds or chosen.reference_seeds
     if count < 1:
-        raise ValueError(f"--seeds {count}: give at least 1")
+        raise LabError(f"--seeds {count}: give at least 1")
     # The grading seed is always one of them, so the grader's own re-run is inside by construction.
     seed_list = [chosen.seed + i for i in range(count)]
     runs = [train_seed(chosen, s, device) for s in seed_list]
-    import alexnet_core
-
     data = {
         "profile": chosen.name, **{k: getattr(chosen, k) for k in ENVELOPE_KEYS}, "seeds": seed_list,
         "margin": chosen.envelope_margin, "runs": runs, **envelope(runs, chosen.envelope_margin),
         "device": str(device or alexnet_core.default_device()), "torch": torch.__version__,
         "threads": torch.get_num_threads(),
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }
-    path = Path(out) if out else reference_path(chosen)
+    path = Path(out) if out else course.envelope(chosen.name)
     atomic_write(path, json.dumps(data, indent=1) + "\n")
     return path

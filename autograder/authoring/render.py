@@ -6,7 +6,8 @@ is strict (an undefined name is an error naming the cell), and it is where instr
 is removed: rubric notes for TAs (`metadata.alexnet_lab.rubric`) never leave this module.
 
 What the template sees: `variant` (str), `profile` (grading_config.Profile), `course`
-(grading_config.Course), `points` (grading_config.Points), `total_points` (number).
+(grading_config.Course), `points` (grading_config.Points), `total_points` (number), all from the
+config passed in.
 """
 from __future__ import annotations
 
@@ -20,10 +21,11 @@ import nbformat
 from jinja2 import meta
 from nbformat import NotebookNode
 
-import grading_config
+from alexnet_core.contract import grade_id
+from autograder.config import select_profile
 from autograder.errors import ConfigError, RenderError
+from grading_config import GradingConfig, Points, Profile
 
-REPO = Path(__file__).resolve().parent.parent
 # Markdown figures written `![text](attachment:name.png)` are embedded from this folder beside the
 # master, so the release shows them offline and in Colab, where relative links do not resolve.
 FIGURES_DIR = "figures"
@@ -31,13 +33,7 @@ _ATTACHMENT = re.compile(r"attachment:([A-Za-z0-9_.\-]+)")
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
 
-def master_path(root: Path = REPO, config: grading_config.GradingConfig = grading_config.CONFIG) -> Path:
-    """Where the master notebook lives under a course repository `root`."""
-    course = config.course
-    return Path(root) / "source" / course.assignment / f"{course.notebook}.ipynb"
-
-
-def resolve_variant(variant: str | None, config=grading_config.CONFIG) -> str:
+def resolve_variant(variant: str | None, config: GradingConfig) -> str:
     chosen = variant or config.course.default_variant
     if chosen not in config.course.variants:
         valid = ", ".join(config.course.variants)
@@ -45,15 +41,12 @@ def resolve_variant(variant: str | None, config=grading_config.CONFIG) -> str:
     return chosen
 
 
-def resolve_profile(profile, config=grading_config.CONFIG) -> grading_config.Profile:
+def resolve_profile(profile, config: GradingConfig) -> Profile:
     """A Profile from a name, a Profile, or None (the course default, not $ALEXNET_LAB_PROFILE:
     what a release says must not depend on the shell that built it)."""
-    if isinstance(profile, grading_config.Profile):
+    if isinstance(profile, Profile):
         return profile
-    try:
-        return grading_config.active_profile(profile or config.course.default_profile, config)
-    except ValueError as exc:
-        raise ConfigError(str(exc)) from None
+    return select_profile(config, profile or config.course.default_profile)
 
 
 def _cell_name(cell: NotebookNode, index: int) -> str:
@@ -91,7 +84,7 @@ def _embed_figures(cell: NotebookNode, figures: Path, where: str) -> None:
     cell["attachments"] = attachments
 
 
-def _grade_points(cell: NotebookNode, points: grading_config.Points) -> float | None:
+def _grade_points(cell: NotebookNode, points: Points) -> float | None:
     """Points for a grade cell, from grading_config (the master never types them)."""
     meta_lab = cell.metadata.get("alexnet_lab", {})
     if "question" in meta_lab:
@@ -103,12 +96,11 @@ def _grade_points(cell: NotebookNode, points: grading_config.Points) -> float | 
 
 
 def render_master(
-    variant: str | None = None,
-    profile=None,
+    variant: str | None,
+    profile,
     *,
-    master: Path | None = None,
-    config: grading_config.GradingConfig = grading_config.CONFIG,
-    keep_rubric: bool = False,
+    master: Path,
+    config: GradingConfig,
 ) -> NotebookNode:
     """The nbgrader source notebook for `variant` and `profile` (names, or None for the defaults).
 
@@ -117,7 +109,7 @@ def render_master(
     """
     variant = resolve_variant(variant, config)
     chosen = resolve_profile(profile, config)
-    master = Path(master) if master else master_path(config=config)
+    master = Path(master)
     try:
         nb = nbformat.read(str(master), as_version=4)
     except FileNotFoundError:
@@ -126,7 +118,7 @@ def render_master(
         raise RenderError(f"{master}: not a readable notebook ({exc}); restore it from git.") from None
 
     points = config.points
-    total = sum(points.questions.values()) + points.trajectory + points.evidence + points.kernel_plots
+    total = sum(points.questions.values()) + sum(points.checks().values())
     context = {"variant": variant, "profile": chosen, "course": config.course, "points": points,
                "total_points": total}
     # trim/lstrip blocks: a `{% if %}` line leaves no blank line behind in code cells.
@@ -139,11 +131,10 @@ def render_master(
         where = f"{master.name} {_cell_name(cell, index)}"
         cell = copy.deepcopy(cell)
         cell.source = _render_source(env, cell.source, context, where).strip("\n")
-        grade_id = cell.metadata.get("nbgrader", {}).get("grade_id")
-        if not cell.source.strip() and not grade_id:
+        if not cell.source.strip() and not grade_id(cell):
             continue  # a prose cell that exists only in another variant
         lab = cell.metadata.get("alexnet_lab")
-        if lab is not None and not keep_rubric:
+        if lab is not None:
             lab.pop("rubric", None)
             if not lab:
                 del cell.metadata["alexnet_lab"]
@@ -154,7 +145,7 @@ def render_master(
             except (KeyError, AttributeError):
                 value = None
             if value is None:
-                raise RenderError(f"{where}: grade cell has no points in grading_config.Points; "
+                raise RenderError(f"{where}: grade cell has no points in the config's points; "
                                   f"add them there or set metadata.alexnet_lab.question/check.")
             nbg["points"] = value
         if cell.cell_type == "markdown":
@@ -168,14 +159,16 @@ def render_master(
         "assignment": config.course.assignment,
         "variant": variant,
         "profile": chosen.name,
+        # What the student's own check needs to judge answers as the grader will.
+        "min_answer_chars": config.points.min_answer_chars,
     }
     nbformat.validate(nb)
     return nb
 
 
-def rubric_notes(master: Path | None = None) -> dict[str, str]:
+def rubric_notes(master: Path) -> dict[str, str]:
     """TA rubric notes by question label ('Q1' -> text), read from the master."""
-    nb = nbformat.read(str(master or master_path()), as_version=4)
+    nb = nbformat.read(str(master), as_version=4)
     notes = {}
     for cell in nb.cells:
         lab = cell.metadata.get("alexnet_lab", {})

@@ -14,18 +14,19 @@ import sys
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
 
-import grading_config
+from alexnet_core.contract import grade_id
+from autograder.authoring.render import render_master, resolve_profile, resolve_variant
+from autograder.config import select_profile
+from autograder.course import CourseFolder
 from autograder.errors import ReleaseError
-from autograder.render import REPO, master_path, render_master, resolve_profile, resolve_variant
-
-# Where `alexnet-lab release` renders the nbgrader source notebook inside the repository (git-ignored):
-# the repository's own source/ holds the Jinja master, which nbgrader must not read.
-RENDERED_DIR = ".build/source"
+from grading_config import GradingConfig
 
 
-def _nbgrader_config(root: Path, source_directory: str, config: grading_config.GradingConfig) -> Config:
+def _nbgrader_config(root: Path, source_directory: str, config: GradingConfig) -> Config:
     c = Config()
     c.CourseDirectory.root = str(root)
     c.CourseDirectory.course_id = config.course.course_id
@@ -35,7 +36,7 @@ def _nbgrader_config(root: Path, source_directory: str, config: grading_config.G
     return c
 
 
-def _config_file_text(config: grading_config.GradingConfig) -> str:
+def _config_file_text(config: GradingConfig) -> str:
     return (
         "# Written by `alexnet-lab`: the nbgrader settings of this course root.\n"
         "c = get_config()  # noqa: F821\n"
@@ -56,17 +57,15 @@ def _cell_names(nb) -> set[str]:
     names = set()
     for cell in nb.cells:
         nbg = cell.metadata.get("nbgrader", {})
-        if nbg.get("grade_id") and any(nbg.get(k) for k in ("grade", "solution", "task", "locked")):
-            names.add(nbg["grade_id"])
+        if grade_id(cell) and any(nbg.get(k) for k in ("grade", "solution", "task", "locked")):
+            names.add(grade_id(cell))
     return names
 
 
-def _recorded_state(db_path: Path, config: grading_config.GradingConfig):
+def _recorded_state(db_path: Path, config: GradingConfig):
     """(cell names recorded, number of submissions) for the assignment's notebook, or None."""
     if not db_path.exists():
         return None
-    from nbgrader.api import Gradebook, MissingEntry
-
     course = config.course
     with Gradebook(f"sqlite:///{db_path}", course.course_id) as gb:
         try:
@@ -77,7 +76,7 @@ def _recorded_state(db_path: Path, config: grading_config.GradingConfig):
         return names, len(notebook.submissions)
 
 
-def _generate(root: Path, source_directory: str, rendered, config: grading_config.GradingConfig) -> Path:
+def _generate(root: Path, source_directory: str, rendered, config: GradingConfig) -> Path:
     """Write `rendered` as the assignment's source notebook under root and run generate_assignment."""
     course = config.course
     source_dir = root / source_directory / course.assignment
@@ -100,8 +99,6 @@ def _generate(root: Path, source_directory: str, rendered, config: grading_confi
     nbformat.write(rendered, str(source_dir / f"{course.notebook}.ipynb"))
 
     _venv_on_path()
-    from nbgrader.apps import NbGraderAPI
-
     api = NbGraderAPI(config=_nbgrader_config(root, source_directory, config))
     result = api.generate_assignment(course.assignment, force=True, create=True)
     if not result["success"]:
@@ -110,40 +107,39 @@ def _generate(root: Path, source_directory: str, rendered, config: grading_confi
     return root / "release" / course.assignment
 
 
-def build_release(variant: str | None = None, profile: str | None = None, root: Path | None = None,
-                  config: grading_config.GradingConfig = grading_config.CONFIG) -> Path:
-    """`alexnet-lab release`: render the master of `root` (default: this repository) and write
-    `root/release/<assignment>/`, recording the assignment in `root/gradebook.db`.
+def build_release(course: CourseFolder, config: GradingConfig, variant: str | None = None,
+                  profile: str | None = None) -> Path:
+    """`alexnet-lab release`: render the course's master and write `release/<assignment>/`,
+    recording the assignment in the course's gradebook.db.
 
-    Defaults are grading_config's (Course.default_variant, Course.default_profile), never the
-    shell's $ALEXNET_LAB_PROFILE, so the committed release is reproducible anywhere.
+    Defaults are the config's (course.default_variant, course.default_profile), never the shell's
+    $ALEXNET_LAB_PROFILE, so the committed release is reproducible anywhere.
     """
-    root = Path(root or REPO).resolve()
     rendered = render_master(resolve_variant(variant, config), resolve_profile(profile, config),
-                             master=master_path(root, config), config=config)
-    return _generate(root, RENDERED_DIR, rendered, config)
+                             master=course.master, config=config)
+    return _generate(course.root, course.rendered_source, rendered, config)
 
 
-def register(course_root: Path, profile: str | None = None, variant: str = "local",
-             config: grading_config.GradingConfig = grading_config.CONFIG, master: Path | None = None) -> Path:
-    """Make `course_root` an nbgrader course root holding the assignment; return its gradebook.
+def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: str | None = None,
+             variant: str = "local") -> Path:
+    """Make `nbgrader_root` an nbgrader course root holding the assignment; return its gradebook.
 
     Idempotent: when the gradebook already holds this exact rendering, nothing is regenerated (safe
     while submissions exist). A changed master is registered again when its cells are the same; a
     master whose cells were added or removed after submissions were recorded raises ReleaseError.
     `profile` None means the active profile ($ALEXNET_LAB_PROFILE, else the course default).
     """
-    course_root = Path(course_root).resolve()
+    course_root = Path(nbgrader_root).resolve()
     course_root.mkdir(parents=True, exist_ok=True)
-    chosen = resolve_profile(profile or os.environ.get(grading_config.PROFILE_ENV), config)
+    chosen = select_profile(config, profile)
     rendered = render_master(resolve_variant(variant, config), chosen, master=master, config=config)
     (course_root / "nbgrader_config.py").write_text(_config_file_text(config))
 
     course = config.course
     source = course_root / "source" / course.assignment / f"{course.notebook}.ipynb"
     db_path = course_root / "gradebook.db"
-    if source.exists() and _recorded_state(db_path, config) is not None:
-        if nbformat.read(str(source), as_version=4) == rendered:
-            return db_path  # already registered from this very master
+    if (source.exists() and _recorded_state(db_path, config) is not None
+            and nbformat.read(str(source), as_version=4) == rendered):
+        return db_path  # already registered from this very master
     _generate(course_root, "source", rendered, config)
     return db_path

@@ -1,4 +1,10 @@
-"""`alexnet-lab check NOTEBOOK`: is this notebook ready to submit? Reads it; executes nothing.
+"""The student's pre-submit check (`alexnet-lab check NOTEBOOK`, or the notebook's last cell):
+is this notebook ready to submit? Reads it; executes nothing. Standard library only.
+
+It judges with the grader's own rules from the notebook contract (`contract`): the same readers
+of the training record, the same rule for what counts as an answer. What a course may change
+(the assignment's name, the shortest answer) comes in as `Expectations`: from the grader's config
+for `alexnet-lab check`, from the notebook's own metadata (written by the release) in the notebook.
 
 The same check runs from the notebook's last cell (`check_this_notebook`), which finds its own
 notebook: in Colab through Colab's frontend, in Jupyter through $JPY_SESSION_NAME (the saved file).
@@ -9,23 +15,53 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import grading_config
+from alexnet_core.contract import (
+    KERNEL_CELLS,
+    MB,
+    MIN_ANSWER_CHARS,
+    PLACEHOLDER,
+    PLOT_MIME,
+    QUESTIONS,
+    RUN_CELLS,
+    TRAJECTORY_MIME,
+    answer_cell,
+    grade_id,
+    is_answered,
+    mime_record,
+    over_size_limit,
+    source_text,
+)
+from alexnet_core.profiles import DEFAULT_RECIPE
 
-from autograder.contract import PLACEHOLDER, PLOT_MIME, TRAJECTORY_MIME, grade_id
-# The three kernel pictures, by the cell that draws them, and what they show.
-KERNEL_CELLS = {
-    "pretrained_kernels": "pretrained AlexNet kernels",
-    "untrained_kernels": "untrained AlexNet-mini kernels",
-    "trained_kernels": "trained AlexNet-mini kernels",
-}
-# Code cells whose outputs prove the notebook ran (setup and the last cell excluded: the first may
-# print nothing on a second run, the last is running while a student checks).
-RUN_CELLS = ("imports", "dog_photo", "pixels", "predict", "pretrained_kernels", "softmax_output",
-             "prediction_heatmap", "architecture", "untrained_kernels", "cifar_samples", "train",
-             "trained_kernels")
+
+@dataclass(frozen=True)
+class Expectations:
+    """What this course expects of a notebook; the defaults are the lab's."""
+
+    assignment: str = "alexnet"
+    questions: tuple = QUESTIONS
+    min_answer_chars: int = MIN_ANSWER_CHARS
+    default_profile: str = DEFAULT_RECIPE
+    submission_mb: float = 50.0
+
+    @classmethod
+    def from_notebook(cls, nb: dict) -> Expectations:
+        """The expectations the release wrote into the notebook's metadata (defaults where absent):
+        for the check a notebook runs on itself, where no course config is at hand."""
+        stamp = nb.get("metadata", {}).get("alexnet_lab") if isinstance(nb, dict) else None
+        stamp = stamp if isinstance(stamp, dict) else {}
+        found = {}
+        if isinstance(stamp.get("assignment"), str):
+            found["assignment"] = stamp["assignment"]
+        if isinstance(stamp.get("min_answer_chars"), int) and not isinstance(stamp["min_answer_chars"], bool):
+            found["min_answer_chars"] = stamp["min_answer_chars"]
+        if isinstance(stamp.get("profile"), str):
+            found["default_profile"] = stamp["profile"]
+        return cls(**found)
 
 
 @dataclass
@@ -122,29 +158,14 @@ def _structure_problem(nb) -> str | None:
     return None
 
 
-def _source(cell: dict) -> str:
-    src = cell.get("source", "")
-    return "".join(src) if isinstance(src, list) else str(src)
-
-
 def _outputs(nb: dict):
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []) or []:
             yield cell, out
 
 
-def _json_data(out: dict, mime: str):
-    value = out.get("data", {}).get(mime)
-    if isinstance(value, str):  # some writers store JSON MIME data as text
-        try:
-            value = json.loads(value)
-        except ValueError:
-            return None
-    return value if isinstance(value, dict) else None
-
-
-def _check_assignment(nb: dict, report: PrecheckReport, config) -> bool:
-    expected = config.course.assignment
+def _check_assignment(nb: dict, report: PrecheckReport, expect: Expectations) -> bool:
+    expected = expect.assignment
     lab = nb.get("metadata", {}).get("alexnet_lab")
     if not isinstance(lab, dict) or "assignment" not in lab:
         report.problems.append(
@@ -158,34 +179,31 @@ def _check_assignment(nb: dict, report: PrecheckReport, config) -> bool:
     return True
 
 
-def _check_answers(nb: dict, report: PrecheckReport, config) -> None:
-    points = config.points
+def _check_answers(nb: dict, report: PrecheckReport, expect: Expectations) -> None:
+    questions = expect.questions
     cells = {}
     for cell in nb.get("cells", []):
         label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
         gid = grade_id(cell) or ""
-        for wanted in points.questions:
-            if label == wanted or (label is None and gid == f"answer_{wanted.lower()}"):
+        for wanted in questions:
+            if label == wanted or (label is None and gid == answer_cell(wanted)):
                 cells.setdefault(wanted, cell)
-    missing = [q for q in points.questions if q not in cells]
-    unanswered = []
-    for label, cell in cells.items():
-        text = _source(cell).replace(PLACEHOLDER, "").strip()
-        if len(text) < points.min_answer_chars:
-            unanswered.append(label)
-    report.unanswered = [q for q in points.questions if q in unanswered or q in missing]
+    missing = [q for q in questions if q not in cells]
+    unanswered = [label for label, cell in cells.items()
+                  if not is_answered(source_text(cell), expect.min_answer_chars)]
+    report.unanswered = [q for q in questions if q in unanswered or q in missing]
     if missing:
         report.problems.append(f"Answer cell missing for {', '.join(missing)} (deleted?): download the "
                                "notebook again and copy your answers into it.")
     if unanswered:
         report.problems.append(
-            f"Unanswered: {', '.join(unanswered)} (write at least {points.min_answer_chars} characters in the "
+            f"Unanswered: {', '.join(unanswered)} (write at least {expect.min_answer_chars} characters in the "
             f"cell below each question, replacing {PLACEHOLDER}).")
     if not missing and not unanswered:
-        report.passed.append(f"All {len(points.questions)} questions answered ({', '.join(points.questions)}).")
+        report.passed.append(f"All {len(questions)} questions answered ({', '.join(questions)}).")
 
 
-def _check_run(nb: dict, report: PrecheckReport) -> None:
+def _check_run(nb: dict, report: PrecheckReport, expect: Expectations) -> None:
     by_id = {grade_id(c): c for c in nb.get("cells", []) if c.get("cell_type") == "code" and grade_id(c)}
     present = [gid for gid in RUN_CELLS if gid in by_id]
     not_run = [gid for gid in present if not by_id[gid].get("outputs")]
@@ -205,7 +223,7 @@ def _check_run(nb: dict, report: PrecheckReport) -> None:
         report.problems.append(f"Errors in the outputs: {', '.join(errors)}: fix the cause (often a cell "
                                "run out of order) and run the notebook from the top again.")
 
-    records = [_json_data(out, TRAJECTORY_MIME) for _, out in _outputs(nb)]
+    records = [mime_record(out, TRAJECTORY_MIME) for _, out in _outputs(nb)]
     records = [r for r in records if r]
     if not records:
         report.problems.append("No training record: the train cell has not finished; run it and save.")
@@ -224,14 +242,14 @@ def _check_run(nb: dict, report: PrecheckReport) -> None:
         else:
             report.passed.append(f"Training ran: {epochs} epochs, test accuracy {acc[0]:.1f}% before and "
                                  f"{acc[-1]:.1f}% after training.")
-            if record.get("profile") and record.get("profile") != grading_config.CONFIG.course.default_profile:
+            if record.get("profile") and record.get("profile") != expect.default_profile:
                 report.notes.append(f"Training ran with the {record['profile']!r} settings, not the course's "
-                                    f"{grading_config.CONFIG.course.default_profile!r}.")
+                                    f"{expect.default_profile!r}.")
 
     missing_plots = []
     for gid, what in KERNEL_CELLS.items():
         outs = by_id.get(gid, {}).get("outputs", []) or []
-        shown = any((_json_data(o, PLOT_MIME) or {}).get("kind") == "kernels" or "image/png" in o.get("data", {})
+        shown = any((mime_record(o, PLOT_MIME) or {}).get("kind") == "kernels" or "image/png" in o.get("data", {})
                     for o in outs)
         if not shown:
             missing_plots.append(what)
@@ -241,25 +259,25 @@ def _check_run(nb: dict, report: PrecheckReport) -> None:
         report.passed.append("All three kernel pictures are shown (pretrained, untrained, trained).")
 
 
-def check_node(nb: dict, name: str = "notebook", config: grading_config.GradingConfig = grading_config.CONFIG
-               ) -> PrecheckReport:
-    """Check a notebook already loaded as a dict (or NotebookNode)."""
+def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = None) -> PrecheckReport:
+    """Check a notebook already loaded as a dict (or NotebookNode); expectations default to the lab's."""
     report = PrecheckReport(name=name)
     report.fatal = _structure_problem(nb)
     if report.fatal:
         return report
-    if _check_assignment(nb, report, config):
-        _check_answers(nb, report, config)
-        _check_run(nb, report)
+    expect = expect or Expectations()
+    if _check_assignment(nb, report, expect):
+        _check_answers(nb, report, expect)
+        _check_run(nb, report, expect)
     return report
 
 
-def check_notebook(path: Path, config: grading_config.GradingConfig = grading_config.CONFIG) -> PrecheckReport:
+def check_notebook(path: Path, expect: Expectations | None = None) -> PrecheckReport:
     """Check the notebook file at `path` without executing anything."""
     path = Path(path)
     report = PrecheckReport(name=str(path))
     try:
-        size_mb = path.stat().st_size / 1e6
+        size = path.stat().st_size
     except FileNotFoundError:
         report.fatal = "file not found."
         return report
@@ -269,8 +287,9 @@ def check_notebook(path: Path, config: grading_config.GradingConfig = grading_co
     if path.is_dir():
         report.fatal = "this is a folder: give the .ipynb file inside it."
         return report
-    if size_mb > config.limits.submission_mb:
-        report.fatal = (f"the file is {size_mb:.0f} MB, more than the {config.limits.submission_mb:g} MB "
+    limit_mb = (expect or Expectations()).submission_mb
+    if over_size_limit(size, limit_mb):
+        report.fatal = (f"the file is {size / MB:.0f} MB, more than the {limit_mb:g} MB "
                         "accepted: clear large outputs you added and save again.")
         return report
     try:
@@ -293,13 +312,11 @@ def check_notebook(path: Path, config: grading_config.GradingConfig = grading_co
         except Exception:
             report.fatal = "an old notebook format that cannot be converted: open it in Jupyter and save it again."
             return report
-    return check_node(nb, str(path), config)
+    return check_node(nb, str(path), expect)
 
 
 def _colab_notebook():
     """The live notebook from Colab's frontend, or None outside Colab."""
-    import sys
-
     if "google.colab" not in sys.modules:
         return None
     from google.colab import _message  # only exists inside Colab
@@ -324,14 +341,18 @@ def check_this_notebook() -> PrecheckReport | None:
     try:
         nb = _colab_notebook()
         if nb is not None:
-            report = check_node(nb, "This notebook")
+            report = check_node(nb, "This notebook", Expectations.from_notebook(nb))
         else:
             path = _jupyter_notebook_path()
             if path is None:
                 print("Could not find this notebook's file from here: save it, then run "
                       "`alexnet-lab check YOUR_NOTEBOOK.ipynb` in a terminal.")
                 return None
-            report = check_notebook(path)
+            try:
+                expect = Expectations.from_notebook(json.loads(path.read_text(encoding="utf-8")))
+            except (OSError, ValueError, RecursionError):
+                expect = None  # check_notebook says what is wrong with the file
+            report = check_notebook(path, expect)
             report.notes.append(f"Checked the saved file {path.name}: save again if you changed anything since.")
         print(report.text())
         return report

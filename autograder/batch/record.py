@@ -1,7 +1,7 @@
 """Record: one `SubmissionResult` -> the output folder and nbgrader's gradebook.
 
 Only the coordinator calls this (one gradebook writer; nbgrader #174). Per student, in this order:
-`executed.ipynb`, `results.json`, `feedback.html`, the gradebook rows, and last `result.json`,
+`executed.ipynb`, `gradescope.json`, `feedback.html`, the gradebook rows, and last `graded.json`,
 written atomically: its presence is what "done" means to a resumed batch. `grades.csv` and
 `report.html` are rewritten atomically after each result, so a kill -9 at any moment leaves every
 file either the old or the new version, never half of one.
@@ -14,55 +14,28 @@ import json
 import sys
 import warnings
 from dataclasses import replace
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from pathlib import Path
 
 import nbformat
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import SaveAutoGrades
+from sqlalchemy.exc import SAWarning
 
-from autograder import feedback
+from alexnet_core.contract import CHECK_CELLS, over_size_limit
+from autograder.course import OutputFolder
 from autograder.files import atomic_write  # explicit file modes (0644); the process umask is left alone
-from autograder.results import FAILED, Answer, CheckResult, SubmissionResult
-from grading_config import CONFIG, GradingConfig
+from autograder.reports import feedback, report
+from autograder.submission.results import FAILED, SubmissionResult, complete
+from grading_config import GradingConfig
 
-RESULT_FILE = "result.json"
-COURSE_DIR = "nbgrader"
 BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
-# Check name -> the nbgrader grade cell it scores (ARCHITECTURE.md, automatic grade cells).
-CHECKS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
-
-
-def answer_grade_id(label: str) -> str:
-    return f"answer_{label.lower()}"
-
-
-def check_points(config: GradingConfig) -> dict[str, float]:
-    p = config.points
-    return {"trajectory": p.trajectory, "evidence": p.evidence, "kernel_plots": p.kernel_plots}
-
-
-def complete(result: SubmissionResult, config: GradingConfig = CONFIG) -> SubmissionResult:
-    """Every check and question present (at 0, with the reason, where the run never got there)."""
-    have = {c.name for c in result.checks}
-    why = result.reason or "not reached"
-    for name, points in check_points(config).items():
-        if name not in have:
-            result.checks.append(CheckResult(name, CHECKS[name], 0.0, float(points), reason=why))
-    labels = {a.label for a in result.answers}
-    for label, points in config.points.questions.items():
-        if label not in labels:
-            result.answers.append(Answer(label, answer_grade_id(label), "", False, float(points)))
-    return result
-
-
-def failed_result(student_id: str, source: str, reason: str, config: GradingConfig = CONFIG, **extra) -> SubmissionResult:
-    """A submission that could not be graded: every point 0, the reason on every line."""
-    return complete(SubmissionResult(student_id=student_id, source=source, status=FAILED, reason=reason, **extra), config)
 
 
 def load_done(out: Path) -> dict[str, SubmissionResult]:
-    """Results already recorded under `out` (the `result.json` of each student folder)."""
+    """Results already recorded under `out` (the `graded.json` of each student folder)."""
     done = {}
-    for path in sorted(out.glob(f"*/{RESULT_FILE}")):
+    for path in sorted(Path(out).glob(f"*/{OutputFolder.GRADED}")):
         try:
             result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
         except (ValueError, TypeError, KeyError):
@@ -73,10 +46,10 @@ def load_done(out: Path) -> dict[str, SubmissionResult]:
 
 
 # -- grades.csv -----------------------------------------------------------------------------
-def grades_csv(results: list[SubmissionResult], config: GradingConfig = CONFIG) -> str:
+def grades_csv(results: list[SubmissionResult], config: GradingConfig) -> str:
     """DESIGN contract 6: base columns, one per check, one per question, then time and device."""
     questions = list(config.points.questions)
-    columns = BASE_COLUMNS + list(CHECKS) + questions + ["seconds", "attempts", "device"]
+    columns = BASE_COLUMNS + list(CHECK_CELLS) + questions + ["seconds", "attempts", "device"]
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -95,7 +68,7 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig = CONFIG) 
             "device": r.device,
         }
         for c in r.checks:
-            if c.name in CHECKS:
+            if c.name in CHECK_CELLS:
                 row[c.name] = f"{c.score:g}"
         for a in r.answers:
             # Empty = answered, waiting for a TA; 0 = not answered.
@@ -105,7 +78,7 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig = CONFIG) 
 
 
 # -- nbgrader gradebook ---------------------------------------------------------------------
-def write_gradebook(course_root: Path, result: SubmissionResult, config: GradingConfig = CONFIG) -> None:
+def write_gradebook(out: OutputFolder, result: SubmissionResult, config: GradingConfig) -> None:
     """The submission's rows in nbgrader's gradebook, made by nbgrader itself, then our scores.
 
     nbgrader creates the submission (update_or_create_submission mirrors every grade cell) and
@@ -113,22 +86,18 @@ def write_gradebook(course_root: Path, result: SubmissionResult, config: Grading
     then the automatic checks get the scores check.py computed and each answer is either waiting
     for manual grading or 0. A TA's manual score already in the gradebook is kept.
     """
-    from nbgrader.api import Gradebook, MissingEntry
-    from nbgrader.preprocessors import SaveAutoGrades
-    from sqlalchemy.exc import SAWarning
-
     assignment, notebook = config.course.assignment, config.course.notebook
-    db_url = f"sqlite:///{course_root / 'gradebook.db'}"
+    db_url = out.gradebook_url
     sid = result.student_id
     with Gradebook(db_url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy autoflush warnings that mean nothing here.
         warnings.simplefilter("ignore", category=SAWarning)
         gb.update_or_create_student(sid)
-        gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(timezone.utc).isoformat())
+        gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(UTC).isoformat())
 
     nb = _notebook_for_gradebook(result, config)
     if nb is not None:
-        target = course_root / "autograded" / sid / assignment / f"{notebook}.ipynb"
+        target = out.autograded(sid)
         target.parent.mkdir(parents=True, exist_ok=True)
         resources = {"nbgrader": {"db_url": db_url, "assignment": assignment, "notebook": notebook, "student": sid}}
         if result.status != FAILED:
@@ -164,13 +133,13 @@ def write_gradebook(course_root: Path, result: SubmissionResult, config: Grading
         gb.db.commit()
 
 
-def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig = CONFIG):
+def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig):
     """The executed notebook, else (a failed run) the submitted one when it is a readable notebook."""
     text = result.executed_notebook
     if text is None:
         try:
             source = Path(result.source)
-            if source.stat().st_size > config.limits.submission_mb * 1e6:
+            if over_size_limit(source.stat().st_size, config.limits.submission_mb):
                 return None  # refused as too large by prepare; not read into memory here either
             text = source.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError):
@@ -185,12 +154,12 @@ def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig = CO
 class Recorder:
     """Writes results under `out` as they arrive; keeps the class's results for the tables."""
 
-    def __init__(self, out: Path, config: GradingConfig = CONFIG, reference: dict | None = None):
+    def __init__(self, out: OutputFolder, config: GradingConfig, master: Path):
         self.out = out
-        self.course_root = out / COURSE_DIR
         self.config = config
-        self.reference = reference
-        self.results = load_done(out)
+        self.master = master
+        """The course's master, whose rubric notes the question pages show."""
+        self.results = load_done(out.root)
         self.problems: list = []
         """collect.Problem list, shown in the report."""
 
@@ -201,24 +170,22 @@ class Recorder:
         return done is not None and done.status != FAILED
 
     def record(self, result: SubmissionResult) -> None:
-        result = complete(result, self.config)
-        folder = self.out / result.student_id
+        result = complete(result, self.config.points)
+        folder = self.out.student(result.student_id)
         folder.mkdir(parents=True, exist_ok=True)
-        (folder / RESULT_FILE).unlink(missing_ok=True)  # a regrade is not done until it is rewritten
+        (folder / OutputFolder.GRADED).unlink(missing_ok=True)  # a regrade is not done until it is rewritten
         if result.executed_notebook:
-            atomic_write(folder / "executed.ipynb", result.executed_notebook)
-        atomic_write(folder / "results.json", json.dumps(feedback.results_json(result), indent=2))
-        atomic_write(folder / "feedback.html", feedback.feedback_html(result, self.reference))
-        write_gradebook(self.course_root, result, self.config)
-        # The executed notebook lives in executed.ipynb; result.json stays small for reports.
+            atomic_write(folder / OutputFolder.EXECUTED, result.executed_notebook)
+        atomic_write(folder / OutputFolder.GRADESCOPE, json.dumps(feedback.gradescope_json(result), indent=2))
+        atomic_write(folder / OutputFolder.FEEDBACK, feedback.feedback_html(result))
+        write_gradebook(self.out, result, self.config)
+        # The executed notebook lives in executed.ipynb; graded.json stays small for reports.
         light = replace(result, executed_notebook=None)
-        atomic_write(folder / RESULT_FILE, json.dumps(light.to_dict(), indent=1))
+        atomic_write(folder / OutputFolder.GRADED, json.dumps(light.to_dict(), indent=1))
         self.results[result.student_id] = light
         self.write_tables()
 
     def write_tables(self) -> None:
-        from autograder import report
-
         results = list(self.results.values())
-        atomic_write(self.out / "grades.csv", grades_csv(results, self.config))
-        report.write_report(self.out, results, self.problems, self.config)
+        atomic_write(self.out.grades_csv, grades_csv(results, self.config))
+        report.write_report(self.out, results, self.problems, self.config, self.master)

@@ -14,10 +14,13 @@ import statistics
 from dataclasses import dataclass
 from pathlib import Path
 
-from autograder import charts
-from autograder.feedback import templates
-from autograder.results import FAILED, SubmissionResult
-from grading_config import CONFIG, GradingConfig
+from autograder.authoring.render import rubric_notes
+from autograder.course import OutputFolder
+from autograder.files import atomic_write
+from autograder.reports import charts
+from autograder.reports.feedback import templates
+from autograder.submission.results import FAILED, SubmissionResult
+from grading_config import GradingConfig
 
 try:  # a dependency of nbgrader; without it every pair goes through difflib's own bounds
     from rapidfuzz import process as _rf_process
@@ -145,19 +148,16 @@ def _stats(values: list[float]) -> dict:
             "min": min(values), "max": max(values)}
 
 
-@functools.lru_cache(maxsize=1)
-def rubric() -> dict[str, str]:
+@functools.lru_cache(maxsize=4)
+def rubric(master: Path) -> dict[str, str]:
     """The TA's rubric notes by question label, from the master (they never reach the release).
     Read once per process: the report is rewritten after every result."""
-    from autograder.render import rubric_notes
-
-    return rubric_notes()
+    return rubric_notes(master)
 
 
-def write_report(out: Path, results: list[SubmissionResult], problems: list, config: GradingConfig = CONFIG) -> Path:
-    """Write `out/report.html` and `out/questions/<label>.html`; return the report's path."""
-    from autograder.files import atomic_write
-
+def write_report(out: OutputFolder, results: list[SubmissionResult], problems: list, config: GradingConfig,
+                 master: Path) -> Path:
+    """Write `report.html` and `questions/<label>.html`; return the report's path."""
     results = sorted(results, key=lambda r: r.student_id)
     graded = [r for r in results if r.status != FAILED]
     failed = [r for r in results if r.status == FAILED]
@@ -190,7 +190,7 @@ def write_report(out: Path, results: list[SubmissionResult], problems: list, con
         flagged=[r for r in results if r.flags],
         labels=labels,
     )
-    path = out / "report.html"
+    path = out.report
     atomic_write(path, html)
 
     duplicates_of: dict[tuple[str, str], list[str]] = {}
@@ -207,6 +207,6 @@ def write_report(out: Path, results: list[SubmissionResult], problems: list, con
                 "answer": answer,
                 "same_as": sorted(duplicates_of.get((label, r.student_id), [])),
             })
-        atomic_write(out / "questions" / f"{label}.html", page.render(label=label, rows=rows, points=config.points.questions[label],
-                                                                    rubric=rubric().get(label, "")))
+        atomic_write(out.questions / f"{label}.html", page.render(label=label, rows=rows, points=config.points.questions[label],
+                                                                rubric=rubric(Path(master)).get(label, "")))
     return path

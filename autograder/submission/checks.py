@@ -1,69 +1,15 @@
-"""The automatic checks: trajectory, evidence, kernel plots, answers. Points come from grading_config.
+"""The grader's automatic checks of one submission: trajectory, evidence, kernel plots, answers.
 
 Each check returns a `CheckResult` whose `reason` names every lost point and whose `details` carry
-the figures the feedback page and the TA need. The readers at the top pull the project's MIME
-records (ARCHITECTURE.md) out of a notebook; the same readers serve the student's submitted
-outputs (evidence) and our re-execution.
+the figures the feedback page and the TA need. The records come out of a notebook through the
+contract's readers (`alexnet_core.contract`), the same ones the student's own check uses, for the
+submitted outputs (evidence) and for our re-execution alike. Points are the config's, passed in.
 """
 from __future__ import annotations
 
-import re
-
-from autograder.results import Answer, CheckResult
-from autograder.contract import PLACEHOLDER, PLOT_MIME, TRAJECTORY_MIME, grade_id
+from alexnet_core.contract import CHECK_CELLS, KERNEL_ROLES, first_number, own_text, read_kernel_plots
+from autograder.submission.results import Answer, CheckResult
 from grading_config import Points, Profile
-
-KERNEL_ROLES = ("pretrained", "untrained", "trained")
-GRADE_IDS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
-
-
-# ---------------------------------------------------------------- readers
-
-def output_records(nb: dict, mime: str):
-    """(grade_id, record) for every display output of `mime`, in notebook order."""
-    for cell in nb.get("cells", []):
-        for out in cell.get("outputs", []) or []:
-            data = out.get("data") or {}
-            if isinstance(data.get(mime), dict):
-                yield grade_id(cell), data[mime]
-
-
-def _is_number(x) -> bool:
-    return isinstance(x, (int, float)) and not isinstance(x, bool)
-
-
-def valid_trajectory(record: dict) -> bool:
-    """A record the checks can read: a non-empty list of numeric accuracies (hand edits may break it)."""
-    acc = record.get("accuracy")
-    return isinstance(acc, list) and bool(acc) and all(_is_number(a) for a in acc)
-
-
-def read_trajectory(nb: dict) -> dict | None:
-    """The trajectory record, preferring the `train` cell's last one; None when there is none
-    (a malformed record counts as none)."""
-    found = [(gid, rec) for gid, rec in output_records(nb, TRAJECTORY_MIME) if valid_trajectory(rec)]
-    in_train = [rec for gid, rec in found if gid == "train"]
-    chosen = (in_train or [rec for _, rec in found] or [None])[-1]
-    return dict(chosen) if chosen else None
-
-
-def kernel_role(record: dict) -> str:
-    """pretrained (ImageNet AlexNet), untrained or trained (AlexNet-mini) from a plot record."""
-    if record.get("model") != "alexnet-mini":
-        return "pretrained"
-    epochs = record.get("epochs_trained")
-    return "trained" if _is_number(epochs) and epochs > 0 else "untrained"
-
-
-def read_kernel_plots(nb: dict) -> dict[str, dict]:
-    """{role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown."""
-    plots = {}
-    for gid, rec in output_records(nb, PLOT_MIME):
-        if rec.get("kind") == "kernels":
-            plots[kernel_role(rec)] = {"cell": gid, **{k: rec.get(k) for k in (
-                "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}
-    return plots
-
 
 # ---------------------------------------------------------------- checks
 
@@ -74,7 +20,7 @@ def _fmt(acc) -> str:
 def check_trajectory(traj: dict | None, profile: Profile, reference: dict, points: Points) -> CheckResult:
     """Shape and chance band, inside the envelope every epoch, final at or above the floor: a third each."""
     total, part = points.trajectory, points.trajectory / 3
-    result = CheckResult("trajectory", GRADE_IDS["trajectory"], 0.0, total)
+    result = CheckResult("trajectory", CHECK_CELLS["trajectory"], 0.0, total)
     if not traj or not traj.get("accuracy"):
         result.reason = "no training record in the re-executed notebook: the train cell did not finish"
         return result
@@ -129,7 +75,7 @@ def trajectories_agree(submitted: dict, rerun: dict, profile: Profile) -> tuple[
 def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points: Points) -> tuple[CheckResult, list[str]]:
     """Half for a submitted trajectory that agrees with the re-run, half for the kernel plots shown."""
     half = points.evidence / 2
-    result = CheckResult("evidence", GRADE_IDS["evidence"], 0.0, points.evidence)
+    result = CheckResult("evidence", CHECK_CELLS["evidence"], 0.0, points.evidence)
     submitted = evidence.get("trajectory")
     shown = sorted(evidence.get("plots", {}).get("kernels", {}))
     result.details = {"submitted": (submitted or {}).get("accuracy"), "rerun": (rerun or {}).get("accuracy"),
@@ -160,7 +106,7 @@ def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
     """Half for the three kernel plots produced, half for trained kernels that differ from untrained."""
     half = points.kernel_plots / 2
     plots = read_kernel_plots(executed_nb)
-    result = CheckResult("kernel_plots", GRADE_IDS["kernel_plots"], 0.0, points.kernel_plots,
+    result = CheckResult("kernel_plots", CHECK_CELLS["kernel_plots"], 0.0, points.kernel_plots,
                          details={"plots": plots})
     reasons = []
     missing = [role for role in KERNEL_ROLES if role not in plots]
@@ -181,17 +127,9 @@ def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
 
 # ---------------------------------------------------------------- answers
 
-def answer_label(grade_id: str, points: Points) -> str | None:
-    """'answer_q3a' -> 'Q3a' for the questions in grading_config.Points."""
-    for label in points.questions:
-        if grade_id == f"answer_{label.lower()}":
-            return label
-    return None
-
-
 def grade_answer(label: str, grade_id: str, text: str, master_text: str, points: Points) -> Answer:
     """Answered when changed from the placeholder and at least `min_answer_chars` long."""
-    own = text.replace(PLACEHOLDER, "").strip()
+    own = own_text(text)
     answer = Answer(label=label, grade_id=grade_id, text=text, answered=False,
                     max_score=float(points.questions[label]))
     if text.strip() == master_text.strip() or not own:
@@ -201,15 +139,6 @@ def grade_answer(label: str, grade_id: str, text: str, master_text: str, points:
     else:
         answer.answered = True
     return answer
-
-
-def first_number(text: str) -> float | None:
-    """The accuracy a student wrote: the first percentage, else the first stand-alone number
-    (the 3 of a label like 'Q3a' is not a number the student wrote)."""
-    text = text.replace(PLACEHOLDER, "")
-    number = r"(?<![\w.])(\d+(?:[.,]\d+)?)"
-    match = re.search(number + r"\s*%", text) or re.search(number + r"(?![\w])", text)
-    return float(match.group(1).replace(",", ".")) if match else None
 
 
 def q3a_note(text: str, submitted: dict | None, rerun: dict | None) -> str:

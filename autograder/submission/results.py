@@ -10,6 +10,9 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from alexnet_core.contract import CHECK_CELLS, answer_cell
+from grading_config import Points
+
 GRADED = "graded"
 FAILED = "failed"
 
@@ -93,8 +96,44 @@ class SubmissionResult:
         return asdict(self)
 
     @classmethod
-    def from_dict(cls, data: dict) -> "SubmissionResult":
+    def from_dict(cls, data: dict) -> SubmissionResult:
         data = dict(data)
         data["checks"] = [CheckResult(**c) for c in data.get("checks", [])]
         data["answers"] = [Answer(**a) for a in data.get("answers", [])]
         return cls(**data)
+
+
+@dataclass
+class PreparedSubmission:
+    """A submission ready to execute, with what was learnt about it on the way."""
+
+    student_id: str
+    source: str
+    """The submitted file path (never modified, never written)."""
+    notebook: str
+    """Sanitised nbformat JSON (text), ready to execute."""
+    evidence: dict
+    """From the student's own outputs before clearing: {'trajectory', 'plots': {'kernels', 'kinds'}, 'executed_cells'}."""
+    answers: list[Answer]
+    """One per question of grading_config.Points, answered or not."""
+    flags: list[str] = field(default_factory=list)
+    """What a TA should know: restored cells, extra code, answers in the wrong cells..."""
+
+
+def complete(result: SubmissionResult, points: Points) -> SubmissionResult:
+    """Every check and question present (at 0, with the reason, where the run never got there)."""
+    have = {c.name for c in result.checks}
+    why = result.reason or "not reached"
+    for name, worth in points.checks().items():
+        if name not in have:
+            result.checks.append(CheckResult(name, CHECK_CELLS[name], 0.0, float(worth), reason=why))
+    labels = {a.label for a in result.answers}
+    for label, worth in points.questions.items():
+        if label not in labels:
+            result.answers.append(Answer(label, answer_cell(label), "", False, float(worth)))
+    return result
+
+
+def failed_result(student_id: str, source: str, reason: str, points: Points, **extra) -> SubmissionResult:
+    """A submission that could not be graded: every point 0, the reason on every line."""
+    return complete(SubmissionResult(student_id=student_id, source=source, status=FAILED, reason=reason, **extra), points)

@@ -1,7 +1,10 @@
-"""The class half of `alexnet-lab demo`: a small class of sample submissions, graded by the local pool.
+"""Sample classes: the one builder of sample submissions the demo, the tests and the benchmarks use.
 
-The release notebook is executed once (smoke profile) and answered; every sample student is
-derived from that one run, so the demo costs one notebook execution plus the grading itself:
+`execute_release` runs the release notebook once as a student would; `answer`, `unrun` and
+`tamper` derive a student's notebook from that run, and `write_class` writes the standard class
+below. `class_demo` is the class half of `alexnet-lab demo`: it writes that class and grades it
+with the local pool. Every sample student comes from one run, so a class costs one notebook
+execution plus the grading itself:
 
 | student  | what they handed in                                                   | expected     |
 | -------- | --------------------------------------------------------------------- | ------------ |
@@ -22,9 +25,19 @@ import shutil
 from pathlib import Path
 
 import nbformat
+from nbclient import NotebookClient
+from nbformat import NotebookNode
 
-from autograder.contract import TRAJECTORY_MIME
-from grading_config import CONFIG, PROFILE_ENV
+from alexnet_core import synthetic
+from alexnet_core.contract import TRAIN_CELL, TRAJECTORY_MIME, answer_label, grade_id
+from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
+from autograder.authoring.release import build_release
+from autograder.batch.coordinator import grade
+from autograder.batch.record import load_done
+from autograder.config import select_profile
+from autograder.course import CourseFolder
+from autograder.reports.report import group_by_students, near_duplicates
+from grading_config import GradingConfig, Profile
 
 DEMO_PROFILE = "smoke"
 ANSWERS = {
@@ -68,62 +81,75 @@ OWN_WORDS = {
 }
 
 
-def _release_notebook() -> Path:
-    from autograder.release import build_release
-
-    course = CONFIG.course
-    path = Path(__file__).resolve().parent.parent / "release" / course.assignment / f"{course.notebook}.ipynb"
-    if not path.exists():
-        build_release()
-    return path
+def release_notebook(course: CourseFolder, config: GradingConfig) -> Path:
+    """The course's release notebook, built first when the course has none yet."""
+    if not course.release_notebook.exists():
+        build_release(course, config)
+    return course.release_notebook
 
 
-def _execute(release: Path, workdir: Path, profile: str = DEMO_PROFILE):
-    """Run the release once as a student would (smoke profile by default, one thread), in `workdir`."""
-    from nbclient import NotebookClient
-
+def execute_release(release: Path, workdir: Path, profile: Profile) -> NotebookNode:
+    """Run the release once as a student would (one thread, the inline backend), in `workdir`."""
     workdir.mkdir(parents=True, exist_ok=True)
     for item in release.parent.iterdir():
         if item.is_file():
             shutil.copy2(item, workdir / item.name)
     nb = nbformat.read(str(workdir / release.name), as_version=4)
-    env = dict(os.environ, **{PROFILE_ENV: profile, "OMP_NUM_THREADS": "1"})
+    env = dict(os.environ, **{PROFILE_ENV: profile.name, RECIPE_ENV: recipe_to_json(profile), "OMP_NUM_THREADS": "1"})
     env.pop("MPLBACKEND", None)  # the student's Jupyter uses the inline backend
-    limits = CONFIG.limits
-    timeout = limits.smoke_cell_timeout_s * 2 if profile == DEMO_PROFILE else limits.cell_timeout_s
-    NotebookClient(nb, timeout=timeout, kernel_name="python3",
+    # Twice the grading limit: the machine may be busy with other notebooks (tests run several).
+    NotebookClient(nb, timeout=profile.cell_timeout_s * 2, kernel_name="python3",
                    resources={"metadata": {"path": str(workdir)}}).execute(env=env, cwd=str(workdir))
     return nb
 
 
-def _answer(nb, answers=None, change=None):
-    """A copy of `nb` with `answers` (default ANSWERS) typed in; questions left out stay unanswered."""
+def answer_cells(nb) -> dict:
+    """The answer cells by question label ('Q1' ... 'Q4b')."""
+    found = {}
+    for c in nb.cells:
+        label = answer_label(grade_id(c))
+        if label:
+            found[label] = c
+    return found
+
+
+def answer(nb, answers: dict | None = None, change=None):
+    """A copy of `nb` with `answers` ({label: text}, default ANSWERS) typed in; questions left out
+    keep the placeholder. `change(text)` edits each answer first (a copycat's light touch)."""
     answers = ANSWERS if answers is None else answers
     nb = copy.deepcopy(nb)
-    for cell in nb.cells:
-        label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
+    for label, c in answer_cells(nb).items():
         if label in answers:
-            cell.source = change(answers[label]) if change else answers[label]
+            c.source = change(answers[label]) if change else answers[label]
     return nb
 
 
-def _cell(nb, grade_id):
-    return next(c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == grade_id)
-
-
-def _tamper(nb):
-    """What a student hoping for points might do: a better learning rate, and nicer numbers shown."""
+def inflate_trajectory(nb, points: float = 30.0):
+    """A copy whose shown training accuracies were raised by hand (the re-run will disagree)."""
     nb = copy.deepcopy(nb)
-    train = _cell(nb, "train")
-    train.source = train.source.replace("lr=", "lr=10 * ") if "lr=" in train.source else train.source + "\n# tuned"
-    for out in train.get("outputs", []):
-        record = out.get("data", {}).get(TRAJECTORY_MIME)
-        if isinstance(record, dict) and record.get("accuracy"):
-            record["accuracy"] = [min(99.0, a + 30.0) for a in record["accuracy"]]
+    for c in nb.cells:
+        for out in c.get("outputs", []):
+            record = out.get("data", {}).get(TRAJECTORY_MIME)
+            if isinstance(record, dict) and record.get("accuracy"):
+                record["accuracy"] = [min(99.0, a + points) for a in record["accuracy"]]
     return nb
 
 
-def _unrun(nb):
+def cell(nb, cell_id: str):
+    """The cell with this grade id."""
+    return next(c for c in nb.cells if grade_id(c) == cell_id)
+
+
+def tamper(nb):
+    """What a student hoping for points might do: a better learning rate, and nicer numbers shown."""
+    nb = inflate_trajectory(nb)
+    train = cell(nb, TRAIN_CELL)
+    train.source = train.source.replace("lr=", "lr=10 * ") if "lr=" in train.source else train.source + "\n# tuned"
+    return nb
+
+
+def unrun(nb):
+    """A copy with every output cleared, as a student who never ran it would hand it in."""
     nb = copy.deepcopy(nb)
     for cell in nb.cells:
         if cell.cell_type == "code":
@@ -135,11 +161,11 @@ def write_class(folder: Path, executed) -> list[str]:
     """The sample submissions as `<student>.ipynb` in `folder`; returns the student ids."""
     folder.mkdir(parents=True, exist_ok=True)
     samples = {
-        "complete": _answer(executed),
-        "partial": _answer(executed, OWN_WORDS["partial"]),
-        "copycat": _answer(executed, change=lambda t: t.replace("the", "teh", 1)),
-        "unrun": _unrun(_answer(executed, OWN_WORDS["unrun"])),
-        "tampered": _tamper(_answer(executed, OWN_WORDS["tampered"])),
+        "complete": answer(executed),
+        "partial": answer(executed, OWN_WORDS["partial"]),
+        "copycat": answer(executed, change=lambda t: t.replace("the", "teh", 1)),
+        "unrun": unrun(answer(executed, OWN_WORDS["unrun"])),
+        "tampered": tamper(answer(executed, OWN_WORDS["tampered"])),
     }
     for sid, nb in samples.items():
         nbformat.write(nb, str(folder / f"{sid}.ipynb"))
@@ -148,44 +174,37 @@ def write_class(folder: Path, executed) -> list[str]:
     return sorted([*samples, "broken"])
 
 
-def print_table(grades_csv: Path) -> None:
+def print_table(grades_csv: Path, config: GradingConfig) -> None:
     with grades_csv.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
     print(f"\n{'student':<10} {'status':<7} {'auto':>5} {'of':>3} {'final acc':>9}  answered  flags / reason")
     for r in rows:
-        answered = sum(1 for label in CONFIG.points.questions if r.get(label) == "")
+        answered = sum(1 for label in config.points.questions if r.get(label) == "")
         note = r["reason"] if r["status"] == "failed" else r["flags"]
         acc = f"{float(r['final_accuracy']):.1f}%" if r["final_accuracy"] else "-"
         print(f"{r['student_id']:<10} {r['status']:<7} {r['total']:>5} {r['max_total']:>3} {acc:>9}  "
-              f"{answered}/{len(CONFIG.points.questions)}       {note[:70]}")
+              f"{answered}/{len(config.points.questions)}       {note[:70]}")
 
 
-def print_duplicates(graded: Path) -> None:
-    from autograder.record import load_done
-    from autograder.report import group_by_students, near_duplicates
-
-    pairs = near_duplicates(list(load_done(graded).values()), CONFIG.runners.near_duplicate_ratio)
+def print_duplicates(graded: Path, config: GradingConfig) -> None:
+    pairs = near_duplicates(list(load_done(graded).values()), config.runners.near_duplicate_ratio)
     for row in group_by_students(pairs):
         labels = ", ".join(p.label for p in row["pairs"])
         print(f"near-identical answers: {row['a']} and {row['b']} ({labels})")
 
 
-def class_demo(out: Path, runners: int | None = None) -> Path:
+def class_demo(out: Path, course: CourseFolder, config: GradingConfig, runners: int | None = None) -> Path:
     """Write the sample class under `out/class`, grade it into `out/grading`; return the report path."""
-    from alexnet_core import synthetic
-    from autograder.grade import grade
-    from grading_config import active_profile
-
     out = Path(out)
-    os.environ.setdefault(PROFILE_ENV, DEMO_PROFILE)
-    synthetic.ensure_synthetic(active_profile(DEMO_PROFILE))
+    profile = select_profile(config, DEMO_PROFILE)
+    synthetic.ensure_synthetic(profile)
     print("demo: running the release notebook once as a student would (smoke profile)...")
-    executed = _execute(_release_notebook(), out / "student-run")
+    executed = execute_release(release_notebook(course, config), out / "student-run", profile)
     students = write_class(out / "class", executed)
     print(f"demo: {len(students)} sample submissions in {out / 'class'}: {', '.join(students)}")
-    summary = grade([out / "class"], out / "grading", profile=DEMO_PROFILE, runners=runners)
-    print_table(summary.out / "grades.csv")
-    print_duplicates(summary.out)
-    print(f"\nclass report: {summary.out / 'report.html'}")
-    print(f"feedback per student: {summary.out}/<student>/feedback.html")
-    return summary.out / "report.html"
+    summary = grade([out / "class"], out / "grading", course, config, profile=DEMO_PROFILE, runners=runners)
+    print_table(summary.out.grades_csv, config)
+    print_duplicates(summary.out.root, config)
+    print(f"\nclass report: {summary.out.report}")
+    print(f"feedback per student: {summary.out.root}/<student>/feedback.html")
+    return summary.out.report

@@ -2,7 +2,7 @@
 
 `run_job` is what the local pool and Ray schedule. It never raises: whatever goes wrong comes
 back as `status="failed"` with a one-line reason and the cell where execution stopped. The module
-entry `python -m autograder.runner JOB.pkl RESULT.json` runs one job in its own process and
+entry `python -m autograder.submission.job JOB.pkl RESULT.json` runs one job in its own process and
 writes the result atomically, so a runner that dies is a dead process the coordinator can see.
 """
 from __future__ import annotations
@@ -16,24 +16,22 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder import check
+from alexnet_core.contract import read_trajectory
 from autograder.files import atomic_write
-from autograder.errors import LabError
-from autograder.prepare import PreparedSubmission
-from autograder.results import FAILED, GRADED, SubmissionResult
-from grading_config import CONFIG, Limits, Points, Profile
-
-# Profile settings an envelope depends on: a change to any of them makes it stale.
-ENVELOPE_KEYS = ("epochs", "lr", "batch_size", "train_images", "test_images", "synthetic")
-REFERENCE_DIR = Path(__file__).resolve().parent.parent / "source" / CONFIG.course.assignment / "reference"
+from autograder.submission import checks
+from autograder.submission.execute import execute, warm_assets
+from autograder.submission.results import FAILED, GRADED, PreparedSubmission, SubmissionResult
+from grading_config import Limits, Points, Profile
 
 
 @dataclass
 class Job:
-    """Everything a runner needs; picklable, so it crosses to a subprocess or a Ray worker."""
+    """Everything a runner needs, resolved by the coordinator; picklable, so it crosses to a
+    subprocess or a Ray worker. Nothing here is looked up again in the runner."""
 
     prepared: PreparedSubmission
-    profile_name: str
+    profile: Profile
+    """The resolved profile (with any instructor overrides): the kernel trains with its recipe."""
     device: str
     """'cpu' or 'cuda:N'."""
     threads: int
@@ -41,40 +39,10 @@ class Job:
     reference: dict
     """The reference envelope of the profile (the coordinator loads it once)."""
     limits: Limits
-    points: Points = field(default_factory=lambda: CONFIG.points)
-    """The points to score with: the coordinator's config, like `limits`."""
+    points: Points
     sandbox: bool = True
     hide: tuple = field(default_factory=tuple)
     """Extra folders the sandbox must not show (course root, output folder, submissions)."""
-
-
-def reference_path(profile: Profile) -> Path:
-    return REFERENCE_DIR / f"{profile.name}.json"
-
-
-def load_reference(profile: Profile) -> dict:
-    """The envelope of `profile`; LabError naming the command that builds it when it is missing."""
-    path = reference_path(profile)
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        raise LabError(f"{path}: no reference envelope for profile {profile.name!r}; build it with "
-                       f"`alexnet-lab reference --profile {profile.name}`") from None
-    except ValueError:
-        raise LabError(f"{path}: not valid JSON; rebuild it with `alexnet-lab reference --profile {profile.name}`") from None
-    stale = [k for k in ENVELOPE_KEYS if data.get(k) != getattr(profile, k)]
-    if stale:
-        built = ", ".join(f"{k} {data.get(k)}" for k in stale)
-        now = ", ".join(f"{k} {getattr(profile, k)}" for k in stale)
-        raise LabError(f"{path}: built for {built}, but the {profile.name} profile now has {now}; rebuild it "
-                       f"with `alexnet-lab reference --profile {profile.name}`")
-    return data
-
-
-def _profile(name: str) -> Profile:
-    from grading_config import active_profile
-
-    return active_profile(name)
 
 
 def run_job(job: Job) -> SubmissionResult:
@@ -97,14 +65,12 @@ def run_job(job: Job) -> SubmissionResult:
 
 
 def _grade(job: Job, result: SubmissionResult) -> None:
-    from autograder.run import execute, warm_assets
-
-    profile = _profile(job.profile_name)
+    profile = job.profile
     prepared = job.prepared
     warm_assets(profile)
     hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
-    execution = execute(prepared.notebook, profile=profile.name, device=job.device, threads=job.threads,
-                        limits=job.limits, smoke=profile.synthetic, sandbox=job.sandbox, hidden=hide)
+    execution = execute(prepared.notebook, profile=profile, device=job.device, threads=job.threads,
+                        limits=job.limits, sandbox=job.sandbox, hidden=hide)
     result.executed_notebook = execution.notebook
     result.failed_cell = execution.failed_cell
     if job.sandbox and not execution.sandboxed and execution.status != "crashed":
@@ -114,16 +80,16 @@ def _grade(job: Job, result: SubmissionResult) -> None:
 
     # The checks read plain JSON: nbformat (jsonschema) is not needed in the runner process.
     executed = json.loads(execution.notebook) if execution.notebook else {"cells": []}
-    rerun = check.read_trajectory(executed)
+    rerun = read_trajectory(executed)
     result.trajectory_rerun = rerun
     points = job.points
-    evidence_result, evidence_flags = check.check_evidence(prepared.evidence or {}, rerun, profile, points)
-    result.checks = [check.check_trajectory(rerun, profile, job.reference, points), evidence_result,
-                     check.check_kernels(executed, points)]
+    evidence_result, evidence_flags = checks.check_evidence(prepared.evidence or {}, rerun, profile, points)
+    result.checks = [checks.check_trajectory(rerun, profile, job.reference, points), evidence_result,
+                     checks.check_kernels(executed, points)]
     result.flags += evidence_flags
     for answer in result.answers:
         if answer.label == "Q3a":  # the TA sees the number written beside the student's own run
-            answer.note = "; ".join(filter(None, [answer.note, check.q3a_note(
+            answer.note = "; ".join(filter(None, [answer.note, checks.q3a_note(
                 answer.text, result.trajectory_submitted, rerun)]))
 
     master_error = [e for e in execution.errors if not e["cell"].startswith(("cell ", "check_"))]
@@ -150,7 +116,7 @@ def _grade(job: Job, result: SubmissionResult) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.runner",
+    parser = argparse.ArgumentParser(prog="python -m autograder.submission.job",
                                      description="Run one pickled grading job; write its result as JSON.")
     parser.add_argument("job", help="Job pickled by the coordinator")
     parser.add_argument("result", help="where to write the SubmissionResult JSON (atomically)")

@@ -1,7 +1,7 @@
 """The grading sandbox: a bubblewrap command line that hides everything a submission should not see.
 
-The nbclient client and the Jupyter kernel run together inside one sandbox (a kernel inside a new
-network namespace cannot talk to a client outside it over TCP, see shared/NOTES.md). Inside:
+The nbclient client and the Jupyter kernel run together inside one sandbox: a kernel inside a new
+network namespace cannot talk to a client outside it over TCP (ARCHITECTURE.md, "The sandbox"). Inside:
 no network, the whole system read-only, one writable scratch folder, and tmpfs laid over the
 folders that hold grading secrets or other students' work (the gradebook, source/, tests/, the
 output folder, the submissions' folder, /tmp, home folders). The asset cache stays readable.
@@ -12,6 +12,7 @@ environment, the project, the scratch folder) is not covered whole; its other en
 from __future__ import annotations
 
 import functools
+import importlib.util
 import logging
 import os
 import shutil
@@ -21,16 +22,40 @@ from pathlib import Path
 
 log = logging.getLogger(__name__)
 
-REPO = Path(__file__).resolve().parent.parent
 # Folders that may hold other people's files or secrets on a grading machine.
 SYSTEM_HIDDEN = ("/tmp", "/var/tmp", "/home", "/root", "/mnt", "/media", "/srv", "/run/user",
                  "/etc/shadow", "/etc/gshadow", "/etc/ssh")
 # Never laid over, whatever a caller asks to hide: the sandbox needs the system to run.
 PROTECTED = {"/", "/usr", "/lib", "/lib64", "/lib32", "/bin", "/sbin", "/etc", "/opt", "/proc", "/dev",
              "/sys", "/var", "/run", "/boot"}
-# What a kernel imports from the project (alexnet_core, grading_config; the notebook's
-# self-check imports autograder.precheck).
-KERNEL_NEEDS = ("alexnet_core", "autograder", "grading_config.py")
+# What runs inside from the project: the kernel imports alexnet_core, and the client half is
+# `python -m autograder.submission.execute`, which imports grading_config.
+KERNEL_NEEDS = ("alexnet_core", "autograder", "grading_config")
+
+
+def code_paths() -> list[Path]:
+    """Where the project's importable code is, installed or editable (found, not imported)."""
+    paths = []
+    for name in KERNEL_NEEDS:
+        spec = importlib.util.find_spec(name)
+        if spec is None or spec.origin is None:
+            continue
+        origin = Path(spec.origin).resolve()
+        paths.append(origin.parent if spec.submodule_search_locations else origin)
+    return paths
+
+
+def code_roots() -> list[Path]:
+    """The folders holding the project's code: site-packages for an installed project, the
+    checkout for an editable one."""
+    return sorted({p.parent for p in code_paths()})
+
+
+def _checkouts() -> list[Path]:
+    """Code roots outside the interpreter's environment: an editable checkout, whose other
+    folders (source/, tests/, release/) and neighbours the kernel must not see."""
+    env = [_real(sys.prefix), _real(sys.base_prefix)]
+    return [root for root in code_roots() if not any(_contains(e, root) for e in env)]
 _warned = False
 
 
@@ -101,10 +126,11 @@ def bwrap_command(inner: list[str], scratch: Path, *, readable: list[Path] = (),
     # What the kernel needs to run: the interpreter, the virtual environment, the project.
     # Of the project, only the importable code: source/ (master, reference), tests/, release
     # outputs and anything else kept in the checkout stay hidden.
-    needed = [_real(sys.prefix), _real(sys.base_prefix), _real(sys.executable).parent] + [
-        REPO / name for name in KERNEL_NEEDS]
+    needed = [_real(sys.prefix), _real(sys.base_prefix), _real(sys.executable).parent] + code_paths()
     keep = needed + readable + [scratch]
-    targets = [Path(p) for p in SYSTEM_HIDDEN] + [REPO, REPO.parent] + [_real(p) for p in hidden if p]
+    checkouts = _checkouts()
+    targets = ([Path(p) for p in SYSTEM_HIDDEN] + checkouts + [c.parent for c in checkouts]
+               + [_real(p) for p in hidden if p])
 
     cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",

@@ -7,7 +7,7 @@ slot ahead, so the first results are recorded while later submissions are still 
 
 Local pool: one slot per runner, each pinned to a GPU (`cuda:N`) or to a few CPU threads
 (kernels that each use every core run slower together than one after the other: shared/NOTES.md).
-Every job runs in its own process, `python -m autograder.runner JOB.pkl RESULT.json`, so a runner
+Every job runs in its own process, `python -m autograder.submission.job JOB.pkl RESULT.json`, so a runner
 that dies (OOM killer, segfault, kill -9) is seen: its job is retried `Runners.retries` times,
 then failed with the reason.
 
@@ -30,16 +30,17 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterable, Iterator
 
 from autograder.errors import ConfigError
-from autograder.results import SubmissionResult
-from grading_config import CONFIG, GradingConfig
+from autograder.submission.job import run_job
+from autograder.submission.results import SubmissionResult, failed_result
+from grading_config import GradingConfig
 
-RUNNER_MODULE = "autograder.runner"
+RUNNER_MODULE = "autograder.submission.job"
 # Environment a runner (and its kernel) needs from the coordinator: profile and asset cache.
 FORWARDED_ENV = ("ALEXNET_LAB_PROFILE", "ALEXNET_LAB_DATA")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
@@ -80,7 +81,7 @@ def visible_gpus() -> list[int]:
         return []
 
 
-def plan_slots(runners: int | None, config: GradingConfig = CONFIG, gpus: list[int] | None = None) -> list[Slot]:
+def plan_slots(runners: int | None, config: GradingConfig, gpus: list[int] | None = None) -> list[Slot]:
     """`--runners N`, else `slots_per_gpu` per visible GPU, else a CPU count that suits the machine."""
     r = config.runners
     gpus = visible_gpus() if gpus is None else gpus
@@ -106,10 +107,8 @@ def _identity(job) -> tuple[str, str]:
 
 
 def _died(job, reason: str, attempts: int, seconds: float, device: str) -> SubmissionResult:
-    from autograder.record import failed_result
-
     sid, source = _identity(job)
-    return failed_result(sid, source, reason, attempts=attempts, seconds=seconds, device=device)
+    return failed_result(sid, source, reason, job.points, attempts=attempts, seconds=seconds, device=device)
 
 
 # -- local pool -----------------------------------------------------------------------------
@@ -142,7 +141,7 @@ def _exit_reason(code: int) -> str:
 class LocalPool:
     """Runner processes on this machine, one job at a time per slot."""
 
-    def __init__(self, slots: list[Slot], config: GradingConfig = CONFIG, workdir: Path | None = None,
+    def __init__(self, slots: list[Slot], config: GradingConfig, workdir: Path | None = None,
                  timeout_s: float | None = None, runner_module: str = RUNNER_MODULE):
         self.slots = slots
         self.retries = max(0, config.runners.retries)
@@ -250,9 +249,7 @@ class LocalPool:
 # -- Ray ------------------------------------------------------------------------------------
 def _ray_task(job, threads: int):
     """Runs on a Ray worker: pin to the GPU Ray assigned (if any), then grade."""
-    import ray
-
-    from autograder.runner import run_job
+    import ray  # an optional extra: imported where a Ray worker runs
 
     gpu_ids = ray.get_gpu_ids()
     device = f"cuda:{int(gpu_ids[0])}" if gpu_ids else "cpu"
@@ -268,7 +265,7 @@ def _ray_task(job, threads: int):
 class RayPool:
     """The runner function as Ray tasks on an existing cluster (`ray start`, or `auto`)."""
 
-    def __init__(self, address: str | None, config: GradingConfig = CONFIG):
+    def __init__(self, address: str | None, config: GradingConfig):
         try:
             import ray
         except ImportError:
@@ -338,7 +335,7 @@ class RayPool:
         self.ray.shutdown()
 
 
-def make_pool(backend: str | None, runners: int | None, address: str | None, config: GradingConfig = CONFIG,
+def make_pool(backend: str | None, runners: int | None, address: str | None, config: GradingConfig,
               timeout_s: float | None = None, workdir: Path | None = None):
     """The pool the CLI asked for (`--backend local|ray`)."""
     backend = backend or ("ray" if address else config.runners.backend)  # --address alone means Ray

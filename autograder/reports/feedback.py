@@ -1,4 +1,4 @@
-"""Per-student feedback: `feedback.html` (pictures and a checklist) and Gradescope's `results.json`.
+"""Per-student feedback: `feedback.html` (pictures and a checklist) and `gradescope.json` (Gradescope's results.json schema).
 
 Both are built from a `SubmissionResult` alone, so a failed run still gets both files. Nothing
 here reads a grade cell's source: hidden checks never reach a student (nbgrader issue #917).
@@ -11,9 +11,9 @@ from functools import lru_cache
 import nbformat
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from autograder import charts
-from autograder.contract import PLOT_MIME
-from autograder.results import FAILED, SubmissionResult
+from alexnet_core.contract import PLOT_MIME
+from autograder.reports import charts
+from autograder.submission.results import FAILED, SubmissionResult
 
 MANUAL_NOTE = "answered: a TA grades this by hand"
 UNANSWERED_NOTE = "not answered (still the placeholder, or too short): 0 points"
@@ -21,34 +21,28 @@ UNANSWERED_NOTE = "not answered (still the placeholder, or too short): 0 points"
 
 @lru_cache(maxsize=1)
 def templates() -> Environment:
-    """The Jinja environment of autograder/templates (autoescaped HTML)."""
-    env = Environment(loader=PackageLoader("autograder", "templates"), autoescape=select_autoescape(["html", "j2"]))
+    """The Jinja environment of autograder/reports/templates (autoescaped HTML)."""
+    env = Environment(loader=PackageLoader("autograder.reports", "templates"), autoescape=select_autoescape(["html", "j2"]))
     env.filters["points"] = lambda x: "" if x is None else f"{float(x):g}"
     return env
 
 
 # -- figures --------------------------------------------------------------------------------
-def envelope_bounds(obj) -> tuple[list[float], list[float]] | None:
-    """(low, high) per epoch from a reference or check-details dict, whatever its key names."""
-    if not isinstance(obj, dict):
-        return None
-    for lo, hi in (("low", "high"), ("lower", "upper"), ("min", "max"), ("lo", "hi")):
-        if isinstance(obj.get(lo), list) and isinstance(obj.get(hi), list):
-            return [float(v) for v in obj[lo]], [float(v) for v in obj[hi]]
-    for key in ("envelope", "reference"):
-        found = envelope_bounds(obj.get(key))
-        if found:
-            return found
+def envelope_bounds(details: dict) -> tuple[list[float], list[float]] | None:
+    """(lower, upper) per epoch from the trajectory check's details (the envelope it judged by)."""
+    lower, upper = details.get("lower"), details.get("upper")
+    if isinstance(lower, list) and isinstance(upper, list):
+        return [float(v) for v in lower], [float(v) for v in upper]
     return None
 
 
-def trajectory_chart(result: SubmissionResult, reference: dict | None = None) -> dict | None:
+def trajectory_chart(result: SubmissionResult) -> dict | None:
     """Test accuracy per epoch: our re-run, the student's own run, the reference envelope, the floor."""
     check = next((c for c in result.checks if c.name == "trajectory"), None)
     details = check.details if check else {}
     return charts.trajectory((result.trajectory_rerun or {}).get("accuracy"),
                              (result.trajectory_submitted or {}).get("accuracy"),
-                             envelope_bounds(details) or envelope_bounds(reference), details.get("floor"))
+                             envelope_bounds(details), details.get("floor"))
 
 
 def kernel_images(executed_notebook: str | None) -> list[dict]:
@@ -103,7 +97,7 @@ def checklist(result: SubmissionResult) -> list[dict]:
     return rows
 
 
-def results_json(result: SubmissionResult) -> dict:
+def gradescope_json(result: SubmissionResult) -> dict:
     """Gradescope's autograder schema; valid for failed runs too (every test at 0, with why)."""
     tests = []
     for row in checklist(result):
@@ -135,16 +129,16 @@ def results_json(result: SubmissionResult) -> dict:
     }
 
 
-def feedback_html(result: SubmissionResult, reference: dict | None = None, max_points: float | None = None) -> str:
+def feedback_html(result: SubmissionResult) -> str:
     """The student's page: what was checked, why points were lost, and the pictures."""
     return templates().get_template("feedback.html.j2").render(
         r=result,
         failed=result.status == FAILED,
         rows=checklist(result),
-        trajectory=trajectory_chart(result, reference),
+        trajectory=trajectory_chart(result),
         kernels=kernel_images(result.executed_notebook),
         auto_total=result.total,
         auto_max=sum(c.max_score for c in result.checks if c.grade_id),
         manual_max=sum(a.max_score for a in result.answers if a.answered),
-        max_points=max_points if max_points is not None else result.max_total,
+        max_points=result.max_total,
     )

@@ -13,15 +13,21 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.collect import Collection, collect, load_roster, roster_from_gradebook
+from tqdm import tqdm
+
+from autograder.authoring.reference import load_reference
+from autograder.authoring.release import register
+from autograder.batch.collect import Collection, collect, load_roster, roster_from_gradebook
+from autograder.batch.pool import make_pool
+from autograder.batch.record import Recorder
+from autograder.config import select_profile
+from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import SubmissionError
 from autograder.files import remove_partial_writes
-from autograder.record import COURSE_DIR, Recorder, failed_result
-from autograder.results import FAILED
-from grading_config import CONFIG, GradingConfig, Profile, active_profile
-
-WORK_DIR = ".work"
-"""OUT/.work: extracted zips and runner job files; private to the coordinator."""
+from autograder.submission.job import Job
+from autograder.submission.results import FAILED, failed_result
+from autograder.submission.sanitise import prepare
+from grading_config import GradingConfig, Profile
 
 
 @dataclass
@@ -33,7 +39,7 @@ class BatchSummary:
     problems: int = 0
     seconds: float = 0.0
     per_submission: list[float] = field(default_factory=list)
-    out: Path | None = None
+    out: OutputFolder | None = None
 
     def lines(self) -> list[str]:
         done = self.graded + self.failed
@@ -43,24 +49,22 @@ class BatchSummary:
             f"graded {self.graded}, failed {self.failed}, already done {self.skipped}, "
             f"input problems {self.problems} in {self.seconds:.0f} s{rate}",
             f"mean time per submission {mean:.1f} s" if self.per_submission else "nothing to grade",
-            f"grades:  {self.out / 'grades.csv'}",
-            f"report:  {self.out / 'report.html'}",
-            f"nbgrader course root (formgrader, nbgrader export): {self.out / COURSE_DIR}",
+            f"grades:  {self.out.grades_csv}",
+            f"report:  {self.out.report}",
+            f"nbgrader course root (formgrader, nbgrader export): {self.out.nbgrader_root}",
         ]
 
 
 def _progress(total: int, enabled: bool):
     """A progress bar on the terminal (stderr); a no-op when disabled or nothing to do."""
-    from tqdm import tqdm
-
     return tqdm(total=total, unit="submission", disable=not enabled or total == 0, file=sys.stderr,
                 dynamic_ncols=True, smoothing=0.1)
 
 
-def _collect(inputs: list[Path], out: Path, roster: Path | None, db_url: str, config: GradingConfig) -> Collection:
-    scratch = out / WORK_DIR / "inputs"
+def _collect(inputs: list[Path], out: OutputFolder, roster: Path | None, config: GradingConfig) -> Collection:
+    scratch = out.work / "inputs"
     shutil.rmtree(scratch, ignore_errors=True)  # a fresh extraction each run: zips may have changed
-    known = load_roster(roster) if roster else roster_from_gradebook_if_any(db_url)
+    known = load_roster(roster) if roster else roster_from_gradebook_if_any(out.gradebook_url)
     return collect(inputs, scratch, known, assignment=config.course.assignment)
 
 
@@ -76,72 +80,65 @@ def roster_from_gradebook_if_any(db_url: str):
     return roster
 
 
-def _jobs(to_grade, recorder: Recorder, course_root: Path, profile: Profile, config: GradingConfig,
-          summary: BatchSummary, bar, hide: tuple, reference: dict):
+def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder, profile: Profile,
+          config: GradingConfig, summary: BatchSummary, bar, hide: tuple, reference: dict):
     """Prepare each submission in the coordinator, lazily, so runners start on the first ones.
 
     A submission that cannot be prepared is recorded as failed at once (this generator runs in
     the coordinator's thread, so the gradebook keeps its single writer).
     """
-    from autograder.prepare import prepare
-    from autograder.runner import Job
-
     for sub in to_grade:
         started = time.monotonic()
         try:
-            prepared = prepare(sub.student_id, sub.path, course_root, profile, config)
+            prepared = prepare(sub.student_id, sub.path, out.nbgrader_root, course.master, profile, config)
         except Exception as exc:  # one bad submission never stops the batch
             reason = str(exc) if isinstance(exc, SubmissionError) else (
                 f"{sub.origin}: internal grader error while preparing ({type(exc).__name__}: {exc}); "
                 "please report it with this notebook")
-            recorder.record(failed_result(sub.student_id, sub.origin, reason, config,
+            recorder.record(failed_result(sub.student_id, sub.origin, reason, config.points,
                                           seconds=time.monotonic() - started))
             summary.failed += 1
             bar.update(1)
             continue
-        yield Job(prepared=prepared, profile_name=profile.name, device="cpu",
-                  threads=config.runners.threads_per_runner, reference=reference, limits=config.limits, points=config.points,
-                  hide=hide)
+        yield Job(prepared=prepared, profile=profile, device="cpu", threads=config.runners.threads_per_runner,
+                  reference=reference, limits=config.limits, points=config.points, hide=hide)
 
 
-def _private_folders(out: Path, inputs: list[Path]) -> tuple[str, ...]:
+def _private_folders(out: OutputFolder, course: CourseFolder, inputs: list[Path]) -> tuple[str, ...]:
     """What a sandboxed notebook must not see: the output folder (gradebook, other students'
-    results) and the folders the submissions came from, unless one holds the project itself."""
-    repo = Path(__file__).resolve().parent.parent
-    folders = {Path(out).resolve()}
+    results), the course folder (master, envelopes) and the folders the submissions came from.
+    The sandbox brings back the project's code where one of them holds it."""
+    folders = {out.root.resolve(), course.root}
     for p in inputs:
         p = Path(p).resolve()
         folders.add(p if p.is_dir() else p.parent)
-    return tuple(sorted(str(f) for f in folders if not repo.is_relative_to(f)))
+    return tuple(sorted(str(f) for f in folders))
 
 
 def grade(
     inputs: list[Path],
     out: Path,
+    course: CourseFolder,
+    config: GradingConfig,
     profile: str | None = None,
     runners: int | None = None,
     backend: str | None = None,
     address: str | None = None,
     regrade: bool = False,
     roster: Path | None = None,
-    config: GradingConfig = CONFIG,
 ) -> BatchSummary:
     """Grade every submission in `inputs` into `out`; resumable. Returns the batch's summary."""
-    from autograder.pool import make_pool
-    from autograder.release import register
-    from autograder.runner import load_reference
-
     started = time.monotonic()
-    prof = active_profile(profile, config)
-    reference = load_reference(prof)  # no envelope for this profile: say so now, before any work
-    out = Path(out)
-    out.mkdir(parents=True, exist_ok=True)
-    remove_partial_writes(out)  # litter of a coordinator killed mid-write last time
-    # A fresh clone (or a fresh OUT) needs no registration step: the course root is made here.
-    db_url = f"sqlite:///{Path(register(out / COURSE_DIR, prof.name)).resolve()}"
+    prof = select_profile(config, profile)
+    reference = load_reference(course, prof)  # no envelope for this profile: say so now, before any work
+    out = OutputFolder(Path(out), config.course)
+    out.root.mkdir(parents=True, exist_ok=True)
+    remove_partial_writes(out.root)  # litter of a coordinator killed mid-write last time
+    # A fresh OUT needs no registration step: the nbgrader course root is made here.
+    register(out.nbgrader_root, course.master, config, prof.name)
 
-    collection = _collect([Path(p) for p in inputs], out, roster, db_url, config)
-    recorder = Recorder(out, config)
+    collection = _collect([Path(p) for p in inputs], out, roster, config)
+    recorder = Recorder(out, config, course.master)
     recorder.problems = collection.problems
     summary = BatchSummary(problems=len(collection.problems), out=out)
     for problem in collection.problems:
@@ -151,7 +148,7 @@ def grade(
     for sid, subs in collection.duplicates.items():
         if regrade or not recorder.is_done(sid):
             shown = ", ".join(s.origin for s in subs)
-            recorder.record(failed_result(sid, shown, f"{len(subs)} notebooks for this student ({shown}); keep one and grade again", config))
+            recorder.record(failed_result(sid, shown, f"{len(subs)} notebooks for this student ({shown}); keep one and grade again", config.points))
             summary.failed += 1
 
     to_grade = []
@@ -167,17 +164,16 @@ def grade(
     origins = {sub.student_id: sub.origin for sub in to_grade}
     pool = None
     if to_grade:
-        notebook_s = config.limits.smoke_notebook_timeout_s if prof.synthetic else config.limits.notebook_timeout_s
-        jobs_dir = out / WORK_DIR / "jobs"
+        jobs_dir = out.work / "jobs"
         jobs_dir.mkdir(parents=True, exist_ok=True)
         pool = make_pool(backend, runners, address, config, workdir=jobs_dir,
-                         timeout_s=notebook_s + config.runners.runner_grace_s)
+                         timeout_s=prof.notebook_timeout_s + config.runners.runner_grace_s)
         print(f"grading {len(to_grade)} submission(s) on {pool.describe()}", file=sys.stderr)
     bar = _progress(len(to_grade), config.runners.progress)
     try:
         if pool is not None:
-            jobs = _jobs(to_grade, recorder, out / COURSE_DIR, prof, config, summary, bar,
-                         hide=_private_folders(out, inputs), reference=reference)
+            jobs = _jobs(to_grade, recorder, out, course, prof, config, summary, bar,
+                         hide=_private_folders(out, course, inputs), reference=reference)
             for result in pool.run(jobs):
                 result.source = origins.get(result.student_id, result.source)  # the TA's name for it
                 if result.student_id in collection.unknown:

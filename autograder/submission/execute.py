@@ -1,11 +1,11 @@
 """Execute a prepared notebook with nbclient, within limits, inside the sandbox when there is one.
 
 `execute()` is the outside half: it writes the notebook into a fresh scratch folder, starts
-`python -m autograder.run --inside SPEC` (under bubblewrap when available) with the device, the
+`python -m autograder.submission.execute --inside SPEC` (under bubblewrap when available) with the device, the
 thread count and a memory cap, and reads the executed notebook back. The inside half runs the
 nbclient client and the kernel together, cell by cell, under a per-cell and a whole-notebook time
 limit, a resident-memory watchdog and an output-size cap, and writes what happened to
-`result.json`. A timeout, a dead kernel or the memory cap stops the run; an error in a cell is
+`execution.json`. A timeout, a dead kernel or the memory cap stops the run; an error in a cell is
 recorded with the cell's grade_id and the run goes on (later cells may still earn points).
 """
 from __future__ import annotations
@@ -24,8 +24,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from autograder.contract import PLOT_MIME, TRAJECTORY_MIME
-from grading_config import CONFIG, DATA_ENV, PROFILE_ENV, Limits, Profile
+from alexnet_core import synthetic
+from alexnet_core.assets import cache_dir
+from alexnet_core.contract import MB, PLOT_MIME, TRAJECTORY_MIME, grade_id
+from alexnet_core.errors import AssetError
+from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
+from autograder.submission import sandbox as sb
+from grading_config import Limits, Profile
 
 OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kernel", "memory", "crashed"
 # Environment variables passed to the kernel (exact names or prefixes).
@@ -33,6 +38,8 @@ KERNEL_ENV_PREFIXES = ("PATH", "LANG", "LC_", "TZ", "LD_LIBRARY_PATH", "CUDA_", 
                        "PYTHONPATH", "VIRTUAL_ENV", "TORCH_", "OMP_", "MKL_", "KMP_")
 # Our own records are small and are what the checks read: a flood of other output must not push them out.
 KEEP_MIMES = (TRAJECTORY_MIME, PLOT_MIME)
+# What the inside half writes about the run (status, errors), beside executed.ipynb in scratch.
+EXECUTION_FILE = "execution.json"
 # Seconds allowed on top of the notebook limit for the kernel to start and the files to be written.
 STARTUP_GRACE_S = 90
 
@@ -61,64 +68,30 @@ class Execution:
         return self.status in (TIMEOUT, DEAD, MEMORY, CRASHED)
 
 
-def asset_folder() -> Path:
-    """The asset cache the kernel reads: $ALEXNET_LAB_DATA, else ~/.cache/alexnet-lab.
-
-    Same rule as alexnet_core.assets.cache_dir, restated here because importing alexnet_core
-    imports torch (seconds per runner process) and most jobs need nothing more than this path.
-    """
-    env = os.environ.get(DATA_ENV)
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "alexnet-lab"
-
-
-def _assets_ready(profile: Profile) -> bool:
-    """Cheap look (no torch) at whether the dataset the kernel reads is already in the cache."""
-    if not profile.synthetic:
-        return (asset_folder() / "cifar-10-batches-py").is_dir()
-    marker = asset_folder() / f"synthetic-{profile.name}" / "cifar-10-batches-py" / "SYNTHETIC"
-    try:
-        spec = json.loads(marker.read_text())
-    except (OSError, ValueError):
-        return False
-    wanted = {"profile": profile.name, "seed": profile.seed, "train_images": profile.train_images,
-              "test_images": profile.test_images}
-    return all(spec.get(k) == v for k, v in wanted.items())
-
-
 def warm_assets(profile: Profile) -> None:
     """Build what the kernel would otherwise write into the (read-only) asset cache: the synthetic
     set of a synthetic profile, real CIFAR-10 extracted from its archive. A missing asset is left
     for the notebook to report, with the command that fetches it."""
-    if _assets_ready(profile):
+    if synthetic.dataset_ready(profile):
         return
-    from alexnet_core.errors import AssetError
-
     try:
         if profile.synthetic:
-            from alexnet_core.synthetic import ensure_synthetic
-
-            ensure_synthetic(profile)
+            synthetic.ensure_synthetic(profile)
         else:
-            from alexnet_core.cifar import load_dataset
+            from alexnet_core.cifar import load_dataset  # torch: only on the rare cold start
 
             load_dataset(profile)
     except (AssetError, OSError):
         pass
 
 
-def time_limits(limits: Limits, smoke: bool) -> tuple[int, int]:
-    """(per-cell, whole-notebook) seconds for this profile."""
-    if smoke:
-        return limits.smoke_cell_timeout_s, limits.smoke_notebook_timeout_s
-    return limits.cell_timeout_s, limits.notebook_timeout_s
-
-
-def kernel_env(scratch: Path, profile: str, device: str, threads: int) -> dict[str, str]:
-    """The kernel's environment: the profile, one device, a thread count, and homes in scratch."""
+def kernel_env(scratch: Path, profile: Profile, device: str, threads: int) -> dict[str, str]:
+    """The kernel's environment: the recipe, one device, a thread count, and homes in scratch."""
     # Only what a kernel needs from the grader's environment: no tokens or credentials reach
     # student code. (No MPLBACKEND: ipykernel then uses the inline backend, as a student's Jupyter does.)
     env = {k: v for k, v in os.environ.items() if k.startswith(KERNEL_ENV_PREFIXES)}
-    env[PROFILE_ENV] = profile
+    env[PROFILE_ENV] = profile.name
+    env[RECIPE_ENV] = recipe_to_json(profile)  # the recipe as this config resolved it, overrides included
     for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
         env[name] = str(max(1, threads))
     env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1] if device.startswith("cuda") else ""
@@ -130,28 +103,25 @@ def kernel_env(scratch: Path, profile: str, device: str, threads: int) -> dict[s
     return env
 
 
-def execute(notebook: str, *, profile: str, device: str = "cpu", threads: int = 1,
-            limits: Limits = CONFIG.limits, smoke: bool = False, sandbox: bool = True,
-            hidden: list = ()) -> Execution:
+def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "cpu", threads: int = 1,
+            sandbox: bool = True, hidden: list = ()) -> Execution:
     """Run the notebook (nbformat JSON text) in a fresh scratch folder; never raises for the notebook's faults."""
-    from autograder import sandbox as sb
-
-    cell_s, notebook_s = time_limits(limits, smoke)
+    cell_s, notebook_s = profile.cell_timeout_s, profile.notebook_timeout_s
     scratch = Path(tempfile.mkdtemp(prefix="alexnet-lab-run-"))
     started = time.monotonic()
     try:
         (scratch / "submission.ipynb").write_text(notebook, encoding="utf-8")
         spec = {"notebook": str(scratch / "submission.ipynb"), "executed": str(scratch / "executed.ipynb"),
-                "result": str(scratch / "result.json"), "cell_timeout_s": cell_s,
+                "result": str(scratch / EXECUTION_FILE), "cell_timeout_s": cell_s,
                 "notebook_timeout_s": notebook_s, "memory_mb": limits.memory_mb,
                 "output_mb": limits.output_mb}
         (scratch / "spec.json").write_text(json.dumps(spec))
-        inner = [sys.executable, "-m", "autograder.run", "--inside", str(scratch / "spec.json")]
+        inner = [sys.executable, "-m", "autograder.submission.execute", "--inside", str(scratch / "spec.json")]
         sandboxed = False
         if sandbox:
             problem = sb.bwrap_problem()
             if problem is None:
-                inner = sb.bwrap_command(inner, scratch, readable=[asset_folder()],
+                inner = sb.bwrap_command(inner, scratch, readable=[cache_dir()],
                                          hidden=list(hidden), device=device)
                 sandboxed = True
             elif limits.require_sandbox:
@@ -159,8 +129,9 @@ def execute(notebook: str, *, profile: str, device: str = "cpu", threads: int = 
             else:
                 sb.warn_unsandboxed(problem)
         env = kernel_env(scratch, profile, device, threads)
-        # The project must be importable inside (an editable install finds it; this makes sure).
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(sb.REPO), env.get("PYTHONPATH")]))
+        # The project's code must be importable inside, installed or editable (this makes sure).
+        code = [str(root) for root in sb.code_roots()]
+        env["PYTHONPATH"] = os.pathsep.join(filter(None, code + [env.get("PYTHONPATH")]))
         run = _run_bounded(inner, env, scratch, notebook_s + STARTUP_GRACE_S,
                            limits.memory_mb if not device.startswith("cuda") else None)
         result = _read_result(scratch, run)
@@ -178,7 +149,7 @@ def _run_bounded(cmd: list[str], env: dict, cwd: Path, wall_s: float, memory_mb:
             # Address space, inherited by the kernel: a runaway allocation fails inside the kernel
             # instead of taking the machine. (CUDA reserves huge address ranges: GPU runs rely on
             # the resident-memory watchdog instead.)
-            cap = memory_mb * 1024 * 1024
+            cap = memory_mb * MB
             resource.setrlimit(resource.RLIMIT_AS, (cap, cap))
         resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
 
@@ -197,7 +168,7 @@ def _read_result(scratch: Path, run) -> Execution:
     returncode, log_tail, killed = run
     executed = scratch / "executed.ipynb"
     nb_text = executed.read_text(encoding="utf-8") if executed.exists() else None
-    result_file = scratch / "result.json"
+    result_file = scratch / EXECUTION_FILE
     if result_file.exists():
         data = json.loads(result_file.read_text())
         return Execution(notebook=nb_text, **data)
@@ -211,7 +182,7 @@ def _read_result(scratch: Path, run) -> Execution:
 
 def cell_name(cell, index: int) -> str:
     """A cell's grade_id, or 'cell N' (1-based) for cells without one."""
-    return cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") or f"cell {index + 1}"
+    return grade_id(cell) or f"cell {index + 1}"
 
 
 def _capped_client_class():
@@ -226,7 +197,7 @@ def _capped_client_class():
         def output(self, outs, msg, display_id, cell_index):
             content = msg.get("content", {})
             size = len(json.dumps(content, default=str))
-            ours = any(m in (content.get("data") or {}) for m in KEEP_MIMES) and size < 2 * 1024 * 1024
+            ours = any(m in (content.get("data") or {}) for m in KEEP_MIMES) and size < 2 * MB
             if self.output_budget - size < 0 and not ours:
                 name = cell_name(self.nb.cells[cell_index], cell_index)
                 if name not in self.truncated:
@@ -266,7 +237,7 @@ def _watch_memory(client, limit_mb: int, tripped: threading.Event, done: threadi
 
 
 def inside(spec_path: str) -> int:
-    """Execute spec['notebook'] cell by cell; write the executed notebook and result.json."""
+    """Execute spec['notebook'] cell by cell; write the executed notebook and execution.json."""
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
 
@@ -277,7 +248,7 @@ def inside(spec_path: str) -> int:
     client = _capped_client_class()(nb, timeout=cell_s, kernel_name="python3", allow_errors=True,
                                     shutdown_kernel="immediate",
                                     resources={"metadata": {"path": str(Path(spec["notebook"]).parent)}})
-    client.output_budget = int(spec["output_mb"] * 1024 * 1024)
+    client.output_budget = int(spec["output_mb"] * MB)
     client.truncated = []
     result = {"status": OK, "reason": "", "failed_cell": None, "errors": []}
     deadline = time.monotonic() + notebook_s
@@ -330,7 +301,7 @@ def inside(spec_path: str) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m autograder.run", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m autograder.submission.execute", description=__doc__.splitlines()[0])
     parser.add_argument("--inside", metavar="SPEC", required=True, help="spec.json written by execute()")
     return inside(parser.parse_args(argv).inside)
 

@@ -1,0 +1,125 @@
+"""Every path the grader uses, from two roots, as nbgrader's CourseDirectory does for its own.
+
+`CourseFolder` is the instructor's course (this repository, or a copy of its `source/` and
+`release/` anywhere): the Jinja master, its figures, the reference envelopes, the release. The
+grader finds it from `--course`, else the current folder; an installed package never assumes it
+sits inside one.
+
+`OutputFolder` is where `alexnet-lab grade --out OUT` writes: per-student folders, the class
+tables, the coordinator's scratch and an nbgrader course root for formgrader and `nbgrader export`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from autograder.errors import ConfigError
+from grading_config import Course
+
+
+@dataclass(frozen=True)
+class CourseFolder:
+    root: Path
+    course: Course
+
+    @classmethod
+    def locate(cls, root: Path | None, course: Course) -> CourseFolder:
+        """The course at `root` (default: the current folder); ConfigError when it has no master."""
+        folder = cls(Path(root or Path.cwd()).resolve(), course)
+        if not folder.master.is_file():
+            given = "--course" if root else "the current folder"
+            raise ConfigError(f"{folder.root}: no course here ({given} has no "
+                              f"{folder.master.relative_to(folder.root)}); run from the course folder "
+                              "or pass --course COURSE_FOLDER")
+        return folder
+
+    @property
+    def assignment_dir(self) -> Path:
+        return self.root / "source" / self.course.assignment
+
+    @property
+    def master(self) -> Path:
+        """The Jinja master notebook the instructor edits."""
+        return self.assignment_dir / f"{self.course.notebook}.ipynb"
+
+    @property
+    def figures(self) -> Path:
+        """Pictures the master embeds as attachments (`![..](attachment:NAME)`)."""
+        return self.assignment_dir / "figures"
+
+    @property
+    def envelopes(self) -> Path:
+        return self.assignment_dir / "reference"
+
+    def envelope(self, profile_name: str) -> Path:
+        """The reference envelope of a profile, built by `alexnet-lab reference`."""
+        return self.envelopes / f"{profile_name}.json"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "release" / self.course.assignment
+
+    @property
+    def release_notebook(self) -> Path:
+        return self.release_dir / f"{self.course.notebook}.ipynb"
+
+    @property
+    def rendered_source(self) -> str:
+        """Where `alexnet-lab release` renders nbgrader's source notebook (git-ignored): the
+        course's own source/ holds the Jinja master, which nbgrader must not read."""
+        return ".build/source"
+
+    @property
+    def gradebook(self) -> Path:
+        """The release's gradebook (generate_assignment records the assignment there)."""
+        return self.root / "gradebook.db"
+
+
+@dataclass(frozen=True)
+class OutputFolder:
+    root: Path
+    course: Course
+
+    NBGRADER = "nbgrader"
+    GRADED = "graded.json"
+    """Per student: the whole SubmissionResult, written last and atomically: its presence = done."""
+    GRADESCOPE = "gradescope.json"
+    """Per student: the result in Gradescope's results.json schema."""
+    FEEDBACK = "feedback.html"
+    EXECUTED = "executed.ipynb"
+
+    @property
+    def nbgrader_root(self) -> Path:
+        """An nbgrader course root: gradebook.db, source/, autograded/ (formgrader runs here)."""
+        return self.root / self.NBGRADER
+
+    @property
+    def gradebook(self) -> Path:
+        return self.nbgrader_root / "gradebook.db"
+
+    @property
+    def gradebook_url(self) -> str:
+        return f"sqlite:///{self.gradebook.resolve()}"
+
+    def autograded(self, student_id: str) -> Path:
+        return self.nbgrader_root / "autograded" / student_id / self.course.assignment / f"{self.course.notebook}.ipynb"
+
+    def student(self, student_id: str) -> Path:
+        return self.root / student_id
+
+    @property
+    def work(self) -> Path:
+        """The coordinator's private scratch: extracted zips, runner job files, runner logs."""
+        return self.root / ".work"
+
+    @property
+    def grades_csv(self) -> Path:
+        return self.root / "grades.csv"
+
+    @property
+    def report(self) -> Path:
+        return self.root / "report.html"
+
+    @property
+    def questions(self) -> Path:
+        return self.root / "questions"

@@ -1,0 +1,106 @@
+"""The master a submission is compared with: its cells as the gradebook holds them, and the
+release versions students may have received.
+
+The gradebook (nbgrader's, written by `register`) is the record of which cells exist, which are
+locked and what each grade cell is worth; the rendered release of each variant and profile says
+what a locked cell's code looked like when the student got it.
+"""
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+from nbformat import NotebookNode
+from nbgrader.api import Gradebook, MissingEntry
+from nbgrader.preprocessors import ClearHiddenTests
+
+from alexnet_core.contract import grade_id
+from autograder.authoring.render import render_master
+from autograder.errors import LabError
+from grading_config import Course, GradingConfig
+
+# (master, its mtime, variant, profile, config) -> grade_id -> source; rendering costs ~0.1 s.
+_RELEASES: dict[tuple, dict[str, str] | None] = {}
+
+
+@dataclass
+class MasterCell:
+    """One cell of the registered master, as the gradebook holds it."""
+
+    name: str
+    cell_type: str
+    locked: bool
+    source: str
+    checksum: str
+    grade: bool
+    solution: bool
+    points: float | None
+
+    def metadata(self) -> dict:
+        meta = {"grade": self.grade, "grade_id": self.name, "locked": self.locked,
+                "schema_version": 3, "solution": self.solution, "checksum": self.checksum}
+        if self.grade:
+            meta["points"] = self.points
+        return meta
+
+
+def load_master(course_root: Path, course: Course) -> list[MasterCell]:
+    """The master's cells in notebook order, from the gradebook of an nbgrader course root."""
+    db = Path(course_root) / "gradebook.db"
+    if not db.exists():
+        raise LabError(f"{db}: no gradebook; register the assignment first "
+                       f"(autograder.authoring.release.register, which `alexnet-lab grade` calls)")
+    with Gradebook(f"sqlite:///{db.resolve()}") as gb:
+        try:
+            notebook = gb.find_notebook(course.notebook, course.assignment)
+        except MissingEntry:
+            raise LabError(f"{db}: assignment {course.assignment!r} has no notebook {course.notebook!r}; "
+                           f"register the assignment again") from None
+        grades = {c.name: c.max_score for c in notebook.grade_cells}
+        solutions = {c.name for c in notebook.solution_cells}
+        # nbgrader stores source cells in notebook order (it relies on that itself when it puts
+        # missing cells back); the source notebook in the course root, when present, confirms it.
+        cells = [MasterCell(c.name, c.cell_type, bool(c.locked), c.source, c.checksum, c.name in grades,
+                            c.name in solutions, float(grades[c.name]) if c.name in grades else None)
+                 for c in notebook.source_cells]
+    order = _source_order(Path(course_root), course)
+    if order:
+        rank = {name: i for i, name in enumerate(order)}
+        cells.sort(key=lambda c: rank.get(c.name, len(rank)))
+    return cells
+
+
+def _source_order(course_root: Path, course: Course) -> list[str]:
+    path = course_root / "source" / course.assignment / f"{course.notebook}.ipynb"
+    try:
+        nb = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return []
+    return [grade_id(c) for c in nb.get("cells", [])]
+
+
+def _release_sources(master: Path, variant: str, profile: str, config: GradingConfig) -> dict[str, str] | None:
+    """grade_id -> source as students received it (hidden tests removed), for one variant/profile."""
+    key = (str(master), master.stat().st_mtime_ns, variant, profile, id(config))
+    if key not in _RELEASES:
+        try:
+            nb = render_master(variant, profile, master=master, config=config)
+        except LabError:  # unknown variant/profile in edited metadata: no release to compare with
+            _RELEASES[key] = None
+        else:
+            nb, _ = ClearHiddenTests().preprocess(nb, {})
+            _RELEASES[key] = {grade_id(c): c.source for c in nb.cells if grade_id(c)}
+    return _RELEASES[key]
+
+
+def release_versions(nb: NotebookNode, master: Path, config: GradingConfig) -> list[dict[str, str]]:
+    """Cell sources of the release(s) this notebook may come from: its own stamp first, then all."""
+    stamp = nb.metadata.get("alexnet_lab") if isinstance(nb.metadata.get("alexnet_lab"), dict) else {}
+    variant, profile = stamp.get("variant"), stamp.get("profile")
+    if variant in config.course.variants and profile in config.profiles:
+        own = _release_sources(master, variant, profile, config)
+        if own is not None:
+            return [own]
+    found = [_release_sources(master, v, p, config) for v in config.course.variants for p in config.profiles]
+    return [s for s in found if s is not None]

@@ -1,0 +1,78 @@
+"""Answers of their own for test students, and the processes the batch tests start and stop.
+
+Sample notebooks themselves come from `autograder.sample_class`, the builder the demo and the
+benchmarks use too; what is here is only what a test needs beyond it.
+"""
+from __future__ import annotations
+
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+from alexnet_core.contract import QUESTIONS
+
+REPO = Path(__file__).resolve().parent.parent
+WORDS = ["kernel", "edge", "colour", "blob", "data", "training", "epoch", "accuracy", "pattern", "texture", "filter", "layer", "image", "class", "random", "noise", "guess", "chance", "network", "learn", "weight", "gradient", "loss", "shape", "fur", "ear", "wheel", "sky", "grass", "pixel", "feature", "detector", "scale", "small", "large", "fast", "slow", "rise", "flat", "stripe", "corner"]
+
+
+def prose(student: str, label: str, words: int = 18) -> str:
+    """An answer of its own for each student and question (random words: no accidental duplicates)."""
+    rng = random.Random(f"{student}/{label}")
+    return f"{student.title()} on {label}: " + " ".join(rng.choice(WORDS) for _ in range(words)) + "."
+
+
+def all_answers(student: str) -> dict[str, str]:
+    return {label: prose(student, label) for label in QUESTIONS}
+
+
+def processes_matching(*needles: str) -> list[int]:
+    """PIDs whose command line contains every needle (read from /proc; no broad kills)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if all(n in cmdline for n in needles):
+            found.append(int(entry.name))
+    return found
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.05):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    return None
+
+
+def kill(pids) -> None:
+    for pid in pids:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+def grade_command(inputs, out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "autograder.cli", "--course", str(REPO), "grade", *map(str, inputs),
+            "--out", str(out), "--profile", "smoke", *extra]
+
+
+def start_coordinator(inputs, out: Path, *extra: str) -> subprocess.Popen:
+    """`alexnet-lab grade` as its own process; its output goes to `<out>.log` (read with `log_of`)."""
+    log = Path(f"{out}.log").open("w")  # noqa: SIM115 (the coordinator writes it after we return)
+    return subprocess.Popen(grade_command(inputs, out, *extra), cwd=REPO, env=dict(os.environ),
+                            stdout=log, stderr=subprocess.STDOUT, text=True)
+
+
+def log_of(out: Path) -> str:
+    return Path(f"{out}.log").read_text(errors="replace")
