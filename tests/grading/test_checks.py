@@ -2,6 +2,7 @@
 import pytest
 from notebooks import CONFIG
 
+from alexnet_core.contract import PLOT_MIME, first_number, read_kernel_plots
 from autograder.submission import checks as check
 
 POINTS = CONFIG.points
@@ -14,7 +15,7 @@ def trajectory(acc, **extra):
 
 
 def notebook(*plots):
-    outputs = [{"output_type": "display_data", "metadata": {}, "data": {check.PLOT_MIME: p}} for p in plots]
+    outputs = [{"output_type": "display_data", "metadata": {}, "data": {PLOT_MIME: p}} for p in plots]
     return {"cells": [{"cell_type": "code", "metadata": {}, "outputs": outputs, "source": ""}]}
 
 
@@ -54,7 +55,7 @@ def test_kernels_must_be_shown_and_change_with_training():
 
 
 def test_evidence_agreement_within_tolerance_and_mismatch_flag(smoke):
-    plots = {"kernels": check.read_kernel_plots(notebook(*KERNELS))}
+    plots = {"kernels": read_kernel_plots(notebook(*KERNELS))}
     near = [a + smoke.evidence_tolerance - 0.5 for a in GOOD]
     ok, flags = check.check_evidence({"trajectory": trajectory(near), "plots": plots}, trajectory(GOOD), smoke, POINTS)
     assert ok.score == POINTS.evidence and flags == []
@@ -66,4 +67,4 @@ def test_evidence_agreement_within_tolerance_and_mismatch_flag(smoke):
 def test_q3a_note_sets_the_written_number_beside_the_students_own_run():
     note = check.q3a_note("Q3a: I see about 10% before training.", trajectory(GOOD), trajectory([9.6] + GOOD[1:]))
     assert note == "wrote 10; own before-training accuracy 10.0%; re-run 9.6%"
-    assert check.first_number("My answer to Q3a: it guesses") is None
+    assert first_number("My answer to Q3a: it guesses") is None

@@ -30,7 +30,8 @@ def test_each_variant_renders_every_contract_cell_without_template_text(variant)
     assert not [i for i in expected if i not in ids]
     for cell in nb.cells:
         assert "{{" not in cell.source and "{%" not in cell.source, cell.metadata.get("nbgrader")
-    assert nb.metadata["alexnet_lab"] == {"assignment": "alexnet", "variant": variant, "profile": "full"}
+    assert nb.metadata["alexnet_lab"] == {"assignment": "alexnet", "variant": variant, "profile": "full",
+                                          "min_answer_chars": CONFIG.points.min_answer_chars}
     nbformat.validate(nb)
 
 
