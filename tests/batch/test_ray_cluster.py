@@ -46,14 +46,14 @@ def _rows(path):
         return {r["student_id"]: r for r in csv.DictReader(fh)}
 
 
-def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_folder, graded_class):
+def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_folder, graded_class, course, config):
     import ray
 
     from autograder.batch.coordinator import grade
 
     local_out, _ = graded_class
     inputs = [class_folder / "alice.ipynb", class_folder / "carol.ipynb"]
-    summary = grade(inputs, tmp_path / "out", profile="smoke", backend="ray", address=ray_cluster)
+    summary = grade(inputs, tmp_path / "out", course, config, profile="smoke", backend="ray", address=ray_cluster)
     assert not ray.is_initialized()  # the coordinator disconnects when done
     assert summary.graded == 2 and summary.failed == 0
     on_ray, local = _rows(tmp_path / "out" / "grades.csv"), _rows(local_out / "grades.csv")

@@ -17,11 +17,11 @@ def _result(out, sid) -> SubmissionResult:
     return SubmissionResult.from_dict(json.loads((out / sid / "graded.json").read_text()))
 
 
-def test_a_failed_submission_is_graded_again_and_a_new_student_is_not_unknown(tmp_path, executed):
+def test_a_failed_submission_is_graded_again_and_a_new_student_is_not_unknown(tmp_path, executed, course, config):
     inputs, out = tmp_path / "class", tmp_path / "out"
     inputs.mkdir()
     (inputs / "bob.ipynb").write_text('{"cells": [')  # cut off: fails in prepare, no execution
-    first = grade([inputs], out, profile="smoke", runners=1)
+    first = grade([inputs], out, course, config, profile="smoke", runners=1)
     assert (first.failed, first.graded) == (1, 0)
     assert _result(out, "bob").status == "failed"
 
@@ -29,12 +29,12 @@ def test_a_failed_submission_is_graded_again_and_a_new_student_is_not_unknown(tm
     # students the grader added itself (bob) must not turn ada into an unknown id.
     nbformat.write(_answered(executed, "bob"), str(inputs / "bob.ipynb"))
     nbformat.write(_answered(executed, "ada"), str(inputs / "ada.ipynb"))
-    second = grade([inputs], out, profile="smoke", runners=1)
+    second = grade([inputs], out, course, config, profile="smoke", runners=1)
     assert (second.graded, second.failed, second.skipped) == (2, 0, 0)
     for sid in ("bob", "ada"):
         result = _result(out, sid)
         assert result.status == "graded"
         assert not any("roster" in flag for flag in result.flags), result.flags
 
-    third = grade([inputs], out, profile="smoke", runners=1)
+    third = grade([inputs], out, course, config, profile="smoke", runners=1)
     assert (third.graded, third.failed, third.skipped) == (0, 0, 2)
