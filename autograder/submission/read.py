@@ -37,6 +37,7 @@ def read_submission(path: Path, limit_mb: float) -> tuple[NotebookNode, list[str
                               f"ask for the .ipynb file itself")
     if version > 4:
         raise SubmissionError(f"{name}: nbformat {version} is newer than this grader reads (4); update nbformat")
+    flags += _repair_metadata(data)
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
     except Exception as exc:  # nbformat raises several types for broken or ancient files
@@ -56,6 +57,20 @@ def read_submission(path: Path, limit_mb: float) -> tuple[NotebookNode, list[str
                                   f"student to open and save the notebook in Jupyter") from None
         flags.append(f"notebook does not fully follow the nbformat schema ({str(exc).splitlines()[0][:120]})")
     return nb, flags
+
+
+def _repair_metadata(data: dict) -> list[str]:
+    """Metadata of the wrong JSON type, where nbformat's own reader would trip on it, becomes empty
+    (and is reported): it is the grader's to restore, not a reason to refuse the answers."""
+    flags = []
+    if not isinstance(data.get("metadata", {}), dict):
+        data["metadata"] = {}
+        flags.append("notebook metadata was broken; removed")
+    for index, cell in enumerate(data.get("cells") or []):
+        if isinstance(cell, dict) and not isinstance(cell.get("metadata", {}), dict):
+            cell["metadata"] = {}
+            flags.append(f"cell {index + 1} had broken metadata; removed")
+    return flags
 
 
 def _repair_structure(nb, name: str) -> list[str]:

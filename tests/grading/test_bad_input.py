@@ -159,9 +159,22 @@ def test_evidence_is_read_before_outputs_are_cleared(tmp_path, course_root, smok
     assert json.loads(prepared.notebook)["metadata"]["alexnet_lab"]["student_id"] == "student"
 
 
-@pytest.mark.parametrize("breakage", ["nbgrader metadata a string", "cell metadata a list", "source a number",
-                                      "trajectory hand-edited to text", "points as words", "plot record garbled"])
-def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_root, smoke, release_nb, breakage):
+# What a TA should get for each breakage: a one-line refusal only where nothing can be trusted
+# (a cell without text: which code ran is unknowable); everything else is repaired and flagged
+# where the TA should know, and the answers are graded.
+BREAKAGES = {
+    "nbgrader metadata a string": ("repaired", "had lost its nbgrader metadata; matched to imports by its code"),
+    "cell metadata a list": ("repaired", "had lost its nbgrader metadata; matched to predict by its code"),
+    "source a number": ("refused", "has no text"),
+    "trajectory hand-edited to text": ("repaired", None),
+    "points as words": ("repaired", "nbgrader metadata of cell check_kernels was edited (points); restored"),
+    "plot record garbled": ("repaired", None),
+}
+
+
+@pytest.mark.parametrize("breakage", BREAKAGES)
+def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_root, smoke, release_nb, master_code,
+                                                              breakage):
     nb = json.loads(nbformat.writes(notebooks.answer_all(release_nb)))
     cells = {c["metadata"]["nbgrader"]["grade_id"]: c for c in nb["cells"]}
     record = {"output_type": "display_data", "metadata": {}, "data": {}}
@@ -180,13 +193,19 @@ def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_
         record["data"]["application/vnd.alexnet-lab.plot+json"] = {"kind": "kernels", "model": "alexnet-mini",
                                                                   "epochs_trained": "five"}
         cells["trained_kernels"]["outputs"] = [record]
-    try:
-        prepared = _prepare(tmp_path, course_root, smoke, raw=json.dumps(nb).encode())
-    except SubmissionError as exc:
-        assert "student.ipynb" in str(exc) and "\n" not in str(exc)
-    else:
-        assert prepared.evidence["trajectory"] is None
-        assert all(a.answered for a in prepared.answers)
+    outcome, says = BREAKAGES[breakage]
+    if outcome == "refused":
+        with pytest.raises(SubmissionError) as refused:
+            _prepare(tmp_path, course_root, smoke, raw=json.dumps(nb).encode())
+        reason = str(refused.value)
+        assert reason.startswith("student.ipynb:") and says in reason and "\n" not in reason
+        return
+    prepared = _prepare(tmp_path, course_root, smoke, raw=json.dumps(nb).encode())
+    assert prepared.evidence["trajectory"] is None
+    assert all(a.answered for a in prepared.answers)
+    assert _code(prepared) == master_code  # the master's code is what runs
+    if says:
+        assert any(says in flag for flag in prepared.flags), prepared.flags
 
 
 def test_hand_edited_plot_records_do_not_break_preparation(tmp_path, course_root, smoke, student_run):
