@@ -4,6 +4,9 @@ One folder holds them all (`$ALEXNET_LAB_DATA`, else `~/.cache/alexnet-lab`). `f
 and verifies them on a machine with internet; everything else only reads and verifies, and a
 missing or corrupt file is an `AssetError` that names the file and the command that fixes it.
 Downloads go to `NAME.part` and are renamed only once verified, so a file that looks complete is.
+
+PIL and torch are imported where a file is decoded: this module is also what the CLI and the
+grader's runner read for paths and checksums, and they must not pay torch's import (1.3 s).
 """
 from __future__ import annotations
 

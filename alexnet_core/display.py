@@ -9,6 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
+from IPython import get_ipython
+from IPython.display import display
+
 from .contract import PLOT_MIME, TRAJECTORY_MIME
 
 __all__ = ["PLOT_MIME", "TRAJECTORY_MIME", "ProgressLine", "in_ipython", "note_standin", "show_bundle",
@@ -28,10 +31,6 @@ def standins_used() -> set:
 
 def in_ipython() -> bool:
     """True inside a Jupyter kernel or an IPython shell."""
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return False
     return get_ipython() is not None
 
 
@@ -39,8 +38,6 @@ def show_bundle(bundle: dict[str, Any]) -> None:
     """Emit one display output holding every MIME type of `bundle` (only inside IPython)."""
     if not in_ipython():
         return
-    from IPython.display import display
-
     display(bundle, raw=True)
 
 
@@ -53,8 +50,6 @@ class ProgressLine:
     def __init__(self, text: str):
         self._handle = None
         if in_ipython():
-            from IPython.display import display
-
             self._handle = display({"text/plain": text}, raw=True, display_id=True)
 
     def update(self, text: str) -> None:

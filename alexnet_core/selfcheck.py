@@ -306,7 +306,7 @@ def check_notebook(path: Path, expect: Expectations | None = None) -> PrecheckRe
     old = isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4
     if old:  # nbformat 3 keeps cells in worksheets; convert instead of refusing
         try:
-            import nbformat
+            import nbformat  # not a student dependency: Jupyter and Colab have it; absent, we say so
 
             nb = nbformat.reads(json.dumps(nb), as_version=4)
         except Exception:

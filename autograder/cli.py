@@ -12,7 +12,6 @@ from pathlib import Path
 
 from alexnet_core import assets, selfcheck
 from alexnet_core.errors import AssetError
-from alexnet_core.profiles import active_profile
 from autograder.config import LoadedConfig, describe, load_config, select_profile
 from autograder.course import CourseFolder
 from autograder.errors import LabError
@@ -40,7 +39,9 @@ def _cmd_assets(args) -> int:
     else:  # synthetic
         from alexnet_core import synthetic  # numpy
 
-        folder = synthetic.ensure_synthetic(active_profile(args.profile or "smoke"))
+        # The config's profile: the cache must hold what the grader will call ready.
+        profile = select_profile(_loaded(args).config, args.profile or "smoke")
+        folder = synthetic.ensure_synthetic(profile)
         print(f"synthetic dataset ready: {folder}")
     return 0
 

@@ -26,26 +26,30 @@ import tempfile
 import time
 from pathlib import Path
 
+import nbformat
+
+from alexnet_core import synthetic
+from autograder import sample_class
+from autograder.authoring.release import register
+from autograder.batch.pool import visible_gpus
+from autograder.config import load_config, select_profile
+from autograder.course import CourseFolder
+
 REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
+CONFIG = load_config().config
+COURSE = CourseFolder(REPO, CONFIG.course)
 os.environ.setdefault("ALEXNET_LAB_PROFILE", "smoke")
 os.environ.setdefault("MPLBACKEND", "Agg")
-# nbgrader runs `alembic` as a subprocess (shared/NOTES.md).
+# nbgrader runs `alembic` as a subprocess: the venv's bin/ must be on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
-
-import nbformat  # noqa: E402
-
-from grading_config import CONFIG, active_profile  # noqa: E402
 
 
 def make_submissions(work: Path, count: int, profile: str = "smoke") -> Path:
-    from alexnet_core import synthetic
-    from autograder import sample_class as demo_class
-
-    if active_profile(profile).synthetic:
-        synthetic.ensure_synthetic(active_profile(profile))
-    release = demo_class._release_notebook()
-    executed = demo_class._answer(demo_class._execute(release, work / "student-run", profile))
+    chosen = select_profile(CONFIG, profile)
+    if chosen.synthetic:
+        synthetic.ensure_synthetic(chosen)
+    release = sample_class.release_notebook(COURSE, CONFIG)
+    executed = sample_class.answer(sample_class.execute_release(release, work / "student-run", chosen))
     folder = work / "class"
     folder.mkdir(parents=True, exist_ok=True)
     for i in range(1, count + 1):
@@ -54,7 +58,7 @@ def make_submissions(work: Path, count: int, profile: str = "smoke") -> Path:
 
 
 def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke") -> float:
-    cmd = [sys.executable, "-m", "autograder.cli", "grade", str(folder), "--out", str(out),
+    cmd = [sys.executable, "-m", "autograder.cli", "--course", str(REPO), "grade", str(folder), "--out", str(out),
            "--profile", profile, "--runners", str(runners)]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=REPO, stdout=subprocess.DEVNULL)
@@ -62,9 +66,7 @@ def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke") -> 
 
 
 def time_stock_nbgrader(folder: Path, course: Path) -> float:
-    from autograder.authoring.release import register
-
-    register(course, "smoke")
+    register(course, COURSE.master, CONFIG, "smoke")
     course_cfg = CONFIG.course
     for nb in sorted(folder.glob("*.ipynb")):
         target = course / "submitted" / nb.stem / course_cfg.assignment
@@ -73,7 +75,7 @@ def time_stock_nbgrader(folder: Path, course: Path) -> float:
     env = dict(os.environ)
     env.pop("OMP_NUM_THREADS", None)  # stock: the kernel takes every core, as nbgrader leaves it
     cmd = ["nbgrader", "autograde", course_cfg.assignment, "--force",
-           f"--Execute.timeout={CONFIG.limits.smoke_cell_timeout_s}"]
+           f"--Execute.timeout={CONFIG.profiles['smoke'].cell_timeout_s}"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, cwd=course, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     elapsed = time.perf_counter() - start
@@ -85,8 +87,6 @@ def time_stock_nbgrader(folder: Path, course: Path) -> float:
 
 def gpu_sweep(work: Path, n: int, profile: str, slots: list[int]) -> int:
     """Submissions per hour on the visible GPUs with `s` runners per GPU, for each s."""
-    from autograder.batch.pool import visible_gpus
-
     gpus = visible_gpus()
     if not gpus:
         raise SystemExit("--slots sweeps runners per GPU, and no GPU is visible here; run it on a GPU machine.")

@@ -18,20 +18,20 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-import sys
+import pickle
 import tempfile
 import time
 from pathlib import Path
 
 import torch
+from torch.utils.data import DataLoader
+from torchvision import transforms
+from torchvision.datasets import CIFAR10
 
-REPO = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(REPO))
-
-import alexnet_core as ac  # noqa: E402
-from alexnet_core import cifar, synthetic  # noqa: E402
-from alexnet_core.models import fresh_mini_state  # noqa: E402
-from grading_config import PROFILES  # noqa: E402
+import alexnet_core as ac
+from alexnet_core import cifar, synthetic
+from alexnet_core.models import fresh_mini_state
+from alexnet_core.profiles import RECIPES
 
 
 def sync(device):
@@ -54,16 +54,11 @@ def bench_core(profile, device, epochs):
 
 def usual_dataset(root: Path):
     """torchvision's CIFAR10 reading our synthetic files (its MD5 check knows only the real ones)."""
-    from torchvision import transforms
-    from torchvision.datasets import CIFAR10
-
     class SyntheticCIFAR10(CIFAR10):
         def _check_integrity(self) -> bool:
             return True
 
         def _load_meta(self) -> None:
-            import pickle
-
             with open(os.path.join(self.root, self.base_folder, "batches.meta"), "rb") as f:
                 self.classes = pickle.load(f, encoding="latin1")["label_names"]
             self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
@@ -78,8 +73,6 @@ def usual_dataset(root: Path):
 
 
 def bench_usual(root: Path, profile, device, epochs, workers):
-    from torch.utils.data import DataLoader
-
     loader = DataLoader(usual_dataset(root), batch_size=profile.batch_size, shuffle=True, drop_last=True,
                         num_workers=workers, pin_memory=device.type == "cuda",
                         persistent_workers=workers > 0)
@@ -123,7 +116,7 @@ def main(argv=None):
 
     with tempfile.TemporaryDirectory(prefix="alexnet-bench-") as tmp:
         os.environ["ALEXNET_LAB_DATA"] = tmp
-        profile = dataclasses.replace(PROFILES["smoke"], name="bench", train_images=args.train_images,
+        profile = dataclasses.replace(RECIPES["smoke"], name="bench", train_images=args.train_images,
                                       test_images=128 if not args.full_run else 10_000, lr=0.01)
         start = time.perf_counter()
         folder = synthetic.ensure_synthetic(profile)

@@ -25,6 +25,8 @@ import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from nbgrader.api import Gradebook
+
 from autograder.errors import ConfigError
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -137,8 +139,6 @@ def load_roster(path: Path) -> Roster:
 
 def roster_from_gradebook(db_url: str) -> Roster | None:
     """The students already in the nbgrader gradebook, or None when it has none."""
-    from nbgrader.api import Gradebook
-
     with Gradebook(db_url) as gb:
         students = gb.students
         roster = Roster(students={s.id for s in students})

@@ -185,6 +185,9 @@ def cell_name(cell, index: int) -> str:
     return grade_id(cell) or f"cell {index + 1}"
 
 
+# nbclient and nbformat are imported by the inside half only: the runner process imports this
+# module too, for `execute`, and nbformat's schema validator alone costs it about a second.
+
 def _capped_client_class():
     from nbclient import NotebookClient
 
