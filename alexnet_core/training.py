@@ -67,7 +67,7 @@ def train(model: nn.Module, train_loader, test_loader, device=None, num_epochs: 
         torch.backends.cudnn.benchmark = False
     model.load_state_dict(fresh_mini_state(seed))
     model.to(device)
-    # channels_last is ~1.6x faster for this network on CPU (shared/NOTES.md) and harmless on GPU.
+    # channels_last is ~1.6x faster for this network on CPU (ARCHITECTURE.md, "Facts") and harmless on GPU.
     model.to(memory_format=torch.channels_last)
     model.epochs_trained = 0
     torch.manual_seed(seed)  # dropout

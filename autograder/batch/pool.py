@@ -6,7 +6,7 @@ pulled from their (lazy) iterable only as results come back, at most `JOBS_AHEAD
 slot ahead, so the first results are recorded while later submissions are still being prepared.
 
 Local pool: one slot per runner, each pinned to a GPU (`cuda:N`) or to a few CPU threads
-(kernels that each use every core run slower together than one after the other: shared/NOTES.md).
+(kernels that each use every core run slower together than one after the other: ARCHITECTURE.md).
 Every job runs in its own process, `python -m autograder.submission.job JOB.pkl RESULT.json`, so a runner
 that dies (OOM killer, segfault, kill -9) is seen: its job is retried `Runners.retries` times,
 then failed with the reason.
