@@ -7,6 +7,10 @@ sits inside one.
 
 `OutputFolder` is where `alexnet-lab grade --out OUT` writes: per-student folders, the class
 tables, the coordinator's scratch and an nbgrader course root for formgrader and `nbgrader export`.
+
+`NbgraderRoot` is an nbgrader course root, laid out as nbgrader expects (`gradebook.db`,
+`source/<assignment>/<notebook>.ipynb`, `autograded/<student>/...`): the course folder is one for
+the release, `OUT/nbgrader` is one for grading.
 """
 from __future__ import annotations
 
@@ -15,6 +19,34 @@ from pathlib import Path
 
 from autograder.errors import ConfigError
 from grading_config import Course
+
+
+@dataclass(frozen=True)
+class NbgraderRoot:
+    root: Path
+    course: Course
+
+    @property
+    def gradebook(self) -> Path:
+        return self.root / "gradebook.db"
+
+    @property
+    def gradebook_url(self) -> str:
+        return f"sqlite:///{self.gradebook.resolve()}"
+
+    @property
+    def config_file(self) -> Path:
+        return self.root / "nbgrader_config.py"
+
+    def source_notebook(self, source_directory: str = "source") -> Path:
+        """The assignment's nbgrader source notebook (with hidden tests)."""
+        return self.root / source_directory / self.course.assignment / f"{self.course.notebook}.ipynb"
+
+    def release_dir(self) -> Path:
+        return self.root / "release" / self.course.assignment
+
+    def autograded(self, student_id: str) -> Path:
+        return self.root / "autograded" / student_id / self.course.assignment / f"{self.course.notebook}.ipynb"
 
 
 @dataclass(frozen=True)
@@ -56,8 +88,13 @@ class CourseFolder:
         return self.envelopes / f"{profile_name}.json"
 
     @property
+    def nbgrader(self) -> NbgraderRoot:
+        """The course folder as nbgrader's course root for `generate_assignment` (release/, gradebook.db)."""
+        return NbgraderRoot(self.root, self.course)
+
+    @property
     def release_dir(self) -> Path:
-        return self.root / "release" / self.course.assignment
+        return self.nbgrader.release_dir()
 
     @property
     def release_notebook(self) -> Path:
@@ -69,10 +106,6 @@ class CourseFolder:
         course's own source/ holds the Jinja master, which nbgrader must not read."""
         return ".build/source"
 
-    @property
-    def gradebook(self) -> Path:
-        """The release's gradebook (generate_assignment records the assignment there)."""
-        return self.root / "gradebook.db"
 
 
 @dataclass(frozen=True)
@@ -89,20 +122,9 @@ class OutputFolder:
     EXECUTED = "executed.ipynb"
 
     @property
-    def nbgrader_root(self) -> Path:
-        """An nbgrader course root: gradebook.db, source/, autograded/ (formgrader runs here)."""
-        return self.root / self.NBGRADER
-
-    @property
-    def gradebook(self) -> Path:
-        return self.nbgrader_root / "gradebook.db"
-
-    @property
-    def gradebook_url(self) -> str:
-        return f"sqlite:///{self.gradebook.resolve()}"
-
-    def autograded(self, student_id: str) -> Path:
-        return self.nbgrader_root / "autograded" / student_id / self.course.assignment / f"{self.course.notebook}.ipynb"
+    def nbgrader(self) -> NbgraderRoot:
+        """The nbgrader course root of this batch: formgrader and `nbgrader export` run here."""
+        return NbgraderRoot(self.root / self.NBGRADER, self.course)
 
     def student(self, student_id: str) -> Path:
         return self.root / student_id

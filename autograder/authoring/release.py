@@ -21,18 +21,18 @@ from traitlets.config import Config
 from alexnet_core.contract import grade_id
 from autograder.authoring.render import render_master, resolve_profile, resolve_variant
 from autograder.config import select_profile
-from autograder.course import CourseFolder
+from autograder.course import CourseFolder, NbgraderRoot
 from autograder.errors import ReleaseError
 from grading_config import GradingConfig
 
 
-def _nbgrader_config(root: Path, source_directory: str, config: GradingConfig) -> Config:
+def _nbgrader_config(root: NbgraderRoot, source_directory: str, config: GradingConfig) -> Config:
     c = Config()
-    c.CourseDirectory.root = str(root)
+    c.CourseDirectory.root = str(root.root)
     c.CourseDirectory.course_id = config.course.course_id
     c.CourseDirectory.source_directory = source_directory
     c.CourseDirectory.release_directory = "release"
-    c.CourseDirectory.db_url = f"sqlite:///{root / 'gradebook.db'}"
+    c.CourseDirectory.db_url = root.gradebook_url
     return c
 
 
@@ -76,11 +76,12 @@ def _recorded_state(db_path: Path, config: GradingConfig):
         return names, len(notebook.submissions)
 
 
-def _generate(root: Path, source_directory: str, rendered, config: GradingConfig) -> Path:
+def _generate(root: NbgraderRoot, source_directory: str, rendered, config: GradingConfig) -> Path:
     """Write `rendered` as the assignment's source notebook under root and run generate_assignment."""
     course = config.course
-    source_dir = root / source_directory / course.assignment
-    db_path = root / "gradebook.db"
+    source = root.source_notebook(source_directory)
+    source_dir = source.parent
+    db_path = root.gradebook
     state = _recorded_state(db_path, config)
     if state is not None and state[1] > 0:
         recorded, submissions = state
@@ -96,15 +97,15 @@ def _generate(root: Path, source_directory: str, rendered, config: GradingConfig
     if source_dir.exists():
         shutil.rmtree(source_dir)
     source_dir.mkdir(parents=True)
-    nbformat.write(rendered, str(source_dir / f"{course.notebook}.ipynb"))
+    nbformat.write(rendered, str(source))
 
     _venv_on_path()
     api = NbGraderAPI(config=_nbgrader_config(root, source_directory, config))
     result = api.generate_assignment(course.assignment, force=True, create=True)
     if not result["success"]:
         last = (result.get("error") or result.get("log") or "no message").strip().splitlines()[-1]
-        raise ReleaseError(f"{root}: nbgrader generate_assignment failed for {course.assignment!r}: {last}")
-    return root / "release" / course.assignment
+        raise ReleaseError(f"{root.root}: nbgrader generate_assignment failed for {course.assignment!r}: {last}")
+    return root.release_dir()
 
 
 def build_release(course: CourseFolder, config: GradingConfig, variant: str | None = None,
@@ -117,7 +118,7 @@ def build_release(course: CourseFolder, config: GradingConfig, variant: str | No
     """
     rendered = render_master(resolve_variant(variant, config), resolve_profile(profile, config),
                              master=course.master, config=config)
-    return _generate(course.root, course.rendered_source, rendered, config)
+    return _generate(course.nbgrader, course.rendered_source, rendered, config)
 
 
 def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: str | None = None,
@@ -129,17 +130,15 @@ def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: 
     master whose cells were added or removed after submissions were recorded raises ReleaseError.
     `profile` None means the active profile ($ALEXNET_LAB_PROFILE, else the course default).
     """
-    course_root = Path(nbgrader_root).resolve()
-    course_root.mkdir(parents=True, exist_ok=True)
+    root = NbgraderRoot(Path(nbgrader_root).resolve(), config.course)
+    root.root.mkdir(parents=True, exist_ok=True)
     chosen = select_profile(config, profile)
     rendered = render_master(resolve_variant(variant, config), chosen, master=master, config=config)
-    (course_root / "nbgrader_config.py").write_text(_config_file_text(config))
+    root.config_file.write_text(_config_file_text(config))
 
-    course = config.course
-    source = course_root / "source" / course.assignment / f"{course.notebook}.ipynb"
-    db_path = course_root / "gradebook.db"
-    if (source.exists() and _recorded_state(db_path, config) is not None
+    source = root.source_notebook()
+    if (source.exists() and _recorded_state(root.gradebook, config) is not None
             and nbformat.read(str(source), as_version=4) == rendered):
-        return db_path  # already registered from this very master
-    _generate(course_root, "source", rendered, config)
-    return db_path
+        return root.gradebook  # already registered from this very master
+    _generate(root, "source", rendered, config)
+    return root.gradebook

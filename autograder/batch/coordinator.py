@@ -51,7 +51,7 @@ class BatchSummary:
             f"mean time per submission {mean:.1f} s" if self.per_submission else "nothing to grade",
             f"grades:  {self.out.grades_csv}",
             f"report:  {self.out.report}",
-            f"nbgrader course root (formgrader, nbgrader export): {self.out.nbgrader_root}",
+            f"nbgrader course root (formgrader, nbgrader export): {self.out.nbgrader.root}",
         ]
 
 
@@ -64,7 +64,7 @@ def _progress(total: int, enabled: bool):
 def _collect(inputs: list[Path], out: OutputFolder, roster: Path | None, config: GradingConfig) -> Collection:
     scratch = out.work / "inputs"
     shutil.rmtree(scratch, ignore_errors=True)  # a fresh extraction each run: zips may have changed
-    known = load_roster(roster) if roster else roster_from_gradebook_if_any(out.gradebook_url)
+    known = load_roster(roster) if roster else roster_from_gradebook_if_any(out.nbgrader.gradebook_url)
     return collect(inputs, scratch, known, assignment=config.course.assignment)
 
 
@@ -90,7 +90,7 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
     for sub in to_grade:
         started = time.monotonic()
         try:
-            prepared = prepare(sub.student_id, sub.path, out.nbgrader_root, course.master, profile, config)
+            prepared = prepare(sub.student_id, sub.path, out.nbgrader.root, course.master, profile, config)
         except Exception as exc:  # one bad submission never stops the batch
             reason = str(exc) if isinstance(exc, SubmissionError) else (
                 f"{sub.origin}: internal grader error while preparing ({type(exc).__name__}: {exc}); "
@@ -135,7 +135,7 @@ def grade(
     out.root.mkdir(parents=True, exist_ok=True)
     remove_partial_writes(out.root)  # litter of a coordinator killed mid-write last time
     # A fresh OUT needs no registration step: the nbgrader course root is made here.
-    register(out.nbgrader_root, course.master, config, prof.name)
+    register(out.nbgrader.root, course.master, config, prof.name)
 
     collection = _collect([Path(p) for p in inputs], out, roster, config)
     recorder = Recorder(out, config, course.master)

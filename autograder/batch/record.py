@@ -87,7 +87,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
     for manual grading or 0. A TA's manual score already in the gradebook is kept.
     """
     assignment, notebook = config.course.assignment, config.course.notebook
-    db_url = out.gradebook_url
+    db_url = out.nbgrader.gradebook_url
     sid = result.student_id
     with Gradebook(db_url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy autoflush warnings that mean nothing here.
@@ -97,7 +97,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
 
     nb = _notebook_for_gradebook(result, config)
     if nb is not None:
-        target = out.autograded(sid)
+        target = out.nbgrader.autograded(sid)
         target.parent.mkdir(parents=True, exist_ok=True)
         resources = {"nbgrader": {"db_url": db_url, "assignment": assignment, "notebook": notebook, "student": sid}}
         if result.status != FAILED:

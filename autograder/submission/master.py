@@ -17,6 +17,7 @@ from nbgrader.preprocessors import ClearHiddenTests
 
 from alexnet_core.contract import grade_id
 from autograder.authoring.render import render_master
+from autograder.course import NbgraderRoot
 from autograder.errors import LabError
 from grading_config import Course, GradingConfig
 
@@ -45,13 +46,14 @@ class MasterCell:
         return meta
 
 
-def load_master(course_root: Path, course: Course) -> list[MasterCell]:
+def load_master(nbgrader_root: Path, course: Course) -> list[MasterCell]:
     """The master's cells in notebook order, from the gradebook of an nbgrader course root."""
-    db = Path(course_root) / "gradebook.db"
+    root = NbgraderRoot(Path(nbgrader_root), course)
+    db = root.gradebook
     if not db.exists():
         raise LabError(f"{db}: no gradebook; register the assignment first "
                        f"(autograder.authoring.release.register, which `alexnet-lab grade` calls)")
-    with Gradebook(f"sqlite:///{db.resolve()}") as gb:
+    with Gradebook(root.gradebook_url) as gb:
         try:
             notebook = gb.find_notebook(course.notebook, course.assignment)
         except MissingEntry:
@@ -64,15 +66,14 @@ def load_master(course_root: Path, course: Course) -> list[MasterCell]:
         cells = [MasterCell(c.name, c.cell_type, bool(c.locked), c.source, c.checksum, c.name in grades,
                             c.name in solutions, float(grades[c.name]) if c.name in grades else None)
                  for c in notebook.source_cells]
-    order = _source_order(Path(course_root), course)
+    order = _source_order(root.source_notebook())
     if order:
         rank = {name: i for i, name in enumerate(order)}
         cells.sort(key=lambda c: rank.get(c.name, len(rank)))
     return cells
 
 
-def _source_order(course_root: Path, course: Course) -> list[str]:
-    path = course_root / "source" / course.assignment / f"{course.notebook}.ipynb"
+def _source_order(path: Path) -> list[str]:
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):

@@ -27,6 +27,7 @@ from nbgrader.nbgraderformat import ValidationError
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
 
 from alexnet_core.contract import answer_label, grade_id
+from autograder.course import NbgraderRoot
 from autograder.errors import SubmissionError
 from autograder.submission.checks import grade_answer
 from autograder.submission.evidence import extract_evidence
@@ -312,7 +313,7 @@ def prepare(student_id: str, path: Path, nbgrader_root: Path, master: Path, prof
     cells = load_master(nbgrader_root, config.course)
     resources = {
         "nbgrader": {"notebook": config.course.notebook, "assignment": config.course.assignment,
-                     "db_url": f"sqlite:///{(Path(nbgrader_root) / 'gradebook.db').resolve()}"},
+                     "db_url": NbgraderRoot(Path(nbgrader_root), config.course).gradebook_url},
         "alexnet_lab": {"name": path.name, "config": config, "master": cells, "flags": flags,
                         "releases": release_versions(nb, master, config)},
     }
