@@ -13,8 +13,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from alexnet_core.contract import MIN_ANSWER_CHARS, QUESTIONS
-from alexnet_core.profiles import RECIPES, Recipe
+from alexnet_core.contract import ASSIGNMENT, CHECK_CELLS, MIN_ANSWER_CHARS, QUESTIONS, SUBMISSION_MB
+from alexnet_core.profiles import DEFAULT_RECIPE, RECIPES, Recipe
 from alexnet_core.profiles import setting as _f
 
 
@@ -45,9 +45,9 @@ PROFILES: dict[str, Profile] = {
 @dataclass(frozen=True)
 class Course:
     course_id: str = _f("alexnet-lab", "nbgrader course id.")
-    assignment: str = _f("alexnet", "Assignment name: folder under source/ and release/.")
+    assignment: str = _f(ASSIGNMENT, "Assignment name: folder under source/ and release/.")
     notebook: str = _f("alexnet", "Notebook file name (without .ipynb) inside the assignment.")
-    default_profile: str = _f("full", "Profile used when neither --profile nor ALEXNET_LAB_PROFILE is set.")
+    default_profile: str = _f(DEFAULT_RECIPE, "Profile used when neither --profile nor ALEXNET_LAB_PROFILE is set.")
     default_variant: str = _f("colab", "Variant `alexnet-lab release` builds when --variant is not given.")
     variants: tuple = _f(("colab", "local"), "Variants the master can be rendered as.")
     repository_url: str = _f(
@@ -70,8 +70,8 @@ class Points:
     min_answer_chars: int = _f(MIN_ANSWER_CHARS, "An answer shorter than this (after trimming) counts as unanswered.")
 
     def checks(self) -> dict[str, float]:
-        """Points of each automatic check, by check name."""
-        return {"trajectory": self.trajectory, "evidence": self.evidence, "kernel_plots": self.kernel_plots}
+        """Points of each automatic check, by check name (the contract's list of checks)."""
+        return {name: getattr(self, name) for name in CHECK_CELLS}
 
 
 @dataclass(frozen=True)
@@ -79,7 +79,7 @@ class Limits:
     memory_mb: int = _f(6_000, "Memory cap for the grading kernel (MiB): address space on CPU runners, "
                                "resident memory on GPU runners (CUDA reserves large address ranges).")
     output_mb: float = _f(20.0, "Cap on the executed notebook's outputs (MiB); larger outputs are cut.")
-    submission_mb: float = _f(50.0, "Submissions larger than this (MiB) are refused before parsing.")
+    submission_mb: float = _f(SUBMISSION_MB, "Submissions larger than this (MiB) are refused before parsing.")
     run_extra_code: bool = _f(False, "Run code cells a student added (the lab asks for none).")
     require_sandbox: bool = _f(False, "Refuse to grade when bubblewrap is not available.")
 

@@ -70,6 +70,11 @@ def cifar_folder() -> Path:
     return cache_dir() / CIFAR_FOLDER
 
 
+def cifar_tensor_cache() -> Path:
+    """Verified real CIFAR-10 as one uint8 tensor file, written on first use (reads in a second)."""
+    return cache_dir() / "cifar-10-uint8.pt"
+
+
 def synthetic_root(profile_name: str) -> Path:
     """The folder that holds `cifar-10-batches-py/` for a synthetic profile."""
     return cache_dir() / f"synthetic-{profile_name}"

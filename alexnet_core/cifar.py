@@ -94,7 +94,7 @@ def _stamp(folder: Path) -> list:
 
 def _read_real_cached(folder: Path) -> CifarArrays:
     """Real CIFAR-10, verified once and then cached as a uint8 tensor file beside it."""
-    cache = folder.parent / "cifar-10-uint8.pt"
+    cache = assets.cifar_tensor_cache()
     stamp = _stamp(folder)
     if cache.is_file():
         try:

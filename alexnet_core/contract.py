@@ -17,22 +17,29 @@ PLOT_MIME = "application/vnd.alexnet-lab.plot+json"
 PLACEHOLDER = "YOUR ANSWER HERE"
 """nbgrader's text in an answer cell nobody has touched."""
 
+ASSIGNMENT = "alexnet"
+"""The lab's assignment name (a course may rename it in its config; the release stamps it)."""
+
 QUESTIONS = ("Q1", "Q2", "Q3a", "Q3b", "Q3c", "Q4a", "Q4b")
 """The free-text questions, in notebook order, as students see them."""
+BEFORE_TRAINING_QUESTION = "Q3a"
+"""The question whose answer is the student's own test accuracy before training (a number)."""
 
 MIN_ANSWER_CHARS = 20
-"""The default shortest answer (after trimming) that counts as answered (grading_config may change it)."""
+"""The default shortest answer (after trimming) that counts as answered (a course may change it)."""
+SUBMISSION_MB = 50.0
+"""The default largest notebook accepted, in MiB (a course may change it; the release stamps it)."""
 
 # The automatic checks: check name (a column of grades.csv) -> the grade cell that holds its score.
 CHECK_CELLS = {"trajectory": "check_trajectory", "evidence": "check_evidence", "kernel_plots": "check_kernels"}
 
-# The three kernel pictures, by the cell that draws them, and what they show.
-KERNEL_CELLS = {
-    "pretrained_kernels": "pretrained AlexNet kernels",
-    "untrained_kernels": "untrained AlexNet-mini kernels",
-    "trained_kernels": "trained AlexNet-mini kernels",
+# The three kernel pictures by role (which weights they show, from the plot record), and their names.
+KERNEL_PLOTS = {
+    "pretrained": "pretrained AlexNet kernels",
+    "untrained": "untrained AlexNet-mini kernels",
+    "trained": "trained AlexNet-mini kernels",
 }
-KERNEL_ROLES = ("pretrained", "untrained", "trained")
+KERNEL_ROLES = tuple(KERNEL_PLOTS)
 
 # Code cells whose outputs prove the notebook ran (setup and the last cell excluded: the first may
 # print nothing on a second run, the last is running while a student checks).
@@ -60,17 +67,23 @@ def answer_cell(label: str) -> str:
     return f"answer_{label.lower()}"
 
 
-def question_cell(label: str) -> str:
-    """'Q3a' -> 'question_q3a', the locked cell that asks it."""
-    return f"question_{label.lower()}"
-
-
 def answer_label(cell_id: str | None, labels=QUESTIONS) -> str | None:
     """'answer_q3a' -> 'Q3a' for the labels given; None for any other cell."""
     for label in labels:
         if cell_id == answer_cell(label):
             return label
     return None
+
+
+def answer_cells(nb: dict, labels=QUESTIONS) -> dict:
+    """The answer cells by label, found by grade id. Where a cell was duplicated, the last copy:
+    nbgrader's DeduplicateIds keeps that one's id, so it is the copy the grader reads."""
+    found = {}
+    for cell in nb.get("cells", []) or []:
+        label = answer_label(grade_id(cell), labels)
+        if label:
+            found[label] = cell
+    return found
 
 
 def source_text(cell: dict) -> str:
@@ -85,7 +98,8 @@ def own_text(text: str) -> str:
 
 
 def is_answered(text: str, min_chars: int = MIN_ANSWER_CHARS, master_text: str = PLACEHOLDER) -> bool:
-    """The one rule, for the student's check and the grader: changed from the release and long enough."""
+    """The one rule, for the student's check and the grader: changed from the release (`master_text`,
+    the answer cell as released) and at least `min_chars` long without the placeholder."""
     own = own_text(text)
     return bool(own) and text.strip() != master_text.strip() and len(own) >= min_chars
 

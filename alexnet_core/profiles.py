@@ -39,10 +39,6 @@ class Recipe:
     test_images: int = setting(10_000, "Test images (synthetic profiles generate this many).")
     allow_standins: bool = setting(False, "Missing ImageNet weights or dog photo become labelled stand-ins.")
 
-    def as_recipe(self) -> Recipe:
-        """Only the recipe's fields (a grading profile carries more)."""
-        return Recipe(**{f.name: getattr(self, f.name) for f in fields(Recipe)})
-
 
 RECIPES: dict[str, Recipe] = {
     "full": Recipe(),

@@ -20,19 +20,23 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from alexnet_core.contract import (
-    KERNEL_CELLS,
+    ASSIGNMENT,
+    KERNEL_PLOTS,
     MB,
     MIN_ANSWER_CHARS,
     PLACEHOLDER,
-    PLOT_MIME,
     QUESTIONS,
     RUN_CELLS,
+    SUBMISSION_MB,
     TRAJECTORY_MIME,
-    answer_cell,
+    answer_cells,
     grade_id,
     is_answered,
-    mime_record,
+    is_number,
+    output_records,
     over_size_limit,
+    read_kernel_plots,
+    read_trajectory,
     source_text,
 )
 from alexnet_core.profiles import DEFAULT_RECIPE
@@ -42,11 +46,11 @@ from alexnet_core.profiles import DEFAULT_RECIPE
 class Expectations:
     """What this course expects of a notebook; the defaults are the lab's."""
 
-    assignment: str = "alexnet"
+    assignment: str = ASSIGNMENT
     questions: tuple = QUESTIONS
     min_answer_chars: int = MIN_ANSWER_CHARS
     default_profile: str = DEFAULT_RECIPE
-    submission_mb: float = 50.0
+    submission_mb: float = SUBMISSION_MB
 
     @classmethod
     def from_notebook(cls, nb: dict) -> Expectations:
@@ -61,11 +65,13 @@ class Expectations:
             found["min_answer_chars"] = stamp["min_answer_chars"]
         if isinstance(stamp.get("profile"), str):
             found["default_profile"] = stamp["profile"]
+        if is_number(stamp.get("submission_mb")) and stamp["submission_mb"] > 0:
+            found["submission_mb"] = float(stamp["submission_mb"])
         return cls(**found)
 
 
 @dataclass
-class PrecheckReport:
+class SelfCheckReport:
     """The verdict on one notebook: what is fine, what must be fixed before submitting."""
 
     name: str
@@ -164,7 +170,7 @@ def _outputs(nb: dict):
             yield cell, out
 
 
-def _check_assignment(nb: dict, report: PrecheckReport, expect: Expectations) -> bool:
+def _check_assignment(nb: dict, report: SelfCheckReport, expect: Expectations) -> bool:
     expected = expect.assignment
     lab = nb.get("metadata", {}).get("alexnet_lab")
     if not isinstance(lab, dict) or "assignment" not in lab:
@@ -179,15 +185,9 @@ def _check_assignment(nb: dict, report: PrecheckReport, expect: Expectations) ->
     return True
 
 
-def _check_answers(nb: dict, report: PrecheckReport, expect: Expectations) -> None:
+def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> None:
     questions = expect.questions
-    cells = {}
-    for cell in nb.get("cells", []):
-        label = cell.get("metadata", {}).get("alexnet_lab", {}).get("question")
-        gid = grade_id(cell) or ""
-        for wanted in questions:
-            if label == wanted or (label is None and gid == answer_cell(wanted)):
-                cells.setdefault(wanted, cell)
+    cells = answer_cells(nb, questions)  # as the grader finds them: by grade id, the last copy
     missing = [q for q in questions if q not in cells]
     unanswered = [label for label, cell in cells.items()
                   if not is_answered(source_text(cell), expect.min_answer_chars)]
@@ -203,7 +203,7 @@ def _check_answers(nb: dict, report: PrecheckReport, expect: Expectations) -> No
         report.passed.append(f"All {len(questions)} questions answered ({', '.join(questions)}).")
 
 
-def _check_run(nb: dict, report: PrecheckReport, expect: Expectations) -> None:
+def _check_run(nb: dict, report: SelfCheckReport, expect: Expectations) -> None:
     by_id = {grade_id(c): c for c in nb.get("cells", []) if c.get("cell_type") == "code" and grade_id(c)}
     present = [gid for gid in RUN_CELLS if gid in by_id]
     not_run = [gid for gid in present if not by_id[gid].get("outputs")]
@@ -223,20 +223,23 @@ def _check_run(nb: dict, report: PrecheckReport, expect: Expectations) -> None:
         report.problems.append(f"Errors in the outputs: {', '.join(errors)}: fix the cause (often a cell "
                                "run out of order) and run the notebook from the top again.")
 
-    records = [mime_record(out, TRAJECTORY_MIME) for _, out in _outputs(nb)]
-    records = [r for r in records if r]
-    if not records:
+    # The grader's own reader: the train cell's record first; a malformed one counts as none.
+    record = read_trajectory(nb)
+    raw = [rec for _, rec in output_records(nb, TRAJECTORY_MIME)]
+    if record is None and not raw:
         report.problems.append("No training record: the train cell has not finished; run it and save.")
+    elif record is None and raw[-1].get("accuracy") == []:
+        report.problems.append("The training record is incomplete (training was interrupted): run the "
+                               "notebook from the top again.")
+    elif record is None:
+        report.problems.append("The training record is malformed (was the output edited?): run the "
+                               "notebook from the top again and save.")
     else:
-        record = records[-1]
-        acc = record.get("accuracy")
-        acc = [] if acc is None else acc
-        epochs = record.get("epochs")
-        if not isinstance(acc, list) or not all(isinstance(a, (int, float)) and not isinstance(a, bool)
-                                                for a in acc) or isinstance(epochs, bool):
+        acc, epochs = record["accuracy"], record.get("epochs")
+        if not isinstance(epochs, int) or isinstance(epochs, bool):
             report.problems.append("The training record is malformed (was the output edited?): run the "
                                    "notebook from the top again and save.")
-        elif not isinstance(epochs, int) or not acc or len(acc) != epochs + 1:
+        elif len(acc) != epochs + 1:
             report.problems.append("The training record is incomplete (training was interrupted): run the "
                                    "notebook from the top again.")
         else:
@@ -246,22 +249,19 @@ def _check_run(nb: dict, report: PrecheckReport, expect: Expectations) -> None:
                 report.notes.append(f"Training ran with the {record['profile']!r} settings, not the course's "
                                     f"{expect.default_profile!r}.")
 
-    missing_plots = []
-    for gid, what in KERNEL_CELLS.items():
-        outs = by_id.get(gid, {}).get("outputs", []) or []
-        shown = any((mime_record(o, PLOT_MIME) or {}).get("kind") == "kernels" or "image/png" in o.get("data", {})
-                    for o in outs)
-        if not shown:
-            missing_plots.append(what)
+    # The grader's own reader: a plot's role comes from its record (a "trained" picture drawn
+    # before training shows untrained weights, and the grader counts it so).
+    shown = read_kernel_plots(nb)
+    missing_plots = [what for role, what in KERNEL_PLOTS.items() if role not in shown]
     if missing_plots:
         report.problems.append(f"Kernel pictures missing: {', '.join(missing_plots)}: run their cells and save.")
     else:
         report.passed.append("All three kernel pictures are shown (pretrained, untrained, trained).")
 
 
-def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = None) -> PrecheckReport:
+def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = None) -> SelfCheckReport:
     """Check a notebook already loaded as a dict (or NotebookNode); expectations default to the lab's."""
-    report = PrecheckReport(name=name)
+    report = SelfCheckReport(name=name)
     report.fatal = _structure_problem(nb)
     if report.fatal:
         return report
@@ -272,10 +272,10 @@ def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = N
     return report
 
 
-def check_notebook(path: Path, expect: Expectations | None = None) -> PrecheckReport:
+def check_notebook(path: Path, expect: Expectations | None = None) -> SelfCheckReport:
     """Check the notebook file at `path` without executing anything."""
     path = Path(path)
-    report = PrecheckReport(name=str(path))
+    report = SelfCheckReport(name=str(path))
     try:
         size = path.stat().st_size
     except FileNotFoundError:
@@ -336,7 +336,7 @@ def _jupyter_notebook_path() -> Path | None:
     return None
 
 
-def check_this_notebook() -> PrecheckReport | None:
+def check_this_notebook() -> SelfCheckReport | None:
     """Run the check from inside the notebook; print the verdict. Never raises, never uses stderr."""
     try:
         nb = _colab_notebook()

@@ -21,7 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
-from .assets import CIFAR_FOLDER, cifar_folder, synthetic_root
+from .assets import CIFAR_FOLDER, cifar_folder, cifar_tensor_cache, synthetic_root
 from .profiles import Recipe
 
 MARKER = "SYNTHETIC"
@@ -115,7 +115,9 @@ def dataset_ready(profile: Recipe) -> bool:
     """
     if profile.synthetic:
         return is_built(profile)
-    return cifar_folder().is_dir()
+    # Real CIFAR-10 is ready once its tensor cache is written beside it: without the cache, every
+    # read-only kernel would verify the MD5s and read the pickles again.
+    return cifar_folder().is_dir() and cifar_tensor_cache().is_file()
 
 
 def write_dataset(folder: Path, profile: Recipe) -> None:

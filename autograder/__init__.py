@@ -1,7 +1,9 @@
-"""Grading for the AlexNet lab: render -> release -> collect -> prepare -> run -> check -> record.
+"""The grader of the AlexNet lab, built on `alexnet_core` and on nbgrader used as a library.
 
-Each step lives in the module named after it. Runners return results; only the coordinator
-(`grade.py`) writes the gradebook and the files a TA reads.
+Grouped by job, in the order of the data flow (ARCHITECTURE.md): `authoring/` (render, release,
+reference), `submission/` (read, evidence, sanitise, execute, scoring, job), `batch/` (collect,
+coordinator, pool, record), `reports/`. Runners return results; only the coordinator
+(`batch/coordinator.py`) writes the gradebook and the files a TA reads.
 """
 
 import sys as _sys

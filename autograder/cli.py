@@ -10,9 +10,9 @@ import argparse
 import sys
 from pathlib import Path
 
-from alexnet_core import assets, selfcheck
+from alexnet_core import assets, selfcheck, synthetic
 from alexnet_core.errors import AssetError
-from autograder.config import LoadedConfig, describe, load_config, select_profile
+from autograder.config import BACKENDS, LoadedConfig, describe, load_config, profile_name, select_profile
 from autograder.course import CourseFolder
 from autograder.errors import LabError
 
@@ -22,7 +22,8 @@ from autograder.errors import LabError
 
 
 def _loaded(args) -> LoadedConfig:
-    return load_config(args.config, args.course)
+    # The course folder's alexnet-lab.toml applies whether the course is --course or the current folder.
+    return load_config(args.config, args.course or Path.cwd())
 
 
 def _course(args, config) -> CourseFolder:
@@ -37,8 +38,6 @@ def _cmd_assets(args) -> int:
         for line in assets.fetch_all(force=args.force):
             print(line)
     else:  # synthetic
-        from alexnet_core import synthetic  # numpy
-
         # The config's profile: the cache must hold what the grader will call ready.
         profile = select_profile(_loaded(args).config, args.profile or "smoke")
         folder = synthetic.ensure_synthetic(profile)
@@ -59,7 +58,7 @@ def _cmd_reference(args) -> int:
     from autograder.authoring.reference import build_reference
 
     config = _loaded(args).config
-    path = build_reference(_course(args, config), select_profile(config, args.profile), seeds=args.seeds)
+    path = build_reference(_course(args, config), select_profile(config, profile_name(args.profile)), seeds=args.seeds)
     print(f"reference envelope written: {path}")
     return 0
 
@@ -73,7 +72,7 @@ def _cmd_grade(args) -> int:
         out=Path(args.out),
         course=_course(args, config),
         config=config,
-        profile=args.profile,
+        profile=profile_name(args.profile),
         runners=args.runners,
         backend=args.backend,
         address=args.address,
@@ -138,7 +137,7 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("inputs", nargs="+", metavar="INPUT")
     g.add_argument("--profile")
     g.add_argument("--runners", type=int, help="submissions at once (default: per GPU / CPU cores)")
-    g.add_argument("--backend", choices=["local", "ray"], help="runner pool (default local)")
+    g.add_argument("--backend", choices=BACKENDS, help="runner pool (default: runners.backend)")
     g.add_argument("--address", help="Ray cluster address (with --backend ray)")
     g.add_argument("--out", default="grading", help="output folder (default ./grading)")
     g.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
@@ -163,10 +162,20 @@ def _is_user_error(exc: BaseException) -> bool:
     return isinstance(exc, (LabError, ValueError, AssetError))
 
 
+GRADER_PACKAGES = ("nbgrader", "nbclient", "nbconvert", "nbformat", "jinja2", "tqdm", "jupyter_client")
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.func(args)
+    except ModuleNotFoundError as exc:
+        if (exc.name or "").split(".")[0] not in GRADER_PACKAGES:
+            raise
+        # The student's install: `check` and `assets` work, the grader's commands need the extra.
+        print(f"alexnet-lab {args.command}: needs the grader ({exc.name} is not installed): "
+              "pip install 'alexnet-lab[grader]'", file=sys.stderr)
+        return 2
     except Exception as exc:
         if not _is_user_error(exc):
             raise

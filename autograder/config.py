@@ -137,7 +137,10 @@ def apply_overrides(config: GradingConfig, data: dict, origin: str) -> GradingCo
     """The settings of a parsed TOML file applied over `config` (profiles by name, new ones from `base`)."""
     data = dict(data)
     profiles = dict(config.profiles)
-    for name, table in (data.pop("profiles", None) or {}).items():
+    tables = data.pop("profiles", None) or {}
+    if not isinstance(tables, dict):
+        raise ConfigError(f"{origin}: profiles must be tables, one per profile ([profiles.NAME])")
+    for name, table in tables.items():
         if not isinstance(table, dict):
             raise ConfigError(f"{origin}: [profiles.{name}] must be a table of settings")
         table = dict(table)
@@ -229,9 +232,15 @@ def validate(config: GradingConfig, origin: str) -> None:
 
 # ---------------------------------------------------------------- reading it
 
+def profile_name(given: str | None) -> str | None:
+    """The profile the person at the keyboard chose: --profile, else $ALEXNET_LAB_PROFILE (read by
+    the CLI only; below it, profiles are passed)."""
+    return given or os.environ.get(PROFILE_ENV) or None
+
+
 def select_profile(config: GradingConfig, name: str | None = None) -> Profile:
-    """The profile named, else $ALEXNET_LAB_PROFILE, else the course default."""
-    chosen = name or os.environ.get(PROFILE_ENV) or config.course.default_profile
+    """The profile named, else the course default."""
+    chosen = name or config.course.default_profile
     try:
         return config.profiles[chosen]
     except KeyError:

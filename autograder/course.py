@@ -20,6 +20,10 @@ from pathlib import Path
 from autograder.errors import ConfigError
 from grading_config import Course
 
+FIGURES_DIR = "figures"
+"""Beside the master: pictures its markdown links as `![..](attachment:NAME)`, embedded by the
+renderer so the release shows them offline and in Colab, where relative links do not resolve."""
+
 
 @dataclass(frozen=True)
 class NbgraderRoot:
@@ -77,7 +81,7 @@ class CourseFolder:
     @property
     def figures(self) -> Path:
         """Pictures the master embeds as attachments (`![..](attachment:NAME)`)."""
-        return self.assignment_dir / "figures"
+        return self.assignment_dir / FIGURES_DIR
 
     @property
     def envelopes(self) -> Path:

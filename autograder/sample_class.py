@@ -193,7 +193,7 @@ def print_duplicates(graded: Path, config: GradingConfig) -> None:
         print(f"near-identical answers: {row['a']} and {row['b']} ({labels})")
 
 
-def class_demo(out: Path, course: CourseFolder, config: GradingConfig, runners: int | None = None) -> Path:
+def class_demo(out: Path, course: CourseFolder, config: GradingConfig) -> Path:
     """Write the sample class under `out/class`, grade it into `out/grading`; return the report path."""
     out = Path(out)
     profile = select_profile(config, DEMO_PROFILE)
@@ -202,7 +202,7 @@ def class_demo(out: Path, course: CourseFolder, config: GradingConfig, runners: 
     executed = execute_release(release_notebook(course, config), out / "student-run", profile)
     students = write_class(out / "class", executed)
     print(f"demo: {len(students)} sample submissions in {out / 'class'}: {', '.join(students)}")
-    summary = grade([out / "class"], out / "grading", course, config, profile=DEMO_PROFILE, runners=runners)
+    summary = grade([out / "class"], out / "grading", course, config, profile=DEMO_PROFILE)
     print_table(summary.out.grades_csv, config)
     print_duplicates(summary.out.root, config)
     print(f"\nclass report: {summary.out.report}")

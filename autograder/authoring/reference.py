@@ -15,7 +15,6 @@ from pathlib import Path
 import torch
 
 import alexnet_core
-from alexnet_core.runtime import as_device
 from autograder.course import CourseFolder
 from autograder.errors import LabError
 from autograder.files import atomic_write
@@ -44,10 +43,9 @@ def load_reference(course: CourseFolder, profile: Profile) -> dict:
     return data
 
 
-def train_seed(profile: Profile, seed: int, device=None) -> list[float]:
+def train_seed(profile: Profile, seed: int, device) -> list[float]:
     """Test accuracy before training and after every epoch, for one seed, as the notebook trains."""
     seeded = dataclasses.replace(profile, seed=seed)
-    device = as_device(device) if device is not None else alexnet_core.default_device()
     alexnet_core.set_seed(seed)
     # The data stay the profile's own (a synthetic set is generated from the profile seed): only
     # the initial weights, the batch order, augmentation and dropout change with the seed.
@@ -66,7 +64,7 @@ def envelope(runs: list[list[float]], margin: float) -> dict:
             "upper": [round(min(100.0, v + margin), 2) for v in high]}
 
 
-def build_reference(course: CourseFolder, profile: Profile, seeds: int | None = None, device=None,
+def build_reference(course: CourseFolder, profile: Profile, seeds: int | None = None,
                     out: Path | None = None) -> Path:
     """Train `seeds` seeds (default: the profile's reference_seeds) and write the envelope JSON."""
     chosen = profile
@@ -75,11 +73,12 @@ def build_reference(course: CourseFolder, profile: Profile, seeds: int | None = 
         raise LabError(f"--seeds {count}: give at least 1")
     # The grading seed is always one of them, so the grader's own re-run is inside by construction.
     seed_list = [chosen.seed + i for i in range(count)]
+    device = alexnet_core.default_device()  # the GPU where there is one, as the notebook does
     runs = [train_seed(chosen, s, device) for s in seed_list]
     data = {
         "profile": chosen.name, **{k: getattr(chosen, k) for k in ENVELOPE_KEYS}, "seeds": seed_list,
         "margin": chosen.envelope_margin, "runs": runs, **envelope(runs, chosen.envelope_margin),
-        "device": str(device or alexnet_core.default_device()), "torch": torch.__version__,
+        "device": str(device), "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
     }

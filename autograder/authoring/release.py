@@ -62,12 +62,12 @@ def _cell_names(nb) -> set[str]:
     return names
 
 
-def _recorded_state(db_path: Path, config: GradingConfig):
+def _recorded_state(root: NbgraderRoot, config: GradingConfig):
     """(cell names recorded, number of submissions) for the assignment's notebook, or None."""
-    if not db_path.exists():
+    if not root.gradebook.exists():
         return None
     course = config.course
-    with Gradebook(f"sqlite:///{db_path}", course.course_id) as gb:
+    with Gradebook(root.gradebook_url, course.course_id) as gb:
         try:
             notebook = gb.find_notebook(course.notebook, course.assignment)
         except MissingEntry:
@@ -82,7 +82,7 @@ def _generate(root: NbgraderRoot, source_directory: str, rendered, config: Gradi
     source = root.source_notebook(source_directory)
     source_dir = source.parent
     db_path = root.gradebook
-    state = _recorded_state(db_path, config)
+    state = _recorded_state(root, config)
     if state is not None and state[1] > 0:
         recorded, submissions = state
         new = _cell_names(rendered)
@@ -121,8 +121,12 @@ def build_release(course: CourseFolder, config: GradingConfig, variant: str | No
     return _generate(course.nbgrader, course.rendered_source, rendered, config)
 
 
-def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: str | None = None,
-             variant: str = "local") -> Path:
+# What a grading course root registers: the variant without Colab's install cell (the grader's
+# kernel has the library), whose cells are the same as every variant's.
+GRADING_VARIANT = "local"
+
+
+def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: str | None = None) -> Path:
     """Make `nbgrader_root` an nbgrader course root holding the assignment; return its gradebook.
 
     Idempotent: when the gradebook already holds this exact rendering, nothing is regenerated (safe
@@ -133,11 +137,11 @@ def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: 
     root = NbgraderRoot(Path(nbgrader_root).resolve(), config.course)
     root.root.mkdir(parents=True, exist_ok=True)
     chosen = select_profile(config, profile)
-    rendered = render_master(resolve_variant(variant, config), chosen, master=master, config=config)
+    rendered = render_master(resolve_variant(GRADING_VARIANT, config), chosen, master=master, config=config)
     root.config_file.write_text(_config_file_text(config))
 
     source = root.source_notebook()
-    if (source.exists() and _recorded_state(root.gradebook, config) is not None
+    if (source.exists() and _recorded_state(root, config) is not None
             and nbformat.read(str(source), as_version=4) == rendered):
         return root.gradebook  # already registered from this very master
     _generate(root, "source", rendered, config)

@@ -23,12 +23,10 @@ from nbformat import NotebookNode
 
 from alexnet_core.contract import grade_id
 from autograder.config import select_profile
+from autograder.course import FIGURES_DIR
 from autograder.errors import ConfigError, RenderError
 from grading_config import GradingConfig, Points, Profile
 
-# Markdown figures written `![text](attachment:name.png)` are embedded from this folder beside the
-# master, so the release shows them offline and in Colab, where relative links do not resolve.
-FIGURES_DIR = "figures"
 _ATTACHMENT = re.compile(r"attachment:([A-Za-z0-9_.\-]+)")
 _MIME = {".png": "image/png", ".jpg": "image/jpeg", ".jpeg": "image/jpeg", ".svg": "image/svg+xml"}
 
@@ -161,6 +159,7 @@ def render_master(
         "profile": chosen.name,
         # What the student's own check needs to judge answers as the grader will.
         "min_answer_chars": config.points.min_answer_chars,
+        "submission_mb": config.limits.submission_mb,
     }
     nbformat.validate(nb)
     return nb

@@ -1,7 +1,7 @@
 """The coordinator of `alexnet-lab grade`: collect, prepare, schedule runners, record, resume.
 
 It is the only process that writes the output folder and the gradebook. Submissions whose
-`OUT/<student>/result.json` exists are done and skipped (unless `regrade`), so re-running the same
+`OUT/<student>/graded.json` exists are done and skipped (unless `regrade`), so re-running the same
 command after a crash or a kill -9 grades only what is left. One bad submission never stops the
 batch: it is recorded as failed with its reason.
 """
@@ -90,7 +90,7 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
     for sub in to_grade:
         started = time.monotonic()
         try:
-            prepared = prepare(sub.student_id, sub.path, out.nbgrader.root, course.master, profile, config)
+            prepared = prepare(sub.student_id, sub.path, out.nbgrader, course.master, profile, config)
         except Exception as exc:  # one bad submission never stops the batch
             reason = str(exc) if isinstance(exc, SubmissionError) else (
                 f"{sub.origin}: internal grader error while preparing ({type(exc).__name__}: {exc}); "

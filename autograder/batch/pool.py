@@ -1,19 +1,19 @@
 """Where runners run: a local pool of pinned runner processes (default), or a Ray cluster.
 
-Both take `runner.Job`s and yield `SubmissionResult`s as they finish, in completion order; the
+Both take `Job`s (autograder.submission.job) and yield `SubmissionResult`s as they finish, in completion order; the
 coordinator records each one (runners never write the output folder or the gradebook). Jobs are
 pulled from their (lazy) iterable only as results come back, at most `JOBS_AHEAD_PER_SLOT` per
 slot ahead, so the first results are recorded while later submissions are still being prepared.
 
 Local pool: one slot per runner, each pinned to a GPU (`cuda:N`) or to a few CPU threads
 (kernels that each use every core run slower together than one after the other: ARCHITECTURE.md).
-Every job runs in its own process, `python -m autograder.submission.job JOB.pkl RESULT.json`, so a runner
+Every job runs in its own process, `python -m autograder.submission.job JOB.pkl OUT.json`, so a runner
 that dies (OOM killer, segfault, kill -9) is seen: its job is retried `Runners.retries` times,
 then failed with the reason.
 
-Ray: the same `runner.run_job` as a Ray task, asking for a GPU share (`Runners.ray_gpu_fraction`)
+Ray: the same `run_job` as a Ray task, asking for a GPU share (`Runners.ray_gpu_fraction`)
 where the cluster has GPUs and CPUs otherwise; Ray retries a task whose worker died. Every node
-needs this project installed (the same `pip install -e .`) and the assets in its cache.
+needs this project installed (`pip install 'alexnet-lab[ray]'`) and the assets in its cache.
 """
 from __future__ import annotations
 
@@ -35,17 +35,20 @@ from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
 
+from alexnet_core.assets import DATA_ENV
+from autograder.config import BACKENDS
 from autograder.errors import ConfigError
+from autograder.submission.execute import THREAD_VARS
 from autograder.submission.job import run_job
 from autograder.submission.results import SubmissionResult, failed_result
 from grading_config import GradingConfig
 
 RUNNER_MODULE = "autograder.submission.job"
-# Environment a runner (and its kernel) needs from the coordinator: profile and asset cache.
-FORWARDED_ENV = ("ALEXNET_LAB_PROFILE", "ALEXNET_LAB_DATA")
-THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
+# Environment a Ray worker (and its kernel) needs from the coordinator: the asset cache. (The
+# profile travels in the Job itself.)
+FORWARDED_ENV = (DATA_ENV,)
 # Jobs handed to the runners ahead of time, per runner slot. The job generator prepares each
-# submission in the coordinator (grade.py `_jobs`), so it is pulled only as results come back:
+# submission in the coordinator (coordinator.py `_jobs`), so it is pulled only as results come back:
 # runners never starve, yet results are recorded (and the progress bar moves) from the first one.
 JOBS_AHEAD_PER_SLOT = 2
 
@@ -74,7 +77,7 @@ def visible_gpus() -> list[int]:
     if mask is not None:
         return [int(x) for x in mask.split(",") if x.strip().isdigit()]
     try:
-        import torch
+        import torch  # 1.3 s: only when CUDA_VISIBLE_DEVICES does not already say
 
         return list(range(torch.cuda.device_count()))
     except Exception:  # no torch build with CUDA, no driver: a CPU machine
@@ -343,4 +346,4 @@ def make_pool(backend: str | None, runners: int | None, address: str | None, con
         return LocalPool(plan_slots(runners, config), config, workdir=workdir, timeout_s=timeout_s)
     if backend == "ray":
         return RayPool(address, config)
-    raise ConfigError(f"Unknown backend {backend!r}. Valid backends: local, ray.")
+    raise ConfigError(f"Unknown backend {backend!r}. Valid backends: {', '.join(BACKENDS)}.")

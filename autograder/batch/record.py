@@ -47,7 +47,7 @@ def load_done(out: Path) -> dict[str, SubmissionResult]:
 
 # -- grades.csv -----------------------------------------------------------------------------
 def grades_csv(results: list[SubmissionResult], config: GradingConfig) -> str:
-    """DESIGN contract 6: base columns, one per check, one per question, then time and device."""
+    """Base columns, one per check, one per question, then time and device (README, "TAs")."""
     questions = list(config.points.questions)
     columns = BASE_COLUMNS + list(CHECK_CELLS) + questions + ["seconds", "attempts", "device"]
     buf = io.StringIO()
@@ -83,7 +83,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
 
     nbgrader creates the submission (update_or_create_submission mirrors every grade cell) and
     its SaveAutoGrades preprocessor scores the executed notebook as `nbgrader autograde` would;
-    then the automatic checks get the scores check.py computed and each answer is either waiting
+    then the automatic checks get the scores scoring.py computed and each answer is either waiting
     for manual grading or 0. A TA's manual score already in the gradebook is kept.
     """
     assignment, notebook = config.course.assignment, config.course.notebook
@@ -111,7 +111,8 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
             try:
                 grade = gb.find_grade(check.grade_id, notebook, assignment, sid)
             except MissingEntry:
-                print(f"warning: the gradebook has no grade cell {check.grade_id!r}; score not stored", file=sys.stderr)
+                print(f"warning: {out.nbgrader.gradebook} has no grade cell {check.grade_id!r}, so its score is not "
+                      "stored there (grades.csv has it); grade into a fresh --out folder", file=sys.stderr)
                 continue
             grade.auto_score = float(check.score)
             grade.needs_manual_grade = grade.manual_score is not None
@@ -120,7 +121,8 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
                 grade = gb.find_grade(answer.grade_id, notebook, assignment, sid)
                 comment = gb.find_comment(answer.grade_id, notebook, assignment, sid)
             except MissingEntry:
-                print(f"warning: the gradebook has no answer cell {answer.grade_id!r}", file=sys.stderr)
+                print(f"warning: {out.nbgrader.gradebook} has no answer cell {answer.grade_id!r}, so formgrader will "
+                      "not show it; grade into a fresh --out folder", file=sys.stderr)
                 continue
             if answer.answered:
                 grade.auto_score = None

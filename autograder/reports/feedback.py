@@ -11,7 +11,7 @@ from functools import lru_cache
 import nbformat
 from jinja2 import Environment, PackageLoader, select_autoescape
 
-from alexnet_core.contract import PLOT_MIME
+from alexnet_core.contract import PLOT_MIME, kernel_role, mime_record
 from autograder.reports import charts
 from autograder.submission.results import FAILED, SubmissionResult
 
@@ -56,17 +56,15 @@ def kernel_images(executed_notebook: str | None) -> list[dict]:
     images = []
     for cell in nb.cells:
         for out in cell.get("outputs", []):
-            data = out.get("data", {})
-            meta = data.get(PLOT_MIME)
-            if not isinstance(meta, dict) or meta.get("kind") != "kernels" or "image/png" not in data:
+            meta, png = mime_record(out, PLOT_MIME), (out.get("data") or {}).get("image/png")
+            if meta is None or meta.get("kind") != "kernels" or not png:
                 continue
-            model = meta.get("model", "model")
+            role = kernel_role(meta)  # the contract's reading of which weights a plot shows
             trained = meta.get("epochs_trained")
-            when = "pretrained" if model == "alexnet" else ("untrained" if not trained else f"after {trained} epochs")
-            caption = f"{model}, layer {meta.get('layer_index', 0)}: {when}"
+            when = f"after {trained} epochs" if role == "trained" else role
+            caption = f"{meta.get('model', 'model')}, layer {meta.get('layer_index', 0)}: {when}"
             if meta.get("standin"):
                 caption += " (stand-in weights)"
-            png = data["image/png"]
             png = png if isinstance(png, str) else base64.b64encode(png).decode()
             images.append({"src": "data:image/png;base64," + png.replace("\n", ""), "caption": caption})
     return images
@@ -138,7 +136,6 @@ def feedback_html(result: SubmissionResult) -> str:
         trajectory=trajectory_chart(result),
         kernels=kernel_images(result.executed_notebook),
         auto_total=result.total,
-        auto_max=sum(c.max_score for c in result.checks if c.grade_id),
+        auto_max=result.auto_max,
         manual_max=sum(a.max_score for a in result.answers if a.answered),
-        max_points=result.max_total,
     )

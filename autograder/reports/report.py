@@ -164,7 +164,7 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
     accuracies = [r.final_accuracy for r in results if r.final_accuracy is not None]
     totals = [r.total for r in results]
     seconds = [r.seconds for r in results if r.seconds]
-    auto_max = max((sum(c.max_score for c in r.checks if c.grade_id) for r in results), default=0)
+    auto_max = max((r.auto_max for r in results), default=0)
     pairs = near_duplicates(results, config.runners.near_duplicate_ratio)
     evidence = [r for r in results for c in r.checks if c.name == "evidence" and not c.passed and r.status != FAILED]
     labels = list(config.points.questions)

@@ -14,5 +14,4 @@ def extract_evidence(nb: NotebookNode) -> dict:
     return {
         "trajectory": read_trajectory(nb),
         "plots": {"kernels": read_kernel_plots(nb), "kinds": kinds},
-        "executed_cells": sum(1 for c in nb.cells if c.cell_type == "code" and c.get("execution_count")),
     }

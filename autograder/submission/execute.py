@@ -38,6 +38,8 @@ KERNEL_ENV_PREFIXES = ("PATH", "LANG", "LC_", "TZ", "LD_LIBRARY_PATH", "CUDA_", 
                        "PYTHONPATH", "VIRTUAL_ENV", "TORCH_", "OMP_", "MKL_", "KMP_")
 # Our own records are small and are what the checks read: a flood of other output must not push them out.
 KEEP_MIMES = (TRAJECTORY_MIME, PLOT_MIME)
+# The thread counts a kernel honours: set to the runner's share so kernels do not fight for cores.
+THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # What the inside half writes about the run (status, errors), beside executed.ipynb in scratch.
 EXECUTION_FILE = "execution.json"
 # Seconds allowed on top of the notebook limit for the kernel to start and the files to be written.
@@ -92,7 +94,7 @@ def kernel_env(scratch: Path, profile: Profile, device: str, threads: int) -> di
     env = {k: v for k, v in os.environ.items() if k.startswith(KERNEL_ENV_PREFIXES)}
     env[PROFILE_ENV] = profile.name
     env[RECIPE_ENV] = recipe_to_json(profile)  # the recipe as this config resolved it, overrides included
-    for name in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    for name in THREAD_VARS:
         env[name] = str(max(1, threads))
     env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1] if device.startswith("cuda") else ""
     for name, sub in (("HOME", "home"), ("TMPDIR", "tmp"), ("JUPYTER_RUNTIME_DIR", "runtime"),
@@ -180,9 +182,13 @@ def _read_result(scratch: Path, run) -> Execution:
 
 # ---------------------------------------------------------------- inside the sandbox
 
+UNNAMED = "cell "
+"""How a cell without a grade id is named in results: 'cell N' (1-based); only a student's own cell has none."""
+
+
 def cell_name(cell, index: int) -> str:
     """A cell's grade_id, or 'cell N' (1-based) for cells without one."""
-    return grade_id(cell) or f"cell {index + 1}"
+    return grade_id(cell) or f"{UNNAMED}{index + 1}"
 
 
 # nbclient and nbformat are imported by the inside half only: the runner process imports this

@@ -16,10 +16,10 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alexnet_core.contract import read_trajectory
+from alexnet_core.contract import BEFORE_TRAINING_QUESTION, CHECK_CELLS, read_trajectory
 from autograder.files import atomic_write
-from autograder.submission import checks
-from autograder.submission.execute import execute, warm_assets
+from autograder.submission import scoring
+from autograder.submission.execute import CRASHED, UNNAMED, execute, warm_assets
 from autograder.submission.results import FAILED, GRADED, PreparedSubmission, SubmissionResult
 from grading_config import Limits, Points, Profile
 
@@ -73,7 +73,7 @@ def _grade(job: Job, result: SubmissionResult) -> None:
                         limits=job.limits, sandbox=job.sandbox, hidden=hide)
     result.executed_notebook = execution.notebook
     result.failed_cell = execution.failed_cell
-    if job.sandbox and not execution.sandboxed and execution.status != "crashed":
+    if job.sandbox and not execution.sandboxed and execution.status != CRASHED:
         result.flags.append("graded without a sandbox (bubblewrap unavailable)")
     if execution.truncated:
         result.flags.append(f"outputs cut at the {job.limits.output_mb:g} MB cap in: {', '.join(execution.truncated)}")
@@ -83,16 +83,19 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     rerun = read_trajectory(executed)
     result.trajectory_rerun = rerun
     points = job.points
-    evidence_result, evidence_flags = checks.check_evidence(prepared.evidence or {}, rerun, profile, points)
-    result.checks = [checks.check_trajectory(rerun, profile, job.reference, points), evidence_result,
-                     checks.check_kernels(executed, points)]
+    evidence_result, evidence_flags = scoring.check_evidence(prepared.evidence or {}, rerun, profile, points)
+    result.checks = [scoring.check_trajectory(rerun, profile, job.reference, points), evidence_result,
+                     scoring.check_kernels(executed, points)]
     result.flags += evidence_flags
     for answer in result.answers:
-        if answer.label == "Q3a":  # the TA sees the number written beside the student's own run
-            answer.note = "; ".join(filter(None, [answer.note, checks.q3a_note(
+        if answer.label == BEFORE_TRAINING_QUESTION:  # the TA sees the number beside the student's own run
+            answer.note = "; ".join(filter(None, [answer.note, scoring.q3a_note(
                 answer.text, result.trajectory_submitted, rerun)]))
 
-    master_error = [e for e in execution.errors if not e["cell"].startswith(("cell ", "check_"))]
+    # Who raised: a hidden test of a check cell, a cell the student added (no grade id), or the master.
+    hidden_tests = [e for e in execution.errors if e["cell"] in CHECK_CELLS.values()]
+    own = [e for e in execution.errors if e["cell"].startswith(UNNAMED)]
+    master_error = [e for e in execution.errors if e not in hidden_tests and e not in own]
     if execution.stopped:
         result.status, result.reason = FAILED, execution.reason
     elif master_error:
@@ -103,16 +106,12 @@ def _grade(job: Job, result: SubmissionResult) -> None:
         result.reason = f"cell {first['cell']} raised {first['ename']}: {first['evalue']}"
     else:
         result.status = GRADED
-        extra = [e for e in execution.errors if e["cell"].startswith("cell ")]
-        if extra:
+        if own:
             result.flags.append("the student's own code raised: " + "; ".join(
-                f"{e['cell']}: {e['ename']}: {e['evalue'][:80]}" for e in extra))
+                f"{e['cell']}: {e['ename']}: {e['evalue'][:80]}" for e in own))
         lost = [c for c in result.checks if c.score < c.max_score]
-        result.reason = "" if not lost else "; ".join(f"{c.name}: {c.reason}" for c in lost)
-        if execution.errors and any(e["cell"].startswith("check_") for e in execution.errors):
-            hidden = [e for e in execution.errors if e["cell"].startswith("check_")]
-            result.reason = "; ".join(filter(None, [result.reason] + [
-                f"{e['cell']} raised {e['ename']}" for e in hidden]))
+        result.reason = "; ".join([f"{c.name}: {c.reason}" for c in lost]
+                                  + [f"{e['cell']} raised {e['ename']}" for e in hidden_tests])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -19,7 +19,7 @@ from alexnet_core.contract import grade_id
 from autograder.authoring.render import render_master
 from autograder.course import NbgraderRoot
 from autograder.errors import LabError
-from grading_config import Course, GradingConfig
+from grading_config import GradingConfig
 
 # (master, its mtime, variant, profile, config) -> grade_id -> source; rendering costs ~0.1 s.
 _RELEASES: dict[tuple, dict[str, str] | None] = {}
@@ -46,9 +46,9 @@ class MasterCell:
         return meta
 
 
-def load_master(nbgrader_root: Path, course: Course) -> list[MasterCell]:
+def load_master(root: NbgraderRoot) -> list[MasterCell]:
     """The master's cells in notebook order, from the gradebook of an nbgrader course root."""
-    root = NbgraderRoot(Path(nbgrader_root), course)
+    course = root.course
     db = root.gradebook
     if not db.exists():
         raise LabError(f"{db}: no gradebook; register the assignment first "

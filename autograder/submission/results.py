@@ -3,7 +3,7 @@
 Runners (local processes or Ray workers) never touch the gradebook or the output folder; they
 return a `SubmissionResult`, and `record.py` writes it. Everything here round-trips through
 `to_dict` / `from_dict` so a result can cross a process or machine boundary and be saved as the
-per-student `result.json` that makes a batch resumable.
+per-student `graded.json` that makes a batch resumable.
 """
 from __future__ import annotations
 
@@ -89,8 +89,13 @@ class SubmissionResult:
         return sum(c.score for c in self.checks if c.grade_id)
 
     @property
+    def auto_max(self) -> float:
+        """The most the automatic checks can give."""
+        return sum(c.max_score for c in self.checks if c.grade_id)
+
+    @property
     def max_total(self) -> float:
-        return sum(c.max_score for c in self.checks if c.grade_id) + sum(a.max_score for a in self.answers)
+        return self.auto_max + sum(a.max_score for a in self.answers)
 
     def to_dict(self) -> dict:
         return asdict(self)

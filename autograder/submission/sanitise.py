@@ -2,7 +2,7 @@
 
 Order matters, and `prepare` shows it: the file is read (`read`), the student's own outputs are
 kept as evidence (`evidence`) before nbgrader's ClearOutput throws them away, and then each step
-of `STEPS` runs as a preprocessor over the notebook, nbgrader's own (ClearOutput, DeduplicateIds,
+of `steps()` runs as a preprocessor over the notebook, nbgrader's own (ClearOutput, DeduplicateIds,
 OverwriteKernelspec, OverwriteCells, CheckCellMetadata) among ours. Ours do what nbgrader does
 not: refuse another assignment's notebook, put back the master's metadata on cells whose nbgrader
 metadata was edited, report edited locked cells, put back deleted cells (all of them, not only
@@ -29,11 +29,11 @@ from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateId
 from alexnet_core.contract import answer_label, grade_id
 from autograder.course import NbgraderRoot
 from autograder.errors import SubmissionError
-from autograder.submission.checks import grade_answer
 from autograder.submission.evidence import extract_evidence
 from autograder.submission.master import MasterCell, load_master, release_versions
 from autograder.submission.read import read_submission
 from autograder.submission.results import Answer, PreparedSubmission
+from autograder.submission.scoring import grade_answer
 from grading_config import GradingConfig, Points, Profile
 
 # nbgrader's preprocessors log every restored cell as a warning; we report those as flags instead.
@@ -299,21 +299,21 @@ def sanitise(nb: NotebookNode, resources: dict) -> NotebookNode:
     return nb
 
 
-def prepare(student_id: str, path: Path, nbgrader_root: Path, master: Path, profile: Profile,
+def prepare(student_id: str, path: Path, nbgrader: NbgraderRoot, master: Path, profile: Profile,
             config: GradingConfig) -> PreparedSubmission:
     """Read, keep the evidence, sanitise; raises SubmissionError (one line) for bad input.
 
-    `nbgrader_root` holds the registered assignment (its gradebook); `master` is the Jinja master
-    the release versions are rendered from.
+    `nbgrader` holds the registered assignment (its gradebook); `master` is the Jinja master the
+    release versions are rendered from.
     """
     path = Path(path)
     nb, flags = read_submission(path, config.limits.submission_mb)
     evidence = extract_evidence(nb)  # before ClearOutput throws the outputs away
     stamp = nb.metadata.get("alexnet_lab") if isinstance(nb.metadata.get("alexnet_lab"), dict) else {}
-    cells = load_master(nbgrader_root, config.course)
+    cells = load_master(nbgrader)
     resources = {
         "nbgrader": {"notebook": config.course.notebook, "assignment": config.course.assignment,
-                     "db_url": NbgraderRoot(Path(nbgrader_root), config.course).gradebook_url},
+                     "db_url": nbgrader.gradebook_url},
         "alexnet_lab": {"name": path.name, "config": config, "master": cells, "flags": flags,
                         "releases": release_versions(nb, master, config)},
     }

@@ -37,8 +37,15 @@ def installed(tmp_path_factory) -> Path:
     _run([base, "-m", "venv", venv])
     # The wheel is built with the development venv's setuptools (nothing downloaded), then pip
     # installs it as any user's `pip install .` would; --no-deps: dependencies are borrowed below.
+    # Built from a copy of what the package holds, so setuptools' build/ never lands in the checkout.
+    tree = root / "tree"
+    tree.mkdir()
+    for name in ("pyproject.toml", "README.md", "grading_config.py"):
+        shutil.copy2(REPO / name, tree / name)
+    for package in ("alexnet_core", "autograder"):
+        shutil.copytree(REPO / package, tree / package, ignore=shutil.ignore_patterns("__pycache__"))
     _run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation",
-          "--disable-pip-version-check", "-w", root / "dist", REPO])
+          "--disable-pip-version-check", "-w", root / "dist", tree])
     wheel = next((root / "dist").glob("alexnet_lab-*.whl"))
     _run([venv / "bin" / "python", "-m", "pip", "install", "-q", "--no-deps", "--disable-pip-version-check", wheel])
     site = Path(_run([venv / "bin" / "python", "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"]

@@ -24,7 +24,7 @@ def test_results_are_yielded_while_the_generator_still_has_jobs(tmp_path, monkey
     window = JOBS_AHEAD_PER_SLOT * len(slots)
     pulled = []
 
-    def jobs():  # as grade.py's _jobs: each job prepared only when the pool asks for it
+    def jobs():  # as coordinator.py's _jobs: each job prepared only when the pool asks for it
         for i in range(12):
             pulled.append(i)
             yield FakeJob(SimpleNamespace(student_id=f"s{i:02d}", source=f"s{i:02d}.ipynb"))

@@ -15,6 +15,7 @@ import pytest
 from alexnet_core.contract import TRAJECTORY_MIME
 from autograder.authoring.reference import load_reference
 from autograder.authoring.release import register
+from autograder.course import NbgraderRoot
 from autograder.submission.job import Job, run_job
 from autograder.submission.sanitise import prepare
 
@@ -75,7 +76,7 @@ def graded(submissions, course_root, course, config, smoke):
     """SubmissionResult per submission, plus each file's bytes before grading."""
     before = {name: path.read_bytes() for name, path in submissions.items()}
     reference = load_reference(course, smoke)
-    jobs = {name: Job(prepare(name, path, course_root, course.master, smoke, config), smoke, "cpu", 1, reference,
+    jobs = {name: Job(prepare(name, path, NbgraderRoot(course_root, config.course), course.master, smoke, config), smoke, "cpu", 1, reference,
                       config.limits, config.points, hide=(str(course_root),))
             for name, path in submissions.items()}
     with ThreadPoolExecutor(max_workers=2) as pool:

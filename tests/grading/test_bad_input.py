@@ -8,6 +8,7 @@ import notebooks
 import pytest
 from notebooks import CONFIG, REPO
 
+from autograder.course import NbgraderRoot
 from autograder.errors import SubmissionError
 from autograder.submission.sanitise import prepare
 
@@ -22,7 +23,7 @@ def _prepare(tmp_path, course_root, smoke, nb=None, raw=None, config=CONFIG, nam
         nbformat.write(nb, str(path))
     before = path.read_bytes()
     try:
-        return prepare(name, path, course_root, MASTER, smoke, config)
+        return prepare(name, path, NbgraderRoot(course_root, config.course), MASTER, smoke, config)
     finally:
         assert path.read_bytes() == before, "the submitted file was modified"
 

@@ -12,8 +12,9 @@ import notebooks
 import pytest
 from notebooks import CONFIG, REPO
 
-from alexnet_core.contract import MB, TRAJECTORY_MIME
+from alexnet_core.contract import MB, PLOT_MIME, TRAJECTORY_MIME
 from alexnet_core.selfcheck import Expectations, check_node, check_notebook
+from autograder.course import NbgraderRoot
 from autograder.errors import SubmissionError
 from autograder.submission.evidence import extract_evidence
 from autograder.submission.sanitise import prepare
@@ -65,8 +66,37 @@ def test_the_size_limit_is_the_same_number_for_the_student_and_the_grader(
     config = dataclasses.replace(CONFIG, limits=dataclasses.replace(CONFIG.limits, submission_mb=1.0))
     if accepted:
         assert report.fatal is None
-        prepare("big", path, course_root, MASTER, smoke, config)
+        prepare("big", path, NbgraderRoot(course_root, config.course), MASTER, smoke, config)
     else:
         assert "more than the 1 MB accepted" in report.fatal
         with pytest.raises(SubmissionError, match="over the 1 MB limit"):
-            prepare("big", path, course_root, MASTER, smoke, config)
+            prepare("big", path, NbgraderRoot(course_root, config.course), MASTER, smoke, config)
+
+
+def test_a_duplicated_answer_cell_is_read_where_the_grader_reads_it(student_run, course_root, smoke, tmp_path):
+    # The student copies the Q1 cell and writes the answer in the first copy only: nbgrader keeps
+    # the last copy's id, so the answer is not graded, and the check must not call it ready.
+    nb = notebooks.answer_all(student_run)
+    q1 = notebooks.cell_by_id(nb, "answer_q1")
+    blank = copy.deepcopy(q1)
+    blank.source, blank.id = "YOUR ANSWER HERE", "answer-q1-copy"
+    nb.cells.insert(nb.cells.index(q1) + 1, blank)
+    report = check_node(nb)
+    assert "Q1" in report.unanswered and not report.ready
+    path = tmp_path / "dup.ipynb"
+    nbformat.write(nb, str(path))
+    prepared = prepare("dup", path, NbgraderRoot(course_root, CONFIG.course), MASTER, smoke, CONFIG)
+    assert not next(a for a in prepared.answers if a.label == "Q1").answered
+
+
+def test_kernels_drawn_before_training_are_missing_for_both(student_run):
+    # A "trained kernels" picture drawn before training shows untrained weights: the grader's
+    # evidence check counts no trained picture, and so must the student's check.
+    nb = notebooks.answer_all(student_run)
+    for out in notebooks.cell_by_id(nb, "trained_kernels").outputs:
+        record = out.get("data", {}).get(PLOT_MIME)
+        if record:
+            record["epochs_trained"] = 0
+    assert "trained" not in extract_evidence(nb)["plots"]["kernels"]
+    report = check_node(nb)
+    assert not report.ready and any("trained AlexNet-mini kernels" in p for p in report.problems)

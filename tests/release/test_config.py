@@ -101,3 +101,13 @@ def test_edited_defaults_are_validated_too():
         grading_config.CONFIG.limits, output_mb=0))
     with pytest.raises(ConfigError, match=r"grading_config.py: limits.output_mb = 0 must be more than 0"):
         load_config(defaults=broken)
+
+
+def test_the_course_folders_own_file_applies_when_the_course_is_the_current_folder(tmp_path, monkeypatch, capsys):
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    (tmp_path / "alexnet-lab.toml").write_text("[limits]\nmemory_mb = 7777\n")
+    monkeypatch.chdir(tmp_path)
+    assert main(["config"]) == 0
+    out = capsys.readouterr().out
+    assert out.splitlines()[0].startswith(f"settings: {tmp_path / 'alexnet-lab.toml'} over the defaults")
+    assert "limits.memory_mb = 7777" in out

@@ -21,7 +21,8 @@ def test_release_is_a_valid_notebook_of_the_default_variant(release):
     nbformat.validate(release)
     assert release.metadata["alexnet_lab"] == {
         "assignment": CONFIG.course.assignment, "variant": CONFIG.course.default_variant,
-        "profile": CONFIG.course.default_profile, "min_answer_chars": CONFIG.points.min_answer_chars}
+        "profile": CONFIG.course.default_profile, "min_answer_chars": CONFIG.points.min_answer_chars,
+        "submission_mb": CONFIG.limits.submission_mb}
     assert all(not c.get("outputs") for c in release.cells if c.cell_type == "code")
 
 

@@ -31,7 +31,8 @@ def test_each_variant_renders_every_contract_cell_without_template_text(variant)
     for cell in nb.cells:
         assert "{{" not in cell.source and "{%" not in cell.source, cell.metadata.get("nbgrader")
     assert nb.metadata["alexnet_lab"] == {"assignment": "alexnet", "variant": variant, "profile": "full",
-                                          "min_answer_chars": CONFIG.points.min_answer_chars}
+                                          "min_answer_chars": CONFIG.points.min_answer_chars,
+                                          "submission_mb": CONFIG.limits.submission_mb}
     nbformat.validate(nb)
 
 

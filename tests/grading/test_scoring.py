@@ -3,7 +3,7 @@ import pytest
 from notebooks import CONFIG
 
 from alexnet_core.contract import PLOT_MIME, first_number, read_kernel_plots
-from autograder.submission import checks as check
+from autograder.submission import scoring as check
 
 POINTS = CONFIG.points
 REFERENCE = {"lower": [0.0, 10.0, 20.0, 30.0, 30.0, 30.0], "upper": [35.0, 40.0, 55.0, 65.0, 75.0, 80.0]}

@@ -7,7 +7,7 @@ submitted outputs (evidence) and for our re-execution alike. Points are the conf
 """
 from __future__ import annotations
 
-from alexnet_core.contract import CHECK_CELLS, KERNEL_ROLES, first_number, own_text, read_kernel_plots
+from alexnet_core.contract import CHECK_CELLS, KERNEL_ROLES, first_number, is_answered, own_text, read_kernel_plots
 from autograder.submission.results import Answer, CheckResult
 from grading_config import Points, Profile
 
@@ -129,15 +129,16 @@ def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
 
 def grade_answer(label: str, grade_id: str, text: str, master_text: str, points: Points) -> Answer:
     """Answered when changed from the placeholder and at least `min_answer_chars` long."""
-    own = own_text(text)
-    answer = Answer(label=label, grade_id=grade_id, text=text, answered=False,
+    answered = is_answered(text, points.min_answer_chars, master_text)  # the contract's rule
+    answer = Answer(label=label, grade_id=grade_id, text=text, answered=answered,
                     max_score=float(points.questions[label]))
-    if text.strip() == master_text.strip() or not own:
+    own = own_text(text)
+    if answered:
+        pass
+    elif text.strip() == master_text.strip() or not own:
         answer.note = "unanswered: the cell still holds the placeholder"
-    elif len(own) < points.min_answer_chars:
-        answer.note = f"unanswered: {len(own)} characters, fewer than the {points.min_answer_chars} required"
     else:
-        answer.answered = True
+        answer.note = f"unanswered: {len(own)} characters, fewer than the {points.min_answer_chars} required"
     return answer
 
 
