@@ -237,3 +237,20 @@ def test_an_empty_training_record_is_incomplete(tmp_path):
         "display_data", data={TRAJECTORY_MIME: {"epochs": -1, "accuracy": []}})]
     report = check_notebook(write(nb, tmp_path / "empty.ipynb"))
     assert not report.ready and "training record is incomplete" in report.text()
+
+
+def test_inside_the_notebook_the_check_judges_by_the_courses_settings_from_the_release(complete, tmp_path,
+                                                                                      monkeypatch, capsys):
+    # No grader is installed in a student's kernel: the release stamps what the course set, and
+    # the notebook's own check reads it (here a course that accepts short answers and small files).
+    complete.metadata["alexnet_lab"].update(min_answer_chars=3, submission_mb=0.01)
+    notebooks.answer_cells(complete)["Q3a"].source = "13%"
+    path = write(complete, tmp_path / "mine.ipynb")
+    monkeypatch.setenv("JPY_SESSION_NAME", str(path))
+    report = check_this_notebook()
+    assert report.fatal and "more than the 0.01 MB accepted" in report.fatal
+    complete.metadata["alexnet_lab"]["submission_mb"] = 50
+    write(complete, path)
+    report = check_this_notebook()
+    assert report.ready, report.text()
+    assert check_notebook(path).unanswered == ["Q3a"]  # the lab's defaults: 20 characters
