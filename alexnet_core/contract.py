@@ -48,6 +48,9 @@ RUN_CELLS = ("imports", "dog_photo", "pixels", "predict", "pretrained_kernels", 
              "trained_kernels")
 TRAIN_CELL = "train"
 
+MAX_TRAJECTORY_POINTS = 1001
+"""The longest training record read (1,000 epochs and the one before training): more is not a run."""
+
 MB = 1024 * 1024
 """Every size limit (submission, outputs, memory) is in MiB: one unit for every reader."""
 
@@ -140,10 +143,17 @@ def is_number(x) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def is_percentage(x) -> bool:
+    """A finite number from 0 to 100 (NaN, infinities and 400-digit integers are not)."""
+    return is_number(x) and 0 <= x <= 100
+
+
 def valid_trajectory(record: dict) -> bool:
-    """A record the checks can read: a non-empty list of numeric accuracies (hand edits may break it)."""
+    """A record the checks can read: 1 to MAX_TRAJECTORY_POINTS accuracies, each a percentage.
+    Outputs are the student's to edit: anything else is malformed, for the check and the grader."""
     acc = record.get("accuracy")
-    return isinstance(acc, list) and bool(acc) and all(is_number(a) for a in acc)
+    return (isinstance(acc, list) and 0 < len(acc) <= MAX_TRAJECTORY_POINTS
+            and all(is_percentage(a) for a in acc))
 
 
 def read_trajectory(nb: dict) -> dict | None:

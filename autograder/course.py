@@ -118,6 +118,12 @@ class OutputFolder:
     course: Course
 
     NBGRADER = "nbgrader"
+    WORK = ".work"
+    GRADES_CSV = "grades.csv"
+    REPORT = "report.html"
+    QUESTIONS = "questions"
+    OWN_NAMES = frozenset({NBGRADER, WORK, GRADES_CSV, REPORT, QUESTIONS})
+    """The output's own entries: no student's folder may take one of these names."""
     GRADED = "graded.json"
     """Per student: the whole SubmissionResult, written last and atomically: its presence = done."""
     GRADESCOPE = "gradescope.json"
@@ -136,16 +142,21 @@ class OutputFolder:
     @property
     def work(self) -> Path:
         """The coordinator's private scratch: extracted zips, runner job files, runner logs."""
-        return self.root / ".work"
+        return self.root / self.WORK
+
+    @property
+    def lock(self) -> Path:
+        """Held (flock) by the coordinator grading into this folder; says who holds it."""
+        return self.work / "grade.lock"
 
     @property
     def grades_csv(self) -> Path:
-        return self.root / "grades.csv"
+        return self.root / self.GRADES_CSV
 
     @property
     def report(self) -> Path:
-        return self.root / "report.html"
+        return self.root / self.REPORT
 
     @property
     def questions(self) -> Path:
-        return self.root / "questions"
+        return self.root / self.QUESTIONS

@@ -1,9 +1,18 @@
-"""Writing files so that a reader (or a kill -9) never sees half of one."""
+"""Files the grader writes: whole or not at all, spreadsheet-safe, and one writer at a time."""
 from __future__ import annotations
 
+import contextlib
+import datetime
+import fcntl
 import os
+import socket
 import tempfile
 from pathlib import Path
+
+from autograder.errors import LabError
+
+# A spreadsheet runs a cell that starts with one of these as a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
@@ -30,3 +39,37 @@ def remove_partial_writes(folder: Path) -> int:
     for path in stale:
         path.unlink(missing_ok=True)
     return len(stale)
+
+
+def csv_safe(value):
+    """A CSV cell that a spreadsheet shows as text, on one line: line breaks become spaces (a bare
+    CR would break the file for Python's own reader), and a leading formula character gets a quote
+    (OWASP's advice). Numbers we format ourselves are never negative and pass unchanged."""
+    if not isinstance(value, str):
+        return value
+    value = value.replace("\r\n", " ").replace("\r", " ").replace("\n", " ")
+    return "'" + value if value.startswith(FORMULA_STARTS) else value
+
+
+@contextlib.contextmanager
+def exclusive_lock(path: Path, busy: str):
+    """Hold an advisory lock on `path` (flock: released by the kernel if the holder dies, so a
+    kill -9 never leaves a stale lock). LabError when another process holds it, naming it."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as fh:
+        try:
+            fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            fh.seek(0)
+            holder = fh.read().strip() or "an unknown process"
+            raise LabError(f"{busy} ({holder}); wait for it to finish, or grade into another --out") from None
+        started = datetime.datetime.now().isoformat(timespec="seconds")
+        fh.seek(0)
+        fh.truncate()
+        fh.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}")
+        fh.flush()
+        try:
+            yield
+        finally:
+            fcntl.flock(fh, fcntl.LOCK_UN)

@@ -27,6 +27,7 @@ from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from autograder.course import OutputFolder
 from autograder.errors import ConfigError
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -92,6 +93,22 @@ class Roster:
         return None
 
 
+UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
+MAX_ID_CHARS = 64
+
+
+def safe_id(raw: str) -> str:
+    """The student id as a folder and gradebook key: [A-Za-z0-9_.-] only, not starting with a dot or
+    a dash, at most 64 characters, never one of the output folder's own names. Whatever a file or a
+    roster calls a student, their results stay inside OUT and next to no one else's files; the name
+    as given is kept in the submission's origin, for display."""
+    text = unicodedata.normalize("NFKD", str(raw)).encode("ascii", "ignore").decode()
+    text = UNSAFE_ID_CHARS.sub("_", text).lstrip("._-")[:MAX_ID_CHARS] or "student"
+    if text.lower() in {name.lower() for name in OutputFolder.OWN_NAMES}:
+        text += "_student"
+    return text
+
+
 def slug(text: str) -> str:
     """'Doe, Jane-Marie' -> 'doe_jane-marie': a stable nbgrader-safe id from a name."""
     text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
@@ -125,9 +142,10 @@ def load_roster(path: Path) -> Roster:
         raise ConfigError(f"{path}: the roster needs a 'student_id' column (one row per student).")
     roster = Roster(students=set())
     for row in rows:
-        sid = (row.get("student_id") or "").strip()
-        if not sid:
+        raw = (row.get("student_id") or "").strip()
+        if not raw:
             continue
+        sid = safe_id(raw)
         roster.students.add(sid)
         if (row.get("lms_id") or "").strip():
             roster.by_lms[row["lms_id"].strip()] = sid
@@ -167,7 +185,8 @@ class _Collector:
         return fallback
 
     def _add(self, student_id: str, path: Path, origin: str, late: bool = False) -> None:
-        self.found.append(Submission(student_id, path, origin, late))
+        # Every id passes here, from a file name, a folder, an LMS name or the roster.
+        self.found.append(Submission(safe_id(student_id), path, origin, late))
 
     # -- inputs -----------------------------------------------------------------------------
     def add_input(self, path: Path) -> None:

@@ -23,7 +23,7 @@ from autograder.batch.record import Recorder
 from autograder.config import select_profile
 from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import SubmissionError
-from autograder.files import remove_partial_writes
+from autograder.files import exclusive_lock, remove_partial_writes
 from autograder.submission.job import Job
 from autograder.submission.results import FAILED, failed_result
 from autograder.submission.sanitise import prepare
@@ -132,7 +132,15 @@ def grade(
     prof = select_profile(config, profile)
     reference = load_reference(course, prof)  # no envelope for this profile: say so now, before any work
     out = OutputFolder(Path(out), config.course)
-    out.root.mkdir(parents=True, exist_ok=True)
+    out.work.mkdir(parents=True, exist_ok=True)
+    # One coordinator per output folder: a second one would write the same gradebook and files.
+    with exclusive_lock(out.lock, f"{out.root} is being graded by another `alexnet-lab grade`"):
+        return _grade_locked(inputs, out, course, config, prof, reference, runners, backend, address,
+                             regrade, roster, started)
+
+
+def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: GradingConfig, prof: Profile,
+                  reference: dict, runners, backend, address, regrade: bool, roster, started: float) -> BatchSummary:
     remove_partial_writes(out.root)  # litter of a coordinator killed mid-write last time
     # A fresh OUT needs no registration step: the nbgrader course root is made here.
     register(out.nbgrader.root, course.master, config, prof.name)

@@ -24,7 +24,7 @@ from sqlalchemy.exc import SAWarning
 
 from alexnet_core.contract import CHECK_CELLS, over_size_limit
 from autograder.course import OutputFolder
-from autograder.files import atomic_write  # explicit file modes (0644); the process umask is left alone
+from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
 from autograder.reports import feedback, report
 from autograder.submission.results import FAILED, SubmissionResult, complete
 from grading_config import GradingConfig
@@ -73,7 +73,7 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig) -> str:
         for a in r.answers:
             # Empty = answered, waiting for a TA; 0 = not answered.
             row[a.label] = "" if a.answered else "0"
-        writer.writerow(row)
+        writer.writerow({key: csv_safe(value) for key, value in row.items()})  # student text is data
     return buf.getvalue()
 
 

@@ -125,8 +125,23 @@ class PreparedSubmission:
     """What a TA should know: restored cells, extra code, answers in the wrong cells..."""
 
 
+MAX_FLAGS = 20
+MAX_FLAG_CHARS = 300
+
+
+def bounded(flags: list[str]) -> list[str]:
+    """At most MAX_FLAGS lines of at most MAX_FLAG_CHARS each, the last counting the rest: a
+    notebook with 10,000 odd cells must not make a megabyte of flags (a CSV reader refuses it)."""
+    shown = [f if len(f) <= MAX_FLAG_CHARS else f[:MAX_FLAG_CHARS - 1] + "…" for f in flags]
+    if len(shown) > MAX_FLAGS:  # MAX_FLAGS lines in all, so bounding twice changes nothing
+        shown = shown[:MAX_FLAGS - 1] + [f"... and {len(flags) - MAX_FLAGS + 1} more flags like these"]
+    return shown
+
+
 def complete(result: SubmissionResult, points: Points) -> SubmissionResult:
-    """Every check and question present (at 0, with the reason, where the run never got there)."""
+    """Every check and question present (at 0, with the reason, where the run never got there),
+    and the flags bounded. Every result passes here before it is recorded."""
+    result.flags = bounded(result.flags)
     have = {c.name for c in result.checks}
     why = result.reason or "not reached"
     for name, worth in points.checks().items():

@@ -51,6 +51,23 @@ def code_roots() -> list[Path]:
     return sorted({p.parent for p in code_paths()})
 
 
+def _import_path(private: list[Path]) -> list[Path]:
+    """The folders this interpreter imports from (site-packages, user site, folders a .pth file
+    adds), read-only inside: a venv or a --user install under /home or /tmp must still import.
+    Not the current folder, and nothing that holds or sits in a private folder (a checkout, the
+    course, the output, the submissions): those stay hidden."""
+    cwd = _real(Path.cwd())
+    found = []
+    for entry in sys.path:
+        if not entry or not Path(entry).is_dir():
+            continue
+        path = _real(entry)
+        if path == cwd or any(_contains(path, p) or _contains(p, path) for p in private):
+            continue
+        found.append(path)
+    return found
+
+
 def _checkouts() -> list[Path]:
     """Code roots outside the interpreter's environment: an editable checkout, whose other
     folders (source/, tests/, release/) and neighbours the kernel must not see."""
@@ -126,11 +143,12 @@ def bwrap_command(inner: list[str], scratch: Path, *, readable: list[Path] = (),
     # What the kernel needs to run: the interpreter, the virtual environment, the project.
     # Of the project, only the importable code: source/ (master, reference), tests/, release
     # outputs and anything else kept in the checkout stay hidden.
-    needed = [_real(sys.prefix), _real(sys.base_prefix), _real(sys.executable).parent] + code_paths()
-    keep = needed + readable + [scratch]
     checkouts = _checkouts()
-    targets = ([Path(p) for p in SYSTEM_HIDDEN] + checkouts + [c.parent for c in checkouts]
-               + [_real(p) for p in hidden if p])
+    private = checkouts + [_real(p) for p in hidden if p]
+    needed = ([_real(sys.prefix), _real(sys.base_prefix), _real(sys.executable).parent] + code_paths()
+              + _import_path(private))
+    keep = needed + readable + [scratch]
+    targets = [Path(p) for p in SYSTEM_HIDDEN] + checkouts + [c.parent for c in checkouts] + private
 
     cmd = [shutil.which("bwrap") or "bwrap", "--ro-bind", "/", "/", "--dev", "/dev", "--proc", "/proc",
            "--unshare-net", "--unshare-pid", "--unshare-ipc", "--unshare-uts",
