@@ -37,6 +37,8 @@ class MasterCell:
     grade: bool
     solution: bool
     points: float | None
+    tags: tuple = ()
+    """The master cell's tags, which nbclient reads (skip-execution, raises-exception)."""
 
     def metadata(self) -> dict:
         meta = {"grade": self.grade, "grade_id": self.name, "locked": self.locked,
@@ -66,19 +68,22 @@ def load_master(root: NbgraderRoot) -> list[MasterCell]:
         cells = [MasterCell(c.name, c.cell_type, bool(c.locked), c.source, c.checksum, c.name in grades,
                             c.name in solutions, float(grades[c.name]) if c.name in grades else None)
                  for c in notebook.source_cells]
-    order = _source_order(root.source_notebook())
-    if order:
-        rank = {name: i for i, name in enumerate(order)}
+    source = _source_cells(root.source_notebook())
+    if source:
+        rank = {name: i for i, name in enumerate(source)}
         cells.sort(key=lambda c: rank.get(c.name, len(rank)))
+        for cell in cells:
+            cell.tags = tuple(source.get(cell.name, ()))
     return cells
 
 
-def _source_order(path: Path) -> list[str]:
+def _source_cells(path: Path) -> dict[str | None, list]:
+    """grade_id -> tags of the registered source notebook's cells, in notebook order."""
     try:
         nb = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, ValueError):
-        return []
-    return [grade_id(c) for c in nb.get("cells", [])]
+        return {}
+    return {grade_id(c): list((c.get("metadata") or {}).get("tags") or []) for c in nb.get("cells", [])}
 
 
 def _release_sources(master: Path, variant: str, profile: str, config: GradingConfig) -> dict[str, str] | None:

@@ -259,6 +259,28 @@ class DropEmptyNbgraderMetadata(Preprocessor):
         return nb, resources
 
 
+class RestoreExecutionMetadata(Preprocessor):
+    """What nbclient reads from a cell besides its code is the master's: its tags (skip-execution
+    would silently skip the cell, raises-exception would hide an error). A master cell gets the
+    master's tags back; a cell of the student's own (run only with run_extra_code) gets none."""
+
+    def preprocess(self, nb, resources):
+        lab = _lab(resources)
+        by_name = {m.name: m for m in lab["master"]}
+        for index, cell in enumerate(nb.cells):
+            master = by_name.get(grade_id(cell))
+            wanted = list(master.tags) if master else []
+            tags = cell.metadata.get("tags")
+            if (tags or []) != wanted and cell.cell_type == "code":  # nbclient runs code cells only
+                where = f"cell {master.name}" if master else f"cell {index + 1}"
+                lab["flags"].append(f"tags of {where} were edited ({tags!r}); restored from the master")
+            if wanted:
+                cell.metadata["tags"] = wanted
+            else:
+                cell.metadata.pop("tags", None)
+        return nb, resources
+
+
 class AssembleInMasterOrder(Preprocessor):
     """Every master cell in the master's order (deleted ones put back), the student's own cells
     after the master cell they followed, their code only when allowed."""
@@ -280,7 +302,8 @@ def nbgrader_steps() -> list[Preprocessor]:
 
 def steps() -> list[Preprocessor]:
     """The sanitising pipeline, in order."""
-    return [CheckAssignment(), RestoreMetadata(), ReportTampering(), *nbgrader_steps(), AssembleInMasterOrder()]
+    return [CheckAssignment(), RestoreMetadata(), ReportTampering(), *nbgrader_steps(), AssembleInMasterOrder(),
+            RestoreExecutionMetadata()]
 
 
 def sanitise(nb: NotebookNode, resources: dict) -> NotebookNode:

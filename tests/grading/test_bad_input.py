@@ -223,3 +223,15 @@ def test_hand_edited_plot_records_do_not_break_preparation(tmp_path, course_root
     prepared = _prepare(tmp_path, course_root, smoke, nb)
     assert prepared.evidence["plots"]["kinds"] == []
     assert all(a.answered for a in prepared.answers)
+
+
+@pytest.mark.parametrize("tag", ["skip-execution", "raises-exception"])
+def test_tags_that_change_how_a_cell_runs_are_restored_from_the_master(tmp_path, course_root, smoke, release_nb,
+                                                                       master_code, tag):
+    nb = notebooks.answer_all(release_nb)
+    notebooks.cell_by_id(nb, "train").metadata["tags"] = [tag]
+    prepared = _prepare(tmp_path, course_root, smoke, nb)
+    runs = nbformat.reads(prepared.notebook, as_version=4)
+    assert all(tag not in c.metadata.get("tags", []) for c in runs.cells)
+    assert _code(prepared) == master_code
+    assert any("tags of cell train were edited" in flag for flag in prepared.flags), prepared.flags
