@@ -80,6 +80,9 @@ class Limits:
                                "resident memory on GPU runners (CUDA reserves large address ranges).")
     output_mb: float = _f(20.0, "Cap on the executed notebook's outputs (MiB); larger outputs are cut.")
     submission_mb: float = _f(SUBMISSION_MB, "Submissions larger than this (MiB) are refused before parsing.")
+    zip_total_mb: float = _f(2048.0, "Most an input zip may expand to (MiB); the rest of its members are skipped.")
+    zip_members: int = _f(10_000, "Most members read from one input zip.")
+    zip_ratio: float = _f(200.0, "Highest expansion ratio of a zip member over 1 MiB (a zip bomb's is thousands).")
     run_extra_code: bool = _f(False, "Run code cells a student added (the lab asks for none).")
     require_sandbox: bool = _f(False, "Refuse to grade when bubblewrap is not available.")
 

@@ -215,7 +215,7 @@ def validate(config: GradingConfig, origin: str) -> None:
         _positive(value, f"points.{name}", origin, allow_zero=True)
     _positive(points.min_answer_chars, "points.min_answer_chars", origin, allow_zero=True)
     limits = config.limits
-    for key in ("memory_mb", "output_mb", "submission_mb"):
+    for key in ("memory_mb", "output_mb", "submission_mb", "zip_total_mb", "zip_members", "zip_ratio"):
         _positive(getattr(limits, key), f"limits.{key}", origin)
     runners = config.runners
     if runners.backend not in BACKENDS:

@@ -22,13 +22,16 @@ import itertools
 import re
 import unicodedata
 import zipfile
+import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from nbgrader.api import Gradebook
 
+from alexnet_core.contract import ASSIGNMENT, MB
 from autograder.course import OutputFolder
 from autograder.errors import ConfigError
+from grading_config import Limits
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # Files LMS downloads add next to the submissions; not the students' work, so not reported.
@@ -169,8 +172,9 @@ def roster_from_gradebook(db_url: str) -> Roster | None:
 
 
 class _Collector:
-    def __init__(self, scratch: Path, roster: Roster | None, assignment: str):
+    def __init__(self, scratch: Path, roster: Roster | None, assignment: str, limits: Limits):
         self.scratch = scratch
+        self.limits = limits
         self.roster = roster
         self.assignment = assignment
         self.found: list[Submission] = []
@@ -248,15 +252,32 @@ class _Collector:
         target = self.scratch / f"zip{len(list(self.scratch.glob('zip*'))):03d}-{slug(path.stem)}"
         try:
             with zipfile.ZipFile(path) as zf:
-                for info in zf.infolist():
-                    name = Path(info.filename)
-                    # A zip entry may not leave the extraction folder (zip slip).
-                    if name.is_absolute() or ".." in name.parts:
-                        self.problems.append(Problem(f"{path}!{info.filename}", "unsafe path in zip: skipped"))
+                members = zf.infolist()
+                if len(members) > self.limits.zip_members:
+                    self.problems.append(Problem(str(path), f"{len(members)} members, more than limits.zip_members "
+                                                 f"({self.limits.zip_members}); only the first are read"))
+                budget = self.limits.zip_total_mb * MB
+                for info in members[:self.limits.zip_members]:
+                    shown = f"{path}!{info.filename[:200]}"
+                    why = _member_problem(info, budget, self.limits.zip_ratio)
+                    if why:
+                        self.problems.append(Problem(shown, f"{why}: skipped"))
                         continue
-                    zf.extract(info, target)
-        except zipfile.BadZipFile:
-            self.problems.append(Problem(str(path), "not a readable zip file: skipped"))
+                    try:
+                        zf.extract(info, target)
+                    except (zipfile.BadZipFile, NotImplementedError, RuntimeError, OSError, EOFError, zlib.error) as exc:
+                        # Corrupt data, an unsupported method, a password, a name the disk refuses:
+                        # this member is a problem, the rest of the zip is still read. zipfile finds
+                        # a bad CRC only at the end, after writing: what it wrote is not a submission.
+                        partial = target / name_of(info)
+                        if partial.is_file():
+                            partial.unlink()
+                        self.problems.append(Problem(shown, f"cannot be extracted ({type(exc).__name__}: "
+                                                     f"{str(exc)[:100]}): skipped; ask for the file again"))
+                        continue
+                    budget -= info.file_size
+        except (zipfile.BadZipFile, OSError) as exc:
+            self.problems.append(Problem(str(path), f"not a readable zip file ({str(exc)[:100]}): skipped"))
             return
         self._add_folder(target, origin=f"{path}!")
 
@@ -298,6 +319,28 @@ class _Collector:
         return out
 
 
+def name_of(info: zipfile.ZipInfo) -> Path:
+    """Where zipfile extracts a member, relative to the target folder."""
+    return Path(*[part for part in Path(info.filename).parts if part not in ("", ".", "/")])
+
+
+def _member_problem(info: zipfile.ZipInfo, budget: float, max_ratio: float) -> str | None:
+    """Why a zip member is not extracted, or None. Sizes are the declared ones, which zipfile
+    enforces while it reads, so a member cannot expand past what it says."""
+    name = Path(info.filename)
+    if name.is_absolute() or ".." in name.parts:  # zip slip: it may not leave the extraction folder
+        return "unsafe path in zip"
+    if len(info.filename) > 1000 or any(len(part.encode()) > 200 for part in name.parts):
+        return "a name too long for a file system"
+    if info.flag_bits & 0x1:
+        return "encrypted (the grader has no password)"
+    if info.file_size > budget:
+        return "the zip expands past limits.zip_total_mb"
+    if info.file_size > MB and info.file_size > max_ratio * max(info.compress_size, 1):
+        return f"expands {info.file_size / max(info.compress_size, 1):.0f} times (limits.zip_ratio), like a zip bomb"
+    return None
+
+
 def _join(origin: str, rel: Path) -> str:
     """'class.zip!' + 'a/b.ipynb' -> 'class.zip!a/b.ipynb'; folders join with '/'."""
     return origin + rel.as_posix() if origin.endswith("!") else f"{origin}/{rel.as_posix()}"
@@ -322,12 +365,14 @@ def collect(
     inputs: list[Path],
     scratch: Path,
     roster: Roster | None = None,
-    assignment: str = "alexnet",
+    assignment: str = ASSIGNMENT,
+    *,
+    limits: Limits,
 ) -> Collection:
     """All submissions found in `inputs`; zips are extracted under `scratch` (caller-owned)."""
     scratch.mkdir(parents=True, exist_ok=True)
     scratch.chmod(0o700)  # other students' work: readable by the grader only
-    collector = _Collector(scratch, roster, assignment)
+    collector = _Collector(scratch, roster, assignment, limits)
     for path in inputs:
         collector.add_input(Path(path))
     return collector.result()

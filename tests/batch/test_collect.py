@@ -4,9 +4,16 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from notebooks import CONFIG
 
-from autograder.batch.collect import collect, load_roster
+from autograder.batch import collect as collecting
+from autograder.batch.collect import load_roster
 from autograder.errors import ConfigError
+
+
+def collect(*args, **kwargs):
+    """The batch's collect with the course's limits, as the coordinator calls it."""
+    return collecting.collect(*args, limits=kwargs.pop("limits", CONFIG.limits), **kwargs)
 
 NB = '{"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5}'
 
@@ -118,3 +125,60 @@ def test_zip_entries_cannot_escape_the_scratch_folder(tmp_path):
     assert not (tmp_path / "a" / "escaped.ipynb").exists() and not (tmp_path / "escaped.ipynb").exists()
     assert set(_ids(got)) == {"ok"}
     assert "unsafe path" in got.problems[0].message
+
+
+def _zip_with(path: Path, members: dict, compression=zipfile.ZIP_DEFLATED) -> Path:
+    with zipfile.ZipFile(path, "w", compression) as zf:
+        for name, data in members.items():
+            zf.writestr(name, data)
+    return path
+
+
+def test_a_zip_bomb_member_is_skipped_and_the_rest_is_graded(tmp_path):
+    bomb = _zip_with(tmp_path / "class.zip", {"ann.ipynb": NB, "huge.ipynb": b"0" * (300 * 1024 * 1024)})
+    assert bomb.stat().st_size < 1024 * 1024  # 300 MB of zeros squeeze into well under 1 MB
+    got = collect([bomb], tmp_path / "scratch")
+    assert set(_ids(got)) == {"ann"}
+    (problem,) = [p for p in got.problems if "huge" in p.origin]
+    assert "zip bomb" in problem.message and "zip_ratio" in problem.message
+    assert not any(p.stat().st_size > 1024 * 1024 for p in (tmp_path / "scratch").rglob("*") if p.is_file())
+
+
+def test_a_zip_over_its_total_or_member_cap_is_read_only_up_to_the_cap(tmp_path):
+    import dataclasses
+
+    small = dataclasses.replace(CONFIG.limits, zip_members=2, zip_total_mb=0.0001)
+    path = _zip_with(tmp_path / "c.zip", {"ann.ipynb": NB, "ben.ipynb": "x" * 200, "cid.ipynb": NB})
+    got = collect([path], tmp_path / "s", limits=small)
+    assert set(_ids(got)) == {"ann"}
+    messages = " | ".join(p.message for p in got.problems)
+    assert "more than limits.zip_members (2)" in messages and "limits.zip_total_mb" in messages
+
+
+def _patch_header(path: Path, name: str, local_at: int, central_at: int, value: int, size: int = 2) -> None:
+    """Set a field of one member in both its local header and its central directory entry, as
+    another zip writer (or a damaged download) would have (zipfile itself never writes these)."""
+    raw = bytearray(path.read_bytes())
+    with zipfile.ZipFile(path) as zf:
+        local = zf.getinfo(name).header_offset
+    raw[local + local_at:local + local_at + size] = value.to_bytes(size, "little")
+    entry = next(i for i in range(len(raw)) if raw[i:i + 4] == b"PK\x01\x02"
+                 and raw[i + 46:i + 46 + len(name)] == name.encode())
+    raw[entry + central_at:entry + central_at + size] = value.to_bytes(size, "little")
+    path.write_bytes(bytes(raw))
+
+
+def test_broken_members_are_problems_one_by_one_never_the_whole_zip(tmp_path):
+    long_name = "x" * 300 + ".ipynb"
+    path = _zip_with(tmp_path / "c.zip", {"ann.ipynb": NB, "bad.ipynb": NB * 50, "secret.ipynb": NB,
+                                          "odd.ipynb": NB, long_name: NB})
+    _patch_header(path, "secret.ipynb", 6, 8, 0x1)  # encrypted: general purpose bit 0
+    _patch_header(path, "odd.ipynb", 8, 10, 99)  # a compression method zipfile does not know
+    _patch_header(path, "bad.ipynb", 14, 16, 0xDEADBEEF, size=4)  # corrupt: its data no longer match its CRC
+    got = collect([path], tmp_path / "s")
+    assert set(_ids(got)) == {"ann"}
+    reasons = {p.origin.split("!", 1)[1][:20]: p.message for p in got.problems}
+    assert "encrypted" in reasons["secret.ipynb"]
+    assert "too long" in reasons["x" * 20]
+    assert "cannot be extracted" in reasons["bad.ipynb"] and "cannot be extracted" in reasons["odd.ipynb"]
+    assert all(len(p.message.splitlines()) == 1 for p in got.problems)
