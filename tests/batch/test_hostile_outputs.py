@@ -6,6 +6,7 @@ import math
 import nbformat
 import notebooks
 import pytest
+from bs4 import BeautifulSoup
 from classes import REPO
 
 from alexnet_core.contract import TRAJECTORY_MIME
@@ -92,3 +93,7 @@ def test_file_names_never_put_results_outside_the_output_or_over_its_own_files(t
         assert (out / sid / "graded.json").is_file() and not sid.startswith((".", "'", "="))
     # Each TA-facing reason still names the file as it was handed in.
     assert {r["reason"].split(":")[0].removeprefix("'") for r in rows.values()} == set(graded)
+    # Every link on the class report stays inside OUT: no scheme, no way up.
+    soup = BeautifulSoup(out.joinpath("report.html").read_text(), "html.parser")
+    links = [a["href"] for a in soup.find_all("a")]
+    assert links and all(":" not in href and not href.startswith(("/", "..")) for href in links), links
