@@ -125,8 +125,8 @@ def mime_record(output: dict, mime: str) -> dict | None:
     return value if isinstance(value, dict) else None
 
 
-def output_records(nb: dict, mime: str):
-    """(grade_id, record) for every display output of `mime`, in notebook order."""
+def records_with_outputs(nb: dict, mime: str):
+    """(grade_id, record, the output holding it) for every display output of `mime`, in order."""
     for cell in nb.get("cells", []) or []:
         if not isinstance(cell, dict):
             continue
@@ -136,7 +136,25 @@ def output_records(nb: dict, mime: str):
         for out in outputs:
             record = mime_record(out, mime)
             if record is not None:
-                yield grade_id(cell), record
+                yield grade_id(cell), record, out
+
+
+def output_records(nb: dict, mime: str):
+    """(grade_id, record) for every display output of `mime`, in notebook order."""
+    for gid, record, _ in records_with_outputs(nb, mime):
+        yield gid, record
+
+
+PNG_BASE64 = "iVBORw0KGgo"
+"""How every PNG starts once base64-encoded, as notebooks store images (the 8-byte PNG signature)."""
+
+
+def shows_picture(output: dict) -> bool:
+    """Whether a display output carries a PNG: a plot record without its picture shows nothing."""
+    png = (output.get("data") or {}).get("image/png")
+    if isinstance(png, list):  # some writers split long strings into lines
+        png = "".join(p for p in png if isinstance(p, str))
+    return isinstance(png, str) and png.lstrip().startswith(PNG_BASE64)
 
 
 def is_number(x) -> bool:
@@ -174,10 +192,12 @@ def kernel_role(record: dict) -> str:
 
 
 def read_kernel_plots(nb: dict) -> dict[str, dict]:
-    """{role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown."""
+    """{role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown
+    (a record and its PNG in one output, as `alexnet_core.plots` emits them)."""
     plots = {}
-    for gid, rec in output_records(nb, PLOT_MIME):
-        if rec.get("kind") == "kernels":
+    for gid, rec, out in records_with_outputs(nb, PLOT_MIME):
+        # A record typed in by hand, without the picture it describes, is not a plot shown.
+        if rec.get("kind") == "kernels" and shows_picture(out):
             plots[kernel_role(rec)] = {"cell": gid, **{k: rec.get(k) for k in (
                 "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}
     return plots

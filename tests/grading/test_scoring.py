@@ -8,6 +8,7 @@ from autograder.submission import scoring as check
 POINTS = CONFIG.points
 REFERENCE = {"lower": [0.0, 10.0, 20.0, 30.0, 30.0, 30.0], "upper": [35.0, 40.0, 55.0, 65.0, 75.0, 80.0]}
 GOOD = [10.0, 25.0, 40.0, 50.0, 58.0, 66.0]
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR4nGNgYGBgAAAABQABpfZFQAAAAABJRU5ErkJggg=="
 
 
 def trajectory(acc, **extra):
@@ -15,7 +16,7 @@ def trajectory(acc, **extra):
 
 
 def notebook(*plots):
-    outputs = [{"output_type": "display_data", "metadata": {}, "data": {PLOT_MIME: p}} for p in plots]
+    outputs = [{"output_type": "display_data", "metadata": {}, "data": {PLOT_MIME: p, "image/png": PNG}} for p in plots]
     return {"cells": [{"cell_type": "code", "metadata": {}, "outputs": outputs, "source": ""}]}
 
 

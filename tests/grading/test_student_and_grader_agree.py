@@ -100,3 +100,15 @@ def test_kernels_drawn_before_training_are_missing_for_both(student_run):
     assert "trained" not in extract_evidence(nb)["plots"]["kernels"]
     report = check_node(nb)
     assert not report.ready and any("trained AlexNet-mini kernels" in p for p in report.problems)
+
+
+def test_plot_records_typed_in_without_their_pictures_earn_nothing(student_run):
+    # Evidence must be real: the three kernel records kept, their PNGs removed, as a student who
+    # copied the records into an unrun notebook would hand it in.
+    nb = notebooks.answer_all(student_run)
+    for cell_id in ("pretrained_kernels", "untrained_kernels", "trained_kernels"):
+        for out in notebooks.cell_by_id(nb, cell_id).outputs:
+            out.get("data", {}).pop("image/png", None)
+    assert extract_evidence(nb)["plots"]["kernels"] == {}
+    report = check_node(nb)
+    assert not report.ready and any("Kernel pictures missing" in p for p in report.problems)
