@@ -44,7 +44,7 @@ def resolve_profile(profile, config: GradingConfig) -> Profile:
     what a release says must not depend on the shell that built it)."""
     if isinstance(profile, Profile):
         return profile
-    return select_profile(config, profile or config.course.default_profile)
+    return select_profile(config, profile)
 
 
 def _cell_name(cell: NotebookNode, index: int) -> str:

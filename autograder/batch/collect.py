@@ -100,6 +100,9 @@ UNSAFE_ID_CHARS = re.compile(r"[^A-Za-z0-9_.\-]+")
 MAX_ID_CHARS = 64
 
 
+_RESERVED = frozenset(name.lower() for name in OutputFolder.OWN_NAMES)
+
+
 def safe_id(raw: str) -> str:
     """The student id as a folder and gradebook key: [A-Za-z0-9_.-] only, not starting with a dot or
     a dash, at most 64 characters, never one of the output folder's own names. Whatever a file or a
@@ -107,7 +110,7 @@ def safe_id(raw: str) -> str:
     as given is kept in the submission's origin, for display."""
     text = unicodedata.normalize("NFKD", str(raw)).encode("ascii", "ignore").decode()
     text = UNSAFE_ID_CHARS.sub("_", text).lstrip("._-")[:MAX_ID_CHARS] or "student"
-    if text.lower() in {name.lower() for name in OutputFolder.OWN_NAMES}:
+    if text.lower() in _RESERVED:
         text += "_student"
     return text
 

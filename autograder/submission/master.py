@@ -23,6 +23,8 @@ from grading_config import GradingConfig
 
 # (master, its mtime, variant, profile, config) -> grade_id -> source; rendering costs ~0.1 s.
 _RELEASES: dict[tuple, dict[str, str] | None] = {}
+# (gradebook, course, their mtimes) -> the registered master's cells.
+_MASTERS: dict[tuple, list] = {}
 
 
 @dataclass
@@ -48,13 +50,32 @@ class MasterCell:
         return meta
 
 
+def _stamp(path: Path) -> int | None:
+    try:
+        return path.stat().st_mtime_ns
+    except OSError:
+        return None
+
+
 def load_master(root: NbgraderRoot) -> list[MasterCell]:
-    """The master's cells in notebook order, from the gradebook of an nbgrader course root."""
-    course = root.course
+    """The master's cells in notebook order, from the gradebook of an nbgrader course root.
+
+    Read once per registration (prepare asks for every submission of a batch): the answer is
+    kept until the gradebook or the registered source notebook changes.
+    """
     db = root.gradebook
     if not db.exists():
         raise LabError(f"{db}: no gradebook; register the assignment first "
                        f"(autograder.authoring.release.register, which `alexnet-lab grade` calls)")
+    key = (str(db.resolve()), root.course, _stamp(db), _stamp(root.source_notebook()))
+    if key not in _MASTERS:
+        _MASTERS[key] = _read_master(root)
+    return list(_MASTERS[key])
+
+
+def _read_master(root: NbgraderRoot) -> list[MasterCell]:
+    course = root.course
+    db = root.gradebook
     with Gradebook(root.gradebook_url) as gb:
         try:
             notebook = gb.find_notebook(course.notebook, course.assignment)
