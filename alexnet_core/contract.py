@@ -8,7 +8,11 @@ in milliseconds, without torch).
 """
 from __future__ import annotations
 
+import base64
+import binascii
+import hashlib
 import json
+import math
 import re
 
 TRAJECTORY_MIME = "application/vnd.alexnet-lab.trajectory+json"
@@ -89,6 +93,16 @@ def answer_cells(nb: dict, labels=QUESTIONS) -> dict:
     return found
 
 
+def answer_copies(nb: dict, labels=QUESTIONS) -> dict[str, int]:
+    """How many cells carry each question's answer grade id (more than 1: a duplicated cell)."""
+    counts: dict[str, int] = {}
+    for cell in nb.get("cells", []) or []:
+        label = answer_label(grade_id(cell), labels)
+        if label:
+            counts[label] = counts.get(label, 0) + 1
+    return counts
+
+
 def source_text(cell: dict) -> str:
     """A cell's text, whether stored as one string or as a list of lines."""
     src = cell.get("source", "")
@@ -147,14 +161,46 @@ def output_records(nb: dict, mime: str):
 
 PNG_BASE64 = "iVBORw0KGgo"
 """How every PNG starts once base64-encoded, as notebooks store images (the 8-byte PNG signature)."""
+PICTURE_KEY = "png_sha256"
+"""The plot record's fingerprint of its own picture: sha256 of the PNG bytes, as `plots` emits them."""
+
+
+def picture_fingerprint(png: bytes) -> str:
+    """sha256 of a PNG's bytes: what a plot record says its picture is."""
+    return hashlib.sha256(png).hexdigest()
+
+
+def output_png(output: dict) -> bytes | None:
+    """The PNG a display output carries, decoded from the base64 notebooks store; None when there is none."""
+    png = (output.get("data") or {}).get("image/png")
+    if isinstance(png, list):  # some writers split long strings into lines
+        png = "".join(p for p in png if isinstance(p, str))
+    if not (isinstance(png, str) and png.lstrip().startswith(PNG_BASE64)):
+        return None
+    try:
+        return base64.b64decode("".join(png.split()), validate=True)
+    except (binascii.Error, ValueError):
+        return None
 
 
 def shows_picture(output: dict) -> bool:
     """Whether a display output carries a PNG: a plot record without its picture shows nothing."""
-    png = (output.get("data") or {}).get("image/png")
-    if isinstance(png, list):  # some writers split long strings into lines
-        png = "".join(p for p in png if isinstance(p, str))
-    return isinstance(png, str) and png.lstrip().startswith(PNG_BASE64)
+    return output_png(output) is not None
+
+
+def picture_problem(record: dict, output: dict) -> str | None:
+    """Why a plot record is not evidence of the picture beside it (one line), or None when it is:
+    the record must carry the fingerprint of the PNG in the same output, as `plots` emits it.
+    A record typed in by hand, or moved next to another picture, does not match."""
+    png = output_png(output)
+    if png is None:
+        return "its record has no picture beside it"
+    claimed = record.get(PICTURE_KEY)
+    if not isinstance(claimed, str):
+        return "its record has no fingerprint of its picture (drawn by an older library, or typed in)"
+    if claimed != picture_fingerprint(png):
+        return "its record's fingerprint does not match the picture beside it (edited?)"
+    return None
 
 
 def is_number(x) -> bool:
@@ -163,24 +209,55 @@ def is_number(x) -> bool:
 
 def is_percentage(x) -> bool:
     """A finite number from 0 to 100 (NaN, infinities and 400-digit integers are not)."""
-    return is_number(x) and 0 <= x <= 100
+    return is_number(x) and (not isinstance(x, float) or math.isfinite(x)) and 0 <= x <= 100
 
 
-def valid_trajectory(record: dict) -> bool:
-    """A record the checks can read: 1 to MAX_TRAJECTORY_POINTS accuracies, each a percentage.
+def trajectory_problem(record: dict, epochs: int | None = None) -> str | None:
+    """Why a training record is malformed evidence (one line), or None when it is well formed:
+    1 to MAX_TRAJECTORY_POINTS accuracies, each a finite percentage, one per epoch and one before
+    training (`epochs`, the recipe's where the reader knows it, else the record's own).
     Outputs are the student's to edit: anything else is malformed, for the check and the grader."""
     acc = record.get("accuracy")
-    return (isinstance(acc, list) and 0 < len(acc) <= MAX_TRAJECTORY_POINTS
-            and all(is_percentage(a) for a in acc))
+    if not isinstance(acc, list) or not acc:
+        return f"its accuracy is {'an empty list' if acc == [] else 'not a list of numbers'}"
+    if len(acc) > MAX_TRAJECTORY_POINTS:
+        return f"it has {len(acc)} accuracies, more than {MAX_TRAJECTORY_POINTS}"
+    bad = next((i for i, a in enumerate(acc) if not is_percentage(a)), None)
+    if bad is not None:
+        return f"accuracy {bad} is {str(acc[bad])[:20]}, not a percentage from 0 to 100"
+    own = record.get("epochs")
+    if not (isinstance(own, int) and not isinstance(own, bool)):
+        return "its number of epochs is missing or not a whole number"
+    expected = own if epochs is None else epochs
+    if len(acc) != expected + 1 or own != expected:
+        return (f"it has {len(acc)} accuracies for {own} epochs; {expected} epochs give {expected + 1} "
+                "(one before training and one per epoch)")
+    return None
 
 
-def read_trajectory(nb: dict) -> dict | None:
-    """The trajectory record, preferring the `train` cell's last one; None when there is none
-    (a malformed record counts as none)."""
-    found = [(gid, rec) for gid, rec in output_records(nb, TRAJECTORY_MIME) if valid_trajectory(rec)]
+def valid_trajectory(record: dict, epochs: int | None = None) -> bool:
+    """A record the checks can read (see `trajectory_problem`)."""
+    return trajectory_problem(record, epochs) is None
+
+
+def trajectory_evidence(nb: dict, epochs: int | None = None) -> tuple[dict | None, str | None]:
+    """(the training record, None) or (None, why it is malformed) or (None, None) when there is none.
+
+    The record is the `train` cell's last one (else the notebook's last): what the student's final
+    run printed. A malformed one is not replaced by an earlier well-formed one: evidence is the run
+    the student submitted, not the best record the file happens to hold."""
+    found = list(output_records(nb, TRAJECTORY_MIME))
+    if not found:
+        return None, None
     in_train = [rec for gid, rec in found if gid == TRAIN_CELL]
-    chosen = (in_train or [rec for _, rec in found] or [None])[-1]
-    return dict(chosen) if chosen else None
+    chosen = (in_train or [rec for _, rec in found])[-1]
+    problem = trajectory_problem(chosen, epochs)
+    return (None, problem) if problem else (dict(chosen), None)
+
+
+def read_trajectory(nb: dict, epochs: int | None = None) -> dict | None:
+    """The training record (see `trajectory_evidence`); None when there is none or it is malformed."""
+    return trajectory_evidence(nb, epochs)[0]
 
 
 def kernel_role(record: dict) -> str:
@@ -191,16 +268,30 @@ def kernel_role(record: dict) -> str:
     return "trained" if is_number(epochs) and epochs > 0 else "untrained"
 
 
-def read_kernel_plots(nb: dict) -> dict[str, dict]:
-    """{role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown
-    (a record and its PNG in one output, as `alexnet_core.plots` emits them)."""
-    plots = {}
+def kernel_plot_evidence(nb: dict) -> tuple[dict[str, dict], list[str]]:
+    """({role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown,
+    [one line per kernel plot whose record does not match its picture]).
+
+    A plot is shown when its record and its PNG are in one output and the record's fingerprint is
+    that PNG's, as `alexnet_core.plots` emits them. A later well-formed plot of a role replaces an
+    earlier one; a malformed one is reported, and counts only if no well-formed one of its role exists."""
+    plots, problems = {}, []
     for gid, rec, out in records_with_outputs(nb, PLOT_MIME):
-        # A record typed in by hand, without the picture it describes, is not a plot shown.
-        if rec.get("kind") == "kernels" and shows_picture(out):
-            plots[kernel_role(rec)] = {"cell": gid, **{k: rec.get(k) for k in (
-                "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}
-    return plots
+        if rec.get("kind") != "kernels":
+            continue
+        role = kernel_role(rec)
+        problem = picture_problem(rec, out)
+        if problem:
+            problems.append(f"the {KERNEL_PLOTS[role]} plot (cell {gid or '?'}): {problem}")
+            continue
+        plots[role] = {"cell": gid, **{k: rec.get(k) for k in (
+            "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}
+    return plots, problems
+
+
+def read_kernel_plots(nb: dict) -> dict[str, dict]:
+    """The kernel plots shown, by role (see `kernel_plot_evidence`)."""
+    return kernel_plot_evidence(nb)[0]
 
 
 def first_number(text: str) -> float | None:

@@ -3,7 +3,8 @@
 A figure leaves this module as a `Plot` (PNG bytes + metadata). `show` emits it as ONE display
 output {"image/png", "text/plain", plot MIME}, so the PNG reaches the saved notebook whatever the
 matplotlib backend is, and the autograder can tell which plot it is and which weights it shows
-(`fingerprint`). Figures are built with matplotlib's object API, never pyplot, so an inline
+(`fingerprint`), and the record carries the sha256 of its own PNG (`png_sha256`), so only the
+picture drawn with it proves the plot was shown. Figures are built with matplotlib's object API, never pyplot, so an inline
 backend does not show them a second time.
 """
 from __future__ import annotations
@@ -17,6 +18,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
+from .contract import PICTURE_KEY, picture_fingerprint
 from .display import PLOT_MIME, show_bundle, standins_used
 from .models import conv_layers
 from .runtime import active_profile
@@ -33,6 +35,11 @@ class Plot:
     png: bytes
     metadata: dict
     text: str = ""
+
+    def __post_init__(self):
+        # The record names its own picture, so a record typed in, or set beside another picture,
+        # is not evidence of a plot drawn (contract.picture_problem).
+        self.metadata = {**self.metadata, PICTURE_KEY: picture_fingerprint(self.png)}
 
     def bundle(self) -> dict:
         return {"image/png": self.png, "text/plain": self.text, PLOT_MIME: self.metadata}

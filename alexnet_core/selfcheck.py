@@ -30,16 +30,19 @@ from alexnet_core.contract import (
     SUBMISSION_MB,
     TRAJECTORY_MIME,
     answer_cells,
+    answer_copies,
     grade_id,
     is_answered,
     is_number,
+    is_percentage,
+    kernel_plot_evidence,
     output_records,
     over_size_limit,
-    read_kernel_plots,
-    read_trajectory,
     source_text,
+    trajectory_evidence,
 )
 from alexnet_core.profiles import DEFAULT_RECIPE
+from alexnet_core.structure import NotebookRefused, parse_json, read_notebook, summarise
 
 
 @dataclass(frozen=True)
@@ -106,64 +109,6 @@ class SelfCheckReport:
         return "\n".join(lines)
 
 
-_REDOWNLOAD = ": was it edited by hand? Download the notebook again and copy your answers into it."
-
-
-def _kind(value) -> str:
-    """What a JSON value is, in the student's words (for one-line reasons)."""
-    if value is None:
-        return "null"
-    if isinstance(value, bool):
-        return "true/false"
-    for kind, name in ((dict, "an object"), (list, "a list"), (str, "a string"), ((int, float), "a number")):
-        if isinstance(value, kind):
-            return name
-    return type(value).__name__
-
-
-def _structure_problem(nb) -> str | None:
-    """Why `nb` is not a well-formed notebook, in one line, or None when the checks below can trust it.
-
-    Validates once, where the notebook is read, every part the checks index into: the notebook and its
-    metadata, each cell, its metadata (nbgrader, alexnet_lab), source and outputs, and each output's data.
-    What is inside an output's data (a training record, a plot) is judged where it is used.
-    """
-    if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list):
-        return "not a Jupyter notebook (no list of cells): submit the .ipynb file of the lab."
-    meta = nb.get("metadata", {})
-    if not isinstance(meta, dict):
-        return f"not a well-formed notebook: its metadata is {_kind(meta)}, not an object{_REDOWNLOAD}"
-    if not isinstance(meta.get("alexnet_lab", {}), dict):
-        return f"not a well-formed notebook: its lab metadata is {_kind(meta['alexnet_lab'])}, not an object{_REDOWNLOAD}"
-    for number, cell in enumerate(nb["cells"], 1):
-        where = f"not a well-formed notebook: cell {number}"
-        if not isinstance(cell, dict):
-            return f"{where} is {_kind(cell)}, not an object{_REDOWNLOAD}"
-        cell_meta = cell.get("metadata", {})
-        if not isinstance(cell_meta, dict):
-            return f"{where} has metadata that is {_kind(cell_meta)}, not an object{_REDOWNLOAD}"
-        for key in ("nbgrader", "alexnet_lab"):
-            if not isinstance(cell_meta.get(key, {}), dict):
-                return f"{where} has {key} metadata that is {_kind(cell_meta[key])}, not an object{_REDOWNLOAD}"
-        grade_id = cell_meta.get("nbgrader", {}).get("grade_id")
-        if grade_id is not None and not isinstance(grade_id, str):
-            return f"{where} has a grade_id that is {_kind(grade_id)}, not a string{_REDOWNLOAD}"
-        src = cell.get("source", "")
-        if not (isinstance(src, str) or (isinstance(src, list) and all(isinstance(s, str) for s in src))):
-            return f"{where} has a source that is {_kind(src)}, not text{_REDOWNLOAD}"
-        outputs = cell.get("outputs", [])
-        if outputs is None:
-            continue
-        if not isinstance(outputs, list):
-            return f"{where} has outputs that are {_kind(outputs)}, not a list{_REDOWNLOAD}"
-        for out in outputs:
-            if not isinstance(out, dict):
-                return f"{where} has an output that is {_kind(out)}, not an object{_REDOWNLOAD}"
-            if not isinstance(out.get("data", {}), dict):
-                return f"{where} has output data that is {_kind(out['data'])}, not an object{_REDOWNLOAD}"
-    return None
-
-
 def _outputs(nb: dict):
     for cell in nb.get("cells", []):
         for out in cell.get("outputs", []) or []:
@@ -192,6 +137,14 @@ def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> N
     unanswered = [label for label, cell in cells.items()
                   if not is_answered(source_text(cell), expect.min_answer_chars)]
     report.unanswered = [q for q in questions if q in unanswered or q in missing]
+    for label, count in answer_copies(nb, questions).items():
+        if count > 1 and label in unanswered:
+            report.problems.append(
+                f"{label} has {count} answer cells and only the last one is graded, which is unanswered: "
+                "write your answer in the last copy and delete the others.")
+            unanswered.remove(label)
+        elif count > 1:
+            report.notes.append(f"{label} has {count} answer cells; only the last one is graded.")
     if missing:
         report.problems.append(f"Answer cell missing for {', '.join(missing)} (deleted?): download the "
                                "notebook again and copy your answers into it.")
@@ -199,7 +152,7 @@ def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> N
         report.problems.append(
             f"Unanswered: {', '.join(unanswered)} (write at least {expect.min_answer_chars} characters in the "
             f"cell below each question, replacing {PLACEHOLDER}).")
-    if not missing and not unanswered:
+    if not report.unanswered:
         report.passed.append(f"All {len(questions)} questions answered ({', '.join(questions)}).")
 
 
@@ -222,50 +175,66 @@ def _check_run(nb: dict, report: SelfCheckReport, expect: Expectations) -> None:
     if errors:
         report.problems.append(f"Errors in the outputs: {', '.join(errors)}: fix the cause (often a cell "
                                "run out of order) and run the notebook from the top again.")
+    _check_training_record(nb, report, expect)
+    _check_kernel_plots(nb, report)
 
-    # The grader's own reader: the train cell's record first; a malformed one counts as none.
-    record = read_trajectory(nb)
+
+def _interrupted(nb: dict) -> bool:
+    """Whether the last training record is a run cut short: fewer well-formed accuracies than epochs + 1."""
     raw = [rec for _, rec in output_records(nb, TRAJECTORY_MIME)]
-    if record is None and not raw:
+    acc, epochs = raw[-1].get("accuracy"), raw[-1].get("epochs")
+    return isinstance(acc, list) and all(is_percentage(a) for a in acc) and (
+        not acc or (isinstance(epochs, int) and len(acc) < epochs + 1))
+
+
+def _check_training_record(nb: dict, report: SelfCheckReport, expect: Expectations) -> None:
+    # The grader's own reader: the train cell's last record; a malformed one is no evidence.
+    record, problem = trajectory_evidence(nb)
+    if record is None and problem is None:
         report.problems.append("No training record: the train cell has not finished; run it and save.")
-    elif record is None and raw[-1].get("accuracy") == []:
+    elif record is None and _interrupted(nb):
         report.problems.append("The training record is incomplete (training was interrupted): run the "
                                "notebook from the top again.")
     elif record is None:
-        report.problems.append("The training record is malformed (was the output edited?): run the "
+        report.problems.append(f"The training record is malformed ({problem}; was the output edited?): run the "
                                "notebook from the top again and save.")
     else:
-        acc, epochs = record["accuracy"], record.get("epochs")
-        if not isinstance(epochs, int) or isinstance(epochs, bool):
-            report.problems.append("The training record is malformed (was the output edited?): run the "
-                                   "notebook from the top again and save.")
-        elif len(acc) != epochs + 1:
-            report.problems.append("The training record is incomplete (training was interrupted): run the "
-                                   "notebook from the top again.")
-        else:
-            report.passed.append(f"Training ran: {epochs} epochs, test accuracy {acc[0]:.1f}% before and "
-                                 f"{acc[-1]:.1f}% after training.")
-            if record.get("profile") and record.get("profile") != expect.default_profile:
-                report.notes.append(f"Training ran with the {record['profile']!r} settings, not the course's "
-                                    f"{expect.default_profile!r}.")
+        acc, epochs = record["accuracy"], record["epochs"]
+        report.passed.append(f"Training ran: {epochs} epochs, test accuracy {acc[0]:.1f}% before and "
+                             f"{acc[-1]:.1f}% after training.")
+        if record.get("profile") and record.get("profile") != expect.default_profile:
+            report.notes.append(f"Training ran with the {str(record['profile'])[:40]!r} settings, not the course's "
+                                f"{expect.default_profile!r}.")
 
+
+def _check_kernel_plots(nb: dict, report: SelfCheckReport) -> None:
     # The grader's own reader: a plot's role comes from its record (a "trained" picture drawn
-    # before training shows untrained weights, and the grader counts it so).
-    shown = read_kernel_plots(nb)
+    # before training shows untrained weights, and the grader counts it so), and a record counts
+    # only beside the picture whose fingerprint it carries.
+    shown, malformed = kernel_plot_evidence(nb)
     missing_plots = [what for role, what in KERNEL_PLOTS.items() if role not in shown]
     if missing_plots:
-        report.problems.append(f"Kernel pictures missing: {', '.join(missing_plots)}: run their cells and save.")
+        why = f" ({'; '.join(malformed[:3])})" if malformed else ""
+        report.problems.append(f"Kernel pictures missing: {', '.join(missing_plots)}{why}: run their cells "
+                               "and save.")
     else:
         report.passed.append("All three kernel pictures are shown (pretrained, untrained, trained).")
 
 
 def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = None) -> SelfCheckReport:
-    """Check a notebook already loaded as a dict (or NotebookNode); expectations default to the lab's."""
+    """Check a notebook already loaded as a dict (or NotebookNode); expectations default to the lab's.
+
+    The notebook is read by the grader's own structural reader (`structure.read_notebook`): what it
+    repairs, the grader repairs the same way (each repair is a note), what it refuses, the grader refuses.
+    """
     report = SelfCheckReport(name=name)
-    report.fatal = _structure_problem(nb)
-    if report.fatal:
-        return report
     expect = expect or Expectations()
+    try:
+        nb, repairs = read_notebook(nb, expect.questions)
+    except NotebookRefused as refused:
+        report.fatal = str(refused) + "."
+        return report
+    report.notes += [f"Repaired as the grader will: {r}." for r in summarise(repairs)]
     if _check_assignment(nb, report, expect):
         _check_answers(nb, report, expect)
         _check_run(nb, report, expect)
@@ -293,25 +262,10 @@ def check_notebook(path: Path, expect: Expectations | None = None) -> SelfCheckR
                         "accepted: clear large outputs you added and save again.")
         return report
     try:
-        nb = json.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        report.fatal = "not a notebook: the file is not text (is it a PDF, zip or image?)."
+        nb = parse_json(path.read_bytes())  # the grader's own parser: same refusals, same words
+    except NotebookRefused as refused:
+        report.fatal = str(refused) + "."
         return report
-    except ValueError as exc:
-        report.fatal = f"not a notebook: not valid JSON ({str(exc).split(':')[0]}); was the file cut off or edited by hand?"
-        return report
-    except RecursionError:
-        report.fatal = "not a notebook: JSON nested too deeply to read; was the file generated by something else?"
-        return report
-    old = isinstance(nb, dict) and isinstance(nb.get("nbformat"), int) and nb["nbformat"] < 4
-    if old:  # nbformat 3 keeps cells in worksheets; convert instead of refusing
-        try:
-            import nbformat  # not a student dependency: Jupyter and Colab have it; absent, we say so
-
-            nb = nbformat.reads(json.dumps(nb), as_version=4)
-        except Exception:
-            report.fatal = "an old notebook format that cannot be converted: open it in Jupyter and save it again."
-            return report
     return check_node(nb, str(path), expect)
 
 

@@ -111,7 +111,9 @@ def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: lis
         m = by_name[gid]
         expected = m.metadata()
         edited = [k for k in ("grade", "solution", "locked") if bool(nbg.get(k, False)) != expected[k]]
-        if m.grade and _points(nbg.get("points")) != m.points:
+        # Points are the master's: a value that differs is reported; none at all (an answer cell
+        # recognised without its metadata by alexnet_core.structure) is simply given the master's.
+        if m.grade and "points" in nbg and _points(nbg.get("points")) != m.points:
             edited.append("points")
         if cell.cell_type != m.cell_type:
             edited.append("cell type")
@@ -330,8 +332,8 @@ def prepare(student_id: str, path: Path, nbgrader: NbgraderRoot, master: Path, p
     release versions are rendered from.
     """
     path = Path(path)
-    nb, flags = read_submission(path, config.limits.submission_mb)
-    evidence = extract_evidence(nb)  # before ClearOutput throws the outputs away
+    nb, flags = read_submission(path, config.limits.submission_mb, tuple(config.points.questions))
+    evidence = extract_evidence(nb, profile.epochs)  # before ClearOutput throws the outputs away
     stamp = nb.metadata.get("alexnet_lab") if isinstance(nb.metadata.get("alexnet_lab"), dict) else {}
     cells = load_master(nbgrader)
     resources = {

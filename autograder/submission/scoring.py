@@ -7,7 +7,17 @@ submitted outputs (evidence) and for our re-execution alike. Points are the conf
 """
 from __future__ import annotations
 
-from alexnet_core.contract import CHECK_CELLS, KERNEL_ROLES, first_number, is_answered, own_text, read_kernel_plots
+import math
+
+from alexnet_core.contract import (
+    CHECK_CELLS,
+    KERNEL_ROLES,
+    first_number,
+    is_answered,
+    own_text,
+    read_kernel_plots,
+    trajectory_problem,
+)
 from autograder.submission.results import Answer, CheckResult
 from grading_config import Points, Profile
 
@@ -66,22 +76,38 @@ def trajectories_agree(submitted: dict, rerun: dict, profile: Profile) -> tuple[
     if len(a) != len(b):
         problems.append(f"{len(a)} accuracies submitted vs {len(b)} re-run")
     else:
-        gap = max((abs(float(x) - float(y)) for x, y in zip(a, b)), default=0.0)
-        if gap > profile.evidence_tolerance:
+        gaps = [abs(float(x) - float(y)) for x, y in zip(a, b)]
+        gap = max(gaps, default=0.0)
+        # Written so that NaN disagrees: a comparison with NaN is always false.
+        if not all(math.isfinite(g) and g <= profile.evidence_tolerance for g in gaps):
             problems.append(f"accuracies differ by up to {gap:.1f} points (tolerance {profile.evidence_tolerance:g})")
     return (not problems), "; ".join(problems)
 
 
+def _submitted_trajectory(evidence: dict, profile: Profile) -> tuple[dict | None, str | None]:
+    """The student's record and why it is malformed: as read from the file (`trajectory_problem` of
+    the evidence), and judged again against this profile's epochs, wherever the evidence came from."""
+    submitted, problem = evidence.get("trajectory"), evidence.get("trajectory_problem")
+    if submitted and not problem:
+        problem = trajectory_problem(submitted, profile.epochs)
+    return (None, problem) if problem else (submitted, None)
+
+
 def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points: Points) -> tuple[CheckResult, list[str]]:
-    """Half for a submitted trajectory that agrees with the re-run, half for the kernel plots shown."""
+    """Half for a submitted trajectory that agrees with the re-run, half for the kernel plots shown.
+    Malformed evidence (a record that is not what the library emits) earns nothing and is flagged."""
     half = points.evidence / 2
     result = CheckResult("evidence", CHECK_CELLS["evidence"], 0.0, points.evidence)
-    submitted = evidence.get("trajectory")
-    shown = sorted(evidence.get("plots", {}).get("kernels", {}))
+    submitted, malformed = _submitted_trajectory(evidence, profile)
+    plots = evidence.get("plots", {})
+    shown = sorted(plots.get("kernels", {}))
     result.details = {"submitted": (submitted or {}).get("accuracy"), "rerun": (rerun or {}).get("accuracy"),
                       "kernel_plots_shown": shown}
     reasons, flags = [], []
-    if not submitted:
+    if malformed:
+        reasons.append(f"the submitted training output is malformed evidence ({malformed})")
+        flags.append(f"malformed evidence: the submitted training record: {malformed}")
+    elif not submitted:
         reasons.append("the submitted notebook has no training output: run every cell, then save and submit")
     elif rerun:
         same, why = trajectories_agree(submitted, rerun, profile)
@@ -94,8 +120,11 @@ def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points:
     else:
         result.score += half  # nothing to compare with: the re-run's own failure is reported elsewhere
     missing = [role for role in KERNEL_ROLES if role not in shown]
+    bad_plots = plots.get("problems") or []
+    flags += [f"malformed evidence: {p}" for p in bad_plots[:3]]
     if missing:
-        reasons.append(f"the submitted notebook does not show the {', '.join(missing)} kernel plot(s)")
+        why = f" ({'; '.join(bad_plots[:3])})" if bad_plots else ""
+        reasons.append(f"the submitted notebook does not show the {', '.join(missing)} kernel plot(s){why}")
     else:
         result.score += half
     result.reason = "; ".join(reasons)

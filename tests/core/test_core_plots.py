@@ -63,3 +63,25 @@ def test_visualize_layer_weights_saves_a_png_outside_a_notebook(tmp_path, smoke_
     path = tmp_path / "k.png"
     ac.visualize_layer_weights(smoke_run[0], 0, save_to=path)
     assert path.read_bytes().startswith(PNG_MAGIC)
+
+
+def test_every_plot_record_carries_the_fingerprint_of_its_own_picture(smoke_run):
+    import base64
+    import hashlib
+
+    from alexnet_core.contract import PICTURE_KEY, kernel_plot_evidence
+
+    plot = ac.render_kernels(smoke_run[0], 0)
+    assert plot.metadata[PICTURE_KEY] == hashlib.sha256(plot.png).hexdigest()
+    # As a saved notebook holds it (PNG base64-encoded, as IPython sends bytes): the reader accepts it.
+    bundle = plot.bundle()
+    stored = {"output_type": "display_data", "metadata": {},
+              "data": {**bundle, "image/png": base64.b64encode(bundle["image/png"]).decode()}}
+    nb = {"cells": [{"cell_type": "code", "metadata": {}, "source": "", "outputs": [stored]}]}
+    shown, problems = kernel_plot_evidence(nb)
+    assert list(shown) == ["untrained"] and problems == []
+    # The same record beside another plot's picture is not evidence.
+    other = ac.render_kernels(smoke_run[1], 0).png
+    stored["data"]["image/png"] = base64.b64encode(other).decode()
+    shown, problems = kernel_plot_evidence(nb)
+    assert shown == {} and "does not match" in problems[0]

@@ -44,10 +44,15 @@ def master_code(tmp_path_factory, course_root, smoke, release_nb):
     return _code(_prepare(tmp_path_factory.mktemp("clean"), course_root, smoke, release_nb))
 
 
+# The words are the student's check's own (alexnet_core.structure): one reader, one reason.
 @pytest.mark.parametrize("raw, words", [
-    (b"\x89PNG\r\n\x1a\n not a notebook", "not JSON"),
-    (b'{"students": ["a", "b"]}', "JSON but not a Jupyter notebook"),
-    (b'{"nbformat": 9, "nbformat_minor": 0, "cells": []}', "newer than"),
+    (b"\x89PNG\r\n\x1a\n not a notebook", "the file is not text"),
+    (b"my essay", "not valid JSON"),
+    (b"[" * 100_000 + b"]" * 100_000, "nested too deeply"),
+    (b'{"students": ["a", "b"]}', "not a Jupyter notebook"),
+    (b'["cells"]', "not a Jupyter notebook"),
+    (b'{"nbformat": 4, "cells": {"0": {}}}', "no list of cells"),
+    (b'{"nbformat": 9, "nbformat_minor": 0, "cells": []}', "not the alexnet notebook"),  # read as 4: nothing of the lab
 ])
 def test_files_that_are_not_notebooks_are_refused_with_a_reason(tmp_path, course_root, smoke, raw, words):
     with pytest.raises(SubmissionError, match=words) as info:
@@ -160,16 +165,18 @@ def test_evidence_is_read_before_outputs_are_cleared(tmp_path, course_root, smok
     assert json.loads(prepared.notebook)["metadata"]["alexnet_lab"]["student_id"] == "student"
 
 
-# What a TA should get for each breakage: a one-line refusal only where nothing can be trusted
-# (a cell without text: which code ran is unknowable); everything else is repaired and flagged
-# where the TA should know, and the answers are graded.
+# What a TA should get for each breakage: a one-line refusal only where the file is no notebook;
+# everything else is repaired (by alexnet_core.structure, as the student's check repairs it) and
+# flagged where the TA should know, and the answers are graded. A locked cell without text is
+# read as empty and its code restored from the master, so what runs is still known.
 BREAKAGES = {
     "nbgrader metadata a string": ("repaired", "had lost its nbgrader metadata; matched to imports by its code"),
     "cell metadata a list": ("repaired", "had lost its nbgrader metadata; matched to predict by its code"),
-    "source a number": ("refused", "has no text"),
+    "source a number": ("repaired", "had no text (its source was a number); read as empty"),
     "trajectory hand-edited to text": ("repaired", None),
     "points as words": ("repaired", "nbgrader metadata of cell check_kernels was edited (points); restored"),
     "plot record garbled": ("repaired", None),
+    "cells an object": ("refused", "no list of cells"),
 }
 
 
@@ -188,6 +195,8 @@ def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_
     elif breakage == "trajectory hand-edited to text":
         record["data"]["application/vnd.alexnet-lab.trajectory+json"] = {"accuracy": "about 60%"}
         cells["train"]["outputs"] = [record]
+    elif breakage == "cells an object":
+        nb["cells"] = {str(i): c for i, c in enumerate(nb["cells"])}
     elif breakage == "points as words":
         cells["check_kernels"]["metadata"]["nbgrader"]["points"] = "many"
     else:

@@ -1,8 +1,19 @@
 """The automatic checks on records a run could produce: every lost point comes with its reason."""
+import base64
+import math
+
 import pytest
 from notebooks import CONFIG
 
-from alexnet_core.contract import PLOT_MIME, first_number, read_kernel_plots
+from alexnet_core.contract import (
+    PICTURE_KEY,
+    PLOT_MIME,
+    first_number,
+    kernel_plot_evidence,
+    picture_fingerprint,
+    read_kernel_plots,
+    trajectory_evidence,
+)
 from autograder.submission import scoring as check
 
 POINTS = CONFIG.points
@@ -15,8 +26,14 @@ def trajectory(acc, **extra):
     return {"profile": "smoke", "epochs": len(acc) - 1, "lr": 0.015, "seed": 42, "accuracy": acc, **extra}
 
 
-def notebook(*plots):
-    outputs = [{"output_type": "display_data", "metadata": {}, "data": {PLOT_MIME: p, "image/png": PNG}} for p in plots]
+def signed(record, png=PNG):
+    """The record as `alexnet_core.plots` emits it beside `png`: with that picture's fingerprint."""
+    return {**record, PICTURE_KEY: picture_fingerprint(base64.b64decode(png))}
+
+
+def notebook(*plots, png=PNG, sign=True, sign_as=None):
+    outputs = [{"output_type": "display_data", "metadata": {},
+                "data": {PLOT_MIME: signed(p, sign_as or png) if sign else p, "image/png": png}} for p in plots]
     return {"cells": [{"cell_type": "code", "metadata": {}, "outputs": outputs, "source": ""}]}
 
 
@@ -69,3 +86,91 @@ def test_q3a_note_sets_the_written_number_beside_the_students_own_run():
     note = check.q3a_note("Q3a: I see about 10% before training.", trajectory(GOOD), trajectory([9.6] + GOOD[1:]))
     assert note == "wrote 10; own before-training accuracy 10.0%; re-run 9.6%"
     assert first_number("My answer to Q3a: it guesses") is None
+
+
+# ---------------------------------------------------------------- malformed evidence earns nothing
+
+OTHER_PNG = ("iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAIAAACQd1PeAAAADElEQVR4nGP4z8AAAAMBAQDJ/pLvAAAAAElFTkSuQmCC")
+
+
+def _evidence(nb, epochs=None):
+    trajectory, problem = trajectory_evidence(nb, epochs)
+    kernels, problems = kernel_plot_evidence(nb)
+    return {"trajectory": trajectory, "trajectory_problem": problem, "plots": {"kernels": kernels, "problems": problems}}
+
+
+def _with_trajectory(nb, record):
+    nb["cells"].append({"cell_type": "code", "metadata": {"nbgrader": {"grade_id": "train"}}, "source": "",
+                        "outputs": [{"output_type": "display_data", "metadata": {},
+                                     "data": {"application/vnd.alexnet-lab.trajectory+json": record}}]})
+    return nb
+
+
+@pytest.mark.parametrize("damage, words", [
+    ({"sign": False}, "no fingerprint of its picture"),
+    ({"png": OTHER_PNG, "fingerprint_of": PNG}, "does not match the picture"),
+    ({"png": "not a picture", "sign_as": PNG}, "no picture beside it"),
+])
+def test_a_kernel_plot_counts_only_beside_the_picture_its_fingerprint_names(smoke, damage, words):
+    fingerprint_of = damage.pop("fingerprint_of", None)
+    nb = notebook(*KERNELS, **damage)
+    if fingerprint_of:  # a real record moved beside another picture
+        for out in nb["cells"][0]["outputs"]:
+            out["data"][PLOT_MIME] = signed(out["data"][PLOT_MIME], fingerprint_of)
+    shown, problems = kernel_plot_evidence(nb)
+    assert shown == {} and len(problems) == 3 and all(words in p for p in problems)
+    evidence = _evidence(_with_trajectory(nb, trajectory(GOOD)), smoke.epochs)
+    result, flags = check.check_evidence(evidence, trajectory(GOOD), smoke, POINTS)
+    assert result.score == POINTS.evidence / 2 and "kernel plot(s)" in result.reason and words in result.reason
+    assert any(f.startswith("malformed evidence:") and words in f for f in flags)
+    assert check.check_kernels(nb, POINTS).score == 0
+
+
+def test_a_signed_plot_with_its_own_picture_counts(smoke):
+    assert sorted(read_kernel_plots(notebook(*KERNELS, png=OTHER_PNG))) == ["pretrained", "trained", "untrained"]
+
+
+@pytest.mark.parametrize("accuracy, words", [
+    ([math.nan] * 6, "not a percentage"),
+    (GOOD[:-1] + [math.inf], "not a percentage"),
+    (GOOD[:-1] + [-math.inf], "not a percentage"),
+    (GOOD[:-1] + [100.5], "not a percentage"),
+    (GOOD[:-1] + [-0.5], "not a percentage"),
+    (GOOD[:-1] + [10 ** 400], "not a percentage"),
+    (GOOD[:-1] + [True], "not a percentage"),
+    (GOOD[:-1] + ["66"], "not a percentage"),
+    ([], "empty"),
+    ("about 60%", "not a list"),
+])
+def test_a_malformed_trajectory_is_flagged_and_earns_no_point(smoke, accuracy, words):
+    record = {**trajectory(GOOD), "accuracy": accuracy}
+    evidence = _evidence(_with_trajectory(notebook(*KERNELS), record), smoke.epochs)
+    assert evidence["trajectory"] is None and words in evidence["trajectory_problem"]
+    result, flags = check.check_evidence(evidence, trajectory(GOOD), smoke, POINTS)
+    assert result.score == POINTS.evidence / 2  # the plots' half only
+    assert "malformed evidence" in result.reason and any("malformed evidence" in f for f in flags)
+    # Even with nothing re-run to compare with, malformed evidence is not given the benefit of the doubt.
+    alone, _ = check.check_evidence(evidence, None, smoke, POINTS)
+    assert alone.score == POINTS.evidence / 2
+
+
+@pytest.mark.parametrize("accuracy, epochs", [
+    (GOOD[:4], 3),          # a consistent record of fewer epochs than the recipe's
+    (GOOD + [70.0], 6),     # more
+    (GOOD, 7),              # a record whose own epochs disagree with its length
+])
+def test_a_trajectory_of_the_wrong_length_is_malformed_evidence(smoke, accuracy, epochs):
+    assert smoke.epochs == len(GOOD) - 1
+    record = {**trajectory(GOOD), "accuracy": accuracy, "epochs": epochs}
+    evidence = _evidence(_with_trajectory(notebook(*KERNELS), record), smoke.epochs)
+    assert evidence["trajectory"] is None and "accuracies for" in evidence["trajectory_problem"]
+    # Evidence built without the recipe (an older runner) is judged against the profile all the same.
+    unchecked = {**evidence, "trajectory": record, "trajectory_problem": None}
+    for ev in (evidence, unchecked):
+        result, flags = check.check_evidence(ev, trajectory(GOOD), smoke, POINTS)
+        assert result.score == POINTS.evidence / 2 and any("malformed evidence" in f for f in flags)
+
+
+def test_a_nan_trajectory_never_agrees_with_the_rerun(smoke):
+    same, why = check.trajectories_agree(trajectory([math.nan] * 6), trajectory(GOOD), smoke)
+    assert not same and "differ" in why
