@@ -26,7 +26,8 @@ from alexnet_core.contract import CHECK_CELLS, over_size_limit
 from autograder.course import OutputFolder
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
 from autograder.reports import feedback, report
-from autograder.submission.results import FAILED, SubmissionResult, complete
+from autograder.reports.inert import inert_notebook
+from autograder.submission.results import FAILED, SubmissionResult, bounded, complete
 from grading_config import GradingConfig
 
 BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
@@ -78,13 +79,16 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig) -> str:
 
 
 # -- nbgrader gradebook ---------------------------------------------------------------------
-def write_gradebook(out: OutputFolder, result: SubmissionResult, config: GradingConfig) -> None:
+def write_gradebook(out: OutputFolder, result: SubmissionResult, config: GradingConfig) -> list[str]:
     """The submission's rows in nbgrader's gradebook, made by nbgrader itself, then our scores.
 
     nbgrader creates the submission (update_or_create_submission mirrors every grade cell) and
     its SaveAutoGrades preprocessor scores the executed notebook as `nbgrader autograde` would;
     then the automatic checks get the scores scoring.py computed and each answer is either waiting
     for manual grading or 0. A TA's manual score already in the gradebook is kept.
+
+    The notebook formgrader shows (`autograded/`) is made inert first (reports/inert.py: no script,
+    handler or unsafe link of a student's reaches the TA's browser); returns what that changed.
     """
     assignment, notebook = config.course.assignment, config.course.notebook
     db_url = out.nbgrader.gradebook_url
@@ -96,12 +100,14 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(UTC).isoformat())
 
     nb = _notebook_for_gradebook(result, config)
+    sanitised: list[str] = []
     if nb is not None:
         target = out.nbgrader.autograded(sid)
         target.parent.mkdir(parents=True, exist_ok=True)
         resources = {"nbgrader": {"db_url": db_url, "assignment": assignment, "notebook": notebook, "student": sid}}
         if result.status != FAILED:
-            nb, _ = SaveAutoGrades().preprocess(nb, resources)
+            nb, _ = SaveAutoGrades().preprocess(nb, resources)  # nbgrader scores what the student wrote
+        sanitised = inert_notebook(nb)  # then formgrader gets a copy that cannot act
         atomic_write(target, nbformat.writes(nb))
 
     with Gradebook(db_url) as gb:
@@ -133,6 +139,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
                 grade.needs_manual_grade = grade.manual_score is not None
                 comment.auto_comment = "No response."
         gb.db.commit()
+    return sanitised
 
 
 def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig):
@@ -180,7 +187,10 @@ class Recorder:
             atomic_write(folder / OutputFolder.EXECUTED, result.executed_notebook)
         atomic_write(folder / OutputFolder.GRADESCOPE, json.dumps(feedback.gradescope_json(result), indent=2))
         atomic_write(folder / OutputFolder.FEEDBACK, feedback.feedback_html(result))
-        write_gradebook(self.out, result, self.config)
+        sanitised = write_gradebook(self.out, result, self.config)
+        if sanitised:  # the TA learns why formgrader's copy differs from the answer in graded.json
+            result.flags = bounded(result.flags + [f"formgrader's copy made safe to display ({len(sanitised)} "
+                                                   f"change(s)): {sanitised[0]}"])
         # The executed notebook lives in executed.ipynb; graded.json stays small for reports.
         light = replace(result, executed_notebook=None)
         atomic_write(folder / OutputFolder.GRADED, json.dumps(light.to_dict(), indent=1))
