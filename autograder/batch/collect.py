@@ -18,6 +18,7 @@ Nothing is guessed: two notebooks for one student and files that are not noteboo
 from __future__ import annotations
 
 import csv
+import io
 import itertools
 import re
 import unicodedata
@@ -85,6 +86,8 @@ class Roster:
     students: set[str]
     by_lms: dict[str, str] = field(default_factory=dict)
     by_name: dict[str, str] = field(default_factory=dict)
+    problems: list[Problem] = field(default_factory=list)
+    """Rows that could not be used as they are, each naming the roster's file and line."""
 
     def map(self, lms_id: str | None, name: str | None) -> str | None:
         if lms_id and lms_id in self.by_lms:
@@ -137,28 +140,134 @@ def _name_keys(text: str) -> set[str]:
     return {"".join(order) for order in itertools.permutations(parts)}
 
 
+MAX_ROSTER_BYTES = 50 * MB
+FORMULA_STARTS = ("=", "+", "-", "@")
+
+
 def load_roster(path: Path) -> Roster:
-    """A CSV with a `student_id` column, optional `lms_id` and `name` (or first/last name)."""
+    """A CSV with a `student_id` column, optional `lms_id` and `name` (or first/last name).
+
+    Only a roster that cannot be used at all stops the command (unreadable, no `student_id`
+    column): grading without it would file students under other ids. A bad row is a problem of
+    its own, naming the file, the line and the fix, and the rest of the roster is used.
+    """
     try:
-        with path.open(newline="", encoding="utf-8-sig") as fh:
-            rows = list(csv.DictReader(fh))
+        if path.stat().st_size > MAX_ROSTER_BYTES:
+            raise ConfigError(f"{path}: the roster is over {MAX_ROSTER_BYTES // MB} MB; give a CSV of the class.")
+        data = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"{path}: cannot read the roster ({exc.strerror}).") from None
-    if not rows or "student_id" not in rows[0]:
+    text, bad_lines = _decode_roster(data)
+    reader = csv.reader(io.StringIO(text, newline=""))
+    try:
+        header = next(reader, None)
+    except csv.Error:
+        header = None
+    columns = [(h or "").strip().lstrip("\ufeff").lower() for h in (header or [])]
+    if "student_id" not in columns:
         raise ConfigError(f"{path}: the roster needs a 'student_id' column (one row per student).")
     roster = Roster(students=set())
-    for row in rows:
-        raw = (row.get("student_id") or "").strip()
+    rows: list[tuple[int, dict[str, str]]] = []
+    last = reader.line_num
+    while True:
+        try:
+            fields = next(reader)
+        except StopIteration:
+            break
+        except csv.Error as exc:  # a field over the csv module's limit, a stray quote...
+            roster.problems.append(_row_problem(path, reader.line_num, f"unreadable ({exc}): skipped; fix that line"))
+            last = reader.line_num
+            continue
+        first, last = last + 1, reader.line_num
+        if not any(f.strip() for f in fields):
+            continue  # an empty row, as spreadsheets write them
+        if any(n in bad_lines for n in range(first, last + 1)):
+            roster.problems.append(_row_problem(path, first, "is not UTF-8 (unreadable characters replaced); "
+                                                "save the roster as CSV UTF-8"))
+        if len(fields) != len(columns):
+            roster.problems.append(_row_problem(
+                path, first, f"has {len(fields)} fields where the header has {len(columns)}: skipped; "
+                             "quote fields that hold commas"))
+            continue
+        rows.append((first, dict(zip(columns, fields, strict=True))))
+    _fill_roster(roster, path, rows)
+    return roster
+
+
+def _decode_roster(data: bytes) -> tuple[str, set[int]]:
+    """The roster's text and the line numbers that were not UTF-8. Excel's UTF-16 ("Unicode text")
+    and UTF-8 with a BOM are read too; other encodings are read line by line, bad lines marked."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        try:
+            return data.decode("utf-16"), set()
+        except UnicodeDecodeError:
+            pass
+    data = data.removeprefix(b"\xef\xbb\xbf")
+    try:
+        return data.decode("utf-8"), set()
+    except UnicodeDecodeError:
+        pass
+    lines, bad = [], set()
+    for number, line in enumerate(data.split(b"\n"), 1):
+        try:
+            lines.append(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            lines.append(line.decode("utf-8", errors="replace"))
+            bad.add(number)
+    return "\n".join(lines), bad
+
+
+def _row_problem(path: Path, line: int, message: str, student_id: str | None = None) -> Problem:
+    return Problem(f"{path} line {line}", message, student_id)
+
+
+def _fill_roster(roster: Roster, path: Path, rows: list[tuple[int, dict[str, str]]]) -> None:
+    first_line: dict[str, int] = {}
+    lms_owner: dict[str, str] = {}
+    name_owner: dict[str, set[str]] = {}
+    for line, row in rows:
+        raw = row.get("student_id", "").strip()
         if not raw:
+            roster.problems.append(_row_problem(path, line, "has no student_id: skipped; fill it in"))
             continue
         sid = safe_id(raw)
-        roster.students.add(sid)
-        if (row.get("lms_id") or "").strip():
-            roster.by_lms[row["lms_id"].strip()] = sid
+        if not _has_safe_form(raw):
+            roster.problems.append(_row_problem(path, line, f"student id {raw[:80]!r} has no letters or digits to "
+                                                "make a folder name of: skipped; give the student a real id"))
+            continue
+        if sid in first_line:
+            roster.problems.append(_row_problem(path, line, f"student id {raw[:80]!r} (as {sid!r}) is already on line "
+                                                f"{first_line[sid]}: skipped; keep one row per student", sid))
+            continue
+        first_line[sid] = line
+        if sid != raw:
+            roster.problems.append(_row_problem(path, line, f"student id {raw[:80]!r} is filed as {sid!r} (ids are "
+                                                "letters, digits, _ . -); change the roster if that is wrong", sid))
         name = (row.get("name") or " ".join(filter(None, [row.get("first_name"), row.get("last_name")]))).strip()
+        if name.startswith(FORMULA_STARTS) or (row.get("lms_id") or "").strip().startswith(FORMULA_STARTS):
+            roster.problems.append(_row_problem(path, line, "a name or LMS id starts like a spreadsheet formula; it "
+                                                "is used for matching only and never written out as a formula", sid))
+        roster.students.add(sid)
+        lms = (row.get("lms_id") or "").strip()
+        if lms:
+            if lms in lms_owner and lms_owner[lms] != sid:
+                roster.problems.append(_row_problem(path, line, f"LMS id {lms[:40]!r} is also {lms_owner[lms]!r}'s: "
+                                                    "mapped to neither; fix the roster", sid))
+                roster.by_lms.pop(lms, None)
+                lms_owner[lms] = ""  # ambiguous from now on
+            elif lms not in lms_owner:
+                lms_owner[lms] = sid
+                roster.by_lms[lms] = sid
         for key in _name_keys(name):
-            roster.by_name[key] = sid
-    return roster
+            name_owner.setdefault(key, set()).add(sid)
+    for key, owners in name_owner.items():
+        if len(owners) == 1:  # two students of one name: matching by name would guess
+            roster.by_name[key] = next(iter(owners))
+
+
+def _has_safe_form(raw: str) -> bool:
+    text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
+    return bool(UNSAFE_ID_CHARS.sub("_", text).strip("._-"))
 
 
 def roster_from_gradebook(db_url: str) -> Roster | None:
@@ -376,6 +485,8 @@ def collect(
     scratch.mkdir(parents=True, exist_ok=True)
     scratch.chmod(0o700)  # other students' work: readable by the grader only
     collector = _Collector(scratch, roster, assignment, limits)
+    if roster is not None:
+        collector.problems.extend(roster.problems)  # the roster's bad rows, reported with the inputs'
     for path in inputs:
         collector.add_input(Path(path))
     return collector.result()

@@ -11,6 +11,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 import sys
 import warnings
 from dataclasses import replace
@@ -23,6 +24,7 @@ from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
 from alexnet_core.contract import CHECK_CELLS, over_size_limit
+from autograder.batch.collect import Problem
 from autograder.course import OutputFolder
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
 from autograder.reports import feedback, report
@@ -33,17 +35,86 @@ from grading_config import GradingConfig
 BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
 
 
-def load_done(out: Path) -> dict[str, SubmissionResult]:
-    """Results already recorded under `out` (the `graded.json` of each student folder)."""
+MAX_GRADED_JSON_BYTES = 20 * 1024 * 1024  # graded.json holds no notebook: a few KB to a few hundred
+
+
+def load_done(out: Path, problems: list | None = None) -> dict[str, SubmissionResult]:
+    """Results already recorded under `out` (the `graded.json` of each student folder).
+
+    A file that cannot be read back as a result (corrupt, cut off, from another version, moved to
+    another student's folder) is a problem of its own, appended to `problems`: that submission is
+    graded again and the rest are kept.
+    """
     done = {}
     for path in sorted(Path(out).glob(f"*/{OutputFolder.GRADED}")):
         try:
-            result = SubmissionResult.from_dict(json.loads(path.read_text(encoding="utf-8")))
-        except (ValueError, TypeError, KeyError):
-            print(f"warning: {path} is unreadable; that submission will be graded again", file=sys.stderr)
+            if path.stat().st_size > MAX_GRADED_JSON_BYTES:
+                raise ValueError(f"over {MAX_GRADED_JSON_BYTES // (1024 * 1024)} MB")
+            result = checked_result(json.loads(path.read_text(encoding="utf-8")))
+            if result.student_id != path.parent.name:
+                raise ValueError(f"it is {result.student_id[:60]!r}'s result, in another student's folder")
+        except (OSError, ValueError, TypeError, KeyError, AttributeError, RecursionError) as exc:
+            message = f"unreadable ({type(exc).__name__}: {str(exc)[:120]}); that submission is graded again"
+            print(f"warning: {path}: {message}", file=sys.stderr)
+            if problems is not None:
+                problems.append(Problem(str(path), message, path.parent.name))
             continue
         done[result.student_id] = result
     return done
+
+
+def checked_result(data) -> SubmissionResult:
+    """A result read back from JSON, with every field the tables and reports use of the right type
+    (a wrong one would stop every rewrite of grades.csv, not just this student's row)."""
+    if not isinstance(data, dict):
+        raise ValueError("not a JSON object")
+    result = SubmissionResult.from_dict(data)
+    _expect(result.student_id, str, "student_id")
+    _expect(result.source, str, "source")
+    _expect(result.status, str, "status")
+    _expect(result.reason, str, "reason")
+    _expect(result.device, str, "device")
+    _expect_number(result.seconds, "seconds")
+    if not isinstance(result.attempts, int) or isinstance(result.attempts, bool):
+        raise ValueError("attempts is not a whole number")
+    if not isinstance(result.flags, list) or not all(isinstance(f, str) for f in result.flags):
+        raise ValueError("flags is not a list of text")
+    for check in result.checks:
+        _expect(check.name, str, "checks.name")
+        _expect(check.reason, str, "checks.reason")
+        if check.grade_id is not None:
+            _expect(check.grade_id, str, "checks.grade_id")
+        _expect_number(check.score, "checks.score")
+        _expect_number(check.max_score, "checks.max_score")
+        _expect(check.details, dict, "checks.details")
+    for answer in result.answers:
+        for name in ("label", "grade_id", "text", "note"):
+            _expect(getattr(answer, name), str, f"answers.{name}")
+        _expect(answer.answered, bool, "answers.answered")
+        _expect_number(answer.max_score, "answers.max_score")
+    for name in ("trajectory_submitted", "trajectory_rerun"):
+        record = getattr(result, name)
+        if record is None:
+            continue
+        _expect(record, dict, name)
+        accuracy = record.get("accuracy")
+        if accuracy is not None and not (isinstance(accuracy, list) and all(_finite(a) for a in accuracy)):
+            raise ValueError(f"{name}.accuracy is not a list of numbers")
+    return result
+
+
+def _expect(value, kind: type, name: str) -> None:
+    if not isinstance(value, kind):
+        raise ValueError(f"{name} is {type(value).__name__}, not {kind.__name__}")
+
+
+def _finite(value) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _expect_number(value, name: str) -> None:
+    if not _finite(value):
+        raise ValueError(f"{name} is not a finite number")
 
 
 # -- grades.csv -----------------------------------------------------------------------------
@@ -168,7 +239,9 @@ class Recorder:
         self.config = config
         self.master = master
         """The course's master, whose rubric notes the question pages show."""
-        self.results = load_done(out.root)
+        self.unreadable: list[Problem] = []
+        """graded.json files that could not be read back (each is graded again)."""
+        self.results = load_done(out.root, self.unreadable)
         self.problems: list = []
         """collect.Problem list, shown in the report."""
 
@@ -200,4 +273,4 @@ class Recorder:
     def write_tables(self) -> None:
         results = list(self.results.values())
         atomic_write(self.out.grades_csv, grades_csv(results, self.config))
-        report.write_report(self.out, results, self.problems, self.config, self.master)
+        report.write_report(self.out, results, self.problems + self.unreadable, self.config, self.master)
