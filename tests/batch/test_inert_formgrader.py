@@ -196,3 +196,55 @@ def test_the_students_extra_markdown_cell_is_inert_too(graded):
     for cell in mine:
         assert inert.active_parts(inert.render_markdown(cell.source)) == []
     assert os.path.getsize(_autograded(graded, "mallory")) > 0
+
+
+# -- the module on its own (no grading) ---------------------------------------------------------
+ORDINARY = [
+    PLAIN,
+    "# My answer\n\n**Edges** and _colour blobs_; `w < 0` in code.\n\n- one\n- two\n\n1. first\n2. second",
+    "| epoch | accuracy |\n|:--|--:|\n| 0 | 10 % |\n| 5 | 40 % |",
+    "```python\nprint('<script>')\n```",
+    "See [the paper](https://papers.nips.cc/paper/4824) and <https://pytorch.org>; mail <a@b.org>.",
+    "Loss falls like $e^{-t}$ and $$\\sum_i x_i^2$$ stays small.",
+    "> a quote\n\n---\n\nA <b>bold</b> word and a <br> break and <sub>2</sub>.",
+]
+
+
+@pytest.mark.parametrize("text", ORDINARY)
+def test_ordinary_markdown_is_kept_exactly_as_written(text):
+    assert inert.inert_markdown(text) == (text, False)
+
+
+@pytest.mark.parametrize("text", HOSTILE + [ADDED_MARKDOWN])
+def test_each_hostile_text_is_changed_into_an_inert_one_that_keeps_its_words(text):
+    original = PLAIN + "\n\n" + text
+    cleaned, changed = inert.inert_markdown(original)
+    assert inert.active_parts(inert.render_markdown(cleaned)) == []
+    assert _active_in([BeautifulSoup(inert.render_markdown(cleaned), "html.parser")]) == []
+    if not changed:  # only where nbconvert already shows it as text (e.g. a tag CommonMark does not accept)
+        assert cleaned == original and "<" not in inert.render_markdown(original).replace("<p>", "").replace("</p>", "")
+        return
+    shown = BeautifulSoup(inert.render_markdown(cleaned), "html.parser").get_text()
+    assert shown.startswith(PLAIN) and "alexnet-lab: active content" in shown  # the words stay, with the note
+
+
+def test_outputs_metadata_and_cells_the_templates_print_raw_are_made_safe():
+    nb = nbformat.v4.new_notebook()
+    code = nbformat.v4.new_code_cell("x", execution_count=1)
+    code.execution_count = "<script>alert(1)</script>"
+    code.outputs = [nbformat.v4.new_output("display_data", data={
+        "text/html": "<b>ok</b><script>alert(1)</script>", "application/javascript": "alert(1)",
+        "image/svg+xml": "<svg onload=alert(1)>", "text/plain": "ok", "image/png": "iVBORw0KGgo="})]
+    bad_id = nbformat.v4.new_markdown_cell("fine", metadata={"nbgrader": {"grade_id": '"><script>x</script>', "grade": True}})
+    raw = nbformat.v4.new_raw_cell("<img src=x onerror=alert(1)>")
+    attached = nbformat.v4.new_markdown_cell("![a](attachment:a.svg)", attachments={"a.svg": {"image/svg+xml": "PHN2Zz4="}})
+    nb.cells = [code, bad_id, raw, attached]
+    nb.metadata["widgets"] = {"application/vnd.jupyter.widget-state+json": {"state": {}}}
+    notes = inert.inert_notebook(nb)
+    assert len(notes) == 5 and "widgets" not in nb.metadata
+    assert code.execution_count is None and set(code.outputs[0].data) == {"text/html", "text/plain", "image/png"}
+    assert code.outputs[0].data["text/html"] == "<b>ok</b>"
+    assert "nbgrader" not in bad_id.metadata and bad_id.source == "fine"
+    assert "onerror" not in raw.source and "attachments" not in attached
+    for cell in nb.cells:
+        assert inert.SANITISED_KEY in cell.metadata["alexnet_lab"]
