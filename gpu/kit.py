@@ -1,0 +1,441 @@
+"""The GPU validation kit, run on the GPU machine in one command (`bash gpu/run.sh`).
+
+Steps, each with its own time limit, its log and figures under $OUT, and a summary rewritten after
+every step (so a run cut short still leaves one):
+  install     the wheels of .gpu-kit/ into this Python, offline (--no-index), bubblewrap from the
+              kit on PATH, the imports the grader needs checked
+  facts       nvidia-smi, torch, CUDA, cuDNN, the CPU, bubblewrap
+  cuda-tests  `pytest -m cuda tests/gpu` (training, determinism, sandbox with the NVIDIA device
+              nodes, the memory caps on a GPU runner)
+  training    benchmarks/bench_training.py at full size (full-synthetic: 50,000 / 10,000 images,
+              10 epochs) on cuda
+  grading     benchmarks/bench_grading.py: the same submissions graded with 1, 2, 4 slots per GPU:
+              submissions per hour, GPU memory per slot, where the time goes
+Later steps are skipped, and say so, when the time left is short.
+
+`--dry-run` runs every step's code on this machine's CPU with tiny sizes (tests/gpu/test_kit.py):
+the kit is checked to install offline for CPython 3.12 (pip --dry-run) instead of installed.
+
+Files under OUT (the device tool brings back at most 8): summary.txt, results.json, setup.log,
+cuda-tests.log, training.log, grading.log.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parent.parent
+KIT = REPO / ".gpu-kit"
+RESERVE_S = 8  # kept back for the summary
+TARGET = ["--only-binary=:all:", "--python-version", "3.12", "--implementation", "cp", "--abi", "cp312"] + [
+    x for p in ("manylinux2014_x86_64", "manylinux_2_17_x86_64", "manylinux_2_24_x86_64", "manylinux_2_26_x86_64",
+                "manylinux_2_27_x86_64", "manylinux_2_28_x86_64", "manylinux_2_31_x86_64", "manylinux_2_34_x86_64")
+    for x in ("--platform", p)]
+# Imported by the grader and the kernel; checked right after the install.
+GRADER_IMPORTS = ("nbgrader.apps", "nbgrader.api", "nbgrader.preprocessors", "nbclient", "nbconvert", "nbformat",
+                  "ipykernel.kernelapp", "jupyter_client", "nh3", "alembic", "sqlalchemy", "autograder.cli",
+                  "autograder.submission.execute", "autograder.batch.coordinator")
+
+# Per step: (time cap on the GPU, least time worth starting it with).
+CAPS = {"install": (120, 20), "facts": (45, 10), "cuda-tests": (150, 30), "training": (120, 40),
+        "grading": (600, 60)}
+
+FACTS = r"""
+import os, platform, sys, time
+t = time.perf_counter()
+import torch
+print(f"python {sys.version.split()[0]} ({sys.executable}); torch {torch.__version__} "
+      f"(CUDA {torch.version.cuda}, cuDNN {torch.backends.cudnn.version()}); import torch {time.perf_counter() - t:.2f} s")
+print(f"cpu: {os.cpu_count()} cores, {platform.platform()}")
+if torch.cuda.is_available():
+    t = time.perf_counter()
+    torch.zeros(1, device="cuda")
+    p = torch.cuda.get_device_properties(0)
+    print(f"cuda: {torch.cuda.device_count()} device(s); 0: {p.name}, {p.total_memory / 2**30:.1f} GiB, "
+          f"{p.multi_processor_count} SMs, capability {p.major}.{p.minor}; first CUDA context {time.perf_counter() - t:.2f} s")
+else:
+    print("cuda: not available")
+for name in ("torchvision", "matplotlib", "numpy", "nbgrader", "nbclient", "ipykernel", "jupyter_client", "nh3"):
+    try:
+        module = __import__(name)
+        print(f"{name} {getattr(module, '__version__', '?')}")
+    except Exception as exc:
+        print(f"{name}: NOT IMPORTABLE ({type(exc).__name__}: {exc})")
+from autograder.submission import sandbox
+import shutil
+print(f"bwrap: {shutil.which('bwrap')}; sandbox: {sandbox.bwrap_problem() or 'works'}")
+from autograder.batch.pool import plan_slots, visible_gpus
+from autograder.config import load_config
+config = load_config().config
+print(f"visible GPUs {visible_gpus()}; default slots: {[s.describe() for s in plan_slots(None, config)]}")
+"""
+
+COMPILE = r"""
+import compileall, importlib.metadata as md, sys
+roots = set()
+for line in open(sys.argv[1]).read().split():
+    dist = md.distribution(line.split("==")[0])
+    for f in dist.files or []:
+        if f.suffix == ".py" and len(f.parts) > 1:
+            roots.add(dist.locate_file(f.parts[0]))
+ok = all(compileall.compile_dir(str(r), quiet=1, workers=0) for r in sorted(roots) if r.is_dir())
+print(f"byte-compiled {len(roots)} package folders (the sandboxed kernels cannot write .pyc files)")
+sys.exit(0 if ok else 1)
+"""
+
+
+UI_ONLY = ("jupyterlab", "jupyterlab-server", "jupyter-lsp", "jupyter-builder", "babel", "json5", "async-lru",
+           "ipywidgets", "widgetsnbextension", "jupyterlab-widgets")
+"""Needed only by formgrader's web UI (jupyter lab/notebook front ends), never imported when grading:
+left out of the kit (jupyterlab and babel alone are 28 MiB of the 64 a device call may carry)."""
+TARGET_ENV = {"python_version": "3.12", "python_full_version": "3.12.3", "sys_platform": "linux",
+              "platform_system": "Linux", "platform_machine": "x86_64", "os_name": "posix",
+              "implementation_name": "cpython", "platform_python_implementation": "CPython", "extra": ""}
+
+
+def _norm(name: str) -> str:
+    return re.sub(r"[-_.]+", "-", name).lower()
+
+
+def image_packages() -> set[str]:
+    """What the GPU image already holds (gpu/image-packages.txt)."""
+    text = (REPO / "gpu" / "image-packages.txt").read_text()
+    return {_norm(w) for line in text.splitlines() if not line.startswith("#") for w in line.split()}
+
+
+def check_kit(kit: Path) -> str:
+    """Raise unless the kit's wheel set is closed for CPython 3.12 on Linux x86-64: one wheel per
+    pinned requirement, one version of each, and every requirement of every wheel carried, in the
+    image or formgrader UI only. Returns a one-line account."""
+    import zipfile
+
+    from packaging.requirements import Requirement
+
+    image, carried, needs = image_packages(), {}, {}
+    for wheel in sorted((kit / "wheels").glob("*.whl")):
+        with zipfile.ZipFile(wheel) as z:
+            meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+        name = _norm(re.search(r"^Name: (.+)$", meta, re.M).group(1).strip())
+        if name in carried:
+            raise SystemExit(f"two versions of {name} in the kit: {carried[name]} and {wheel.name}")
+        carried[name] = wheel.name
+        for line in re.findall(r"^Requires-Dist: (.+)$", meta, re.M):
+            req = Requirement(line)
+            if req.marker is None or req.marker.evaluate(TARGET_ENV):
+                needs.setdefault(_norm(req.name), []).append(name)
+    pins = [_norm(p.split("==")[0]) for p in (kit / "requirements.txt").read_text().split()]
+    missing = sorted(set(pins) - set(carried))
+    unmet = {n: who for n, who in needs.items() if n not in carried and n not in image and n not in UI_ONLY}
+    if missing or unmet:
+        raise SystemExit(f"the kit's wheel set is not closed: no wheel for {missing}; unmet requirements {unmet}")
+    absent = [n for n in ("nbgrader", "nbclient", "nbconvert", "nbformat", "ipykernel", "jupyter-client", "nh3")
+              if n not in carried]
+    if absent:
+        raise SystemExit(f"the kit lacks {absent}")
+    return (f"closed: {len(carried)} wheels; every requirement is carried, in the image "
+            f"({len(needs.keys() & image)} used) or formgrader UI only")
+
+
+class Kit:
+    def __init__(self, out: Path, budget_s: float, dry_run: bool):
+        self.out = out
+        self.dry_run = dry_run
+        self.started = time.monotonic()
+        self.deadline = self.started + budget_s
+        self.work = Path(tempfile.mkdtemp(prefix="alexnet-kit-"))
+        self.results: dict = {"mode": "dry-run (CPU, tiny sizes)" if dry_run else "gpu", "budget_s": budget_s,
+                              "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "steps": {}}
+        self.bin = self.work / "bin"
+        self.bin.mkdir()
+        self.env = dict(os.environ)
+        self.env.update(PYTHONUNBUFFERED="1", MPLBACKEND="Agg", ALEXNET_LAB_DATA=str(self.work / "data"),
+                        PIP_DISABLE_PIP_VERSION_CHECK="1")
+        self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
+        # The kit's bwrap, then the interpreter's scripts (nbgrader runs `alembic`).
+        self.env["PATH"] = os.pathsep.join([str(self.bin), str(Path(sys.executable).parent), os.environ["PATH"]])
+        self.env.pop("ALEXNET_LAB_PROFILE", None)
+
+    # ------------------------------------------------------------------ running steps
+    def left(self) -> float:
+        return self.deadline - time.monotonic()
+
+    def log(self, name: str, text: str) -> None:
+        print(text, flush=True)
+        with open(self.out / name, "a") as fh:
+            fh.write(text + "\n")
+
+    def run(self, step: str, log: str, cmd: list[str], limit_s: float) -> tuple[int | None, str]:
+        """Run cmd with its output to the console and the log; kill its process group past limit_s.
+        Returns (exit status or None when it was stopped, its output)."""
+        self.log(log, f"\n$ {' '.join(cmd)}    # {step}, limit {limit_s:.0f} s")
+        lines: list[str] = []
+        proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True, errors="replace", start_new_session=True)
+
+        def pump():
+            with open(self.out / log, "a") as fh:
+                for line in proc.stdout:
+                    sys.stdout.write(line)
+                    sys.stdout.flush()
+                    fh.write(line)
+                    fh.flush()
+                    lines.append(line)
+
+        reader = threading.Thread(target=pump, daemon=True)
+        reader.start()
+        try:
+            code = proc.wait(timeout=max(1.0, limit_s))
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            code = None
+            self.log(log, f"[kit] {step}: stopped at its limit of {limit_s:.0f} s")
+        reader.join(timeout=10)
+        return code, "".join(lines)
+
+    def step(self, name: str, log: str, body) -> None:
+        """Run one step within its cap and the time left; record status, seconds and figures."""
+        cap, least = CAPS[name]
+        limit = min(cap, self.left() - RESERVE_S)
+        record = self.results["steps"].setdefault(name, {})
+        if limit < least:
+            record.update(status="skipped", reason=f"out of time ({max(self.left(), 0):.0f} s left, needs {least})")
+            self.log(log, f"[kit] {name}: SKIPPED, {record['reason']}")
+        else:
+            t = time.monotonic()
+            try:
+                status, figures = body(limit)
+            except Exception as exc:  # a kit bug must not lose the other steps
+                status, figures = "failed", {"error": f"{type(exc).__name__}: {exc}"}
+            record.update(status=status, seconds=round(time.monotonic() - t, 1), **figures)
+            self.log(log, f"[kit] {name}: {status} in {record['seconds']} s")
+        self.write_summary()
+
+    # ------------------------------------------------------------------ the steps
+    def install(self, limit: float):
+        log = "setup.log"
+        figures: dict = {}
+        requirements = KIT / "requirements.txt"
+        pip = [sys.executable, "-m", "pip", "--isolated", "--disable-pip-version-check"]
+        if not requirements.is_file():
+            if not self.dry_run:
+                self.log(log, "[kit] no .gpu-kit/requirements.txt: run `bash gpu/gather.sh` here first and carry .gpu-kit")
+                return "failed", {"error": "kit not gathered"}
+            self.log(log, "[kit] .gpu-kit not gathered here (bash gpu/gather.sh): the offline install check is skipped")
+            figures["kit"] = "not gathered"
+        else:
+            wheels = sorted((KIT / "wheels").glob("*.whl"))
+            figures["wheels"] = len(wheels)
+            figures["closure"] = check_kit(KIT)
+            self.log(log, f"[kit] wheel set {figures['closure']}")
+            if self.dry_run:  # prove the set installs offline for CPython 3.12, without installing it
+                cmd = pip + ["install", "-q", "--dry-run", "--no-index", "--no-deps", "--ignore-installed", "--target",
+                             str(self.work / "site"), *TARGET, "--find-links", str(KIT / "wheels"), "-r", str(requirements)]
+            else:
+                cmd = pip + ["install", "-q", "--no-index", "--no-deps", "--no-compile", "--find-links",
+                             str(KIT / "wheels"), "-r", str(requirements)]
+            code, _ = self.run("install", log, cmd, limit - 10)
+            if code != 0:
+                return "failed", {**figures, "error": f"pip install exited with {code}"}
+            if not self.dry_run:
+                code, _ = self.run("install", log, [sys.executable, "-c", COMPILE, str(requirements)],
+                                   max(5, self.left() - RESERVE_S))
+        figures["bwrap"] = self.place_bwrap(log)
+        code, out = self.run("install", log, [sys.executable, "-c",
+                                              "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
+                                              "print('imports ok:', ', '.join(sys.argv[1:]))", *GRADER_IMPORTS],
+                             max(5, min(60, self.left() - RESERVE_S)))
+        if code != 0:
+            return "failed", {**figures, "error": "the grader's imports fail (see setup.log)"}
+        if not self.dry_run:  # informational: it names formgrader's UI packages, left out on purpose
+            self.run("install", log, pip + ["check"], 30)
+        return "ok", figures
+
+    def place_bwrap(self, log: str) -> str:
+        """Put the kit's bubblewrap on PATH (through the loader with the kit's libraries when the
+        system lacks one of them); without a kit, whatever bwrap the system has."""
+        kit_bwrap = KIT / "root" / "usr" / "bin" / "bwrap"
+        if not kit_bwrap.is_file():
+            found = shutil.which("bwrap", path=self.env["PATH"])
+            self.log(log, f"[kit] no bubblewrap in the kit; system bwrap: {found}")
+            return f"system: {found}"
+        missing = []
+        if shutil.which("ldd"):
+            ldd = subprocess.run(["ldd", str(kit_bwrap)], capture_output=True, text=True)
+            missing = [line.split()[0] for line in ldd.stdout.splitlines() if "not found" in line]
+        link = self.bin / "bwrap"
+        if missing:
+            libs = ":".join(str(KIT / "root" / d) for d in ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"))
+            loader = next((p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
+                           if Path(p).exists()), "/lib64/ld-linux-x86-64.so.2")
+            link.write_text(f'#!/bin/sh\nexec {loader} --library-path {libs} {kit_bwrap} "$@"\n')
+            link.chmod(0o755)
+            how = f"kit bwrap with the kit's {', '.join(missing)}"
+        else:
+            link.symlink_to(kit_bwrap)
+            how = "kit bwrap"
+        version = subprocess.run([str(link), "--version"], capture_output=True, text=True)
+        self.log(log, f"[kit] {how}: {version.stdout.strip() or version.stderr.strip()}")
+        return f"{how}: {version.stdout.strip()}"
+
+    def facts(self, limit: float):
+        figures: dict = {}
+        if shutil.which("nvidia-smi", path=self.env["PATH"]):
+            self.run("facts", "setup.log", ["nvidia-smi"], 20)
+            _, out = self.run("facts", "setup.log", ["nvidia-smi", "--query-gpu=name,memory.total,driver_version",
+                                                     "--format=csv,noheader"], 20)
+            figures["gpu"] = out.strip()
+        else:
+            self.log("setup.log", "[kit] nvidia-smi: not found")
+        code, out = self.run("facts", "setup.log", [sys.executable, "-c", FACTS], max(5, limit - 20))
+        figures["facts"] = [line for line in out.splitlines() if line.strip()][:20]
+        return ("ok" if code == 0 else "failed"), figures
+
+    def cuda_tests(self, limit: float):
+        code, out = self.run("cuda-tests", "cuda-tests.log",
+                             [sys.executable, "-m", "pytest", "-m", "cuda", "tests/gpu", "-v", "-s", "-rA",
+                              "-p", "no:cacheprovider"], limit)
+        tail = [line for line in out.splitlines() if re.search(r"\b(passed|failed|skipped|error)\b", line)]
+        figures = {"outcome": tail[-1].strip("= ") if tail else "no summary"}
+        figures["tests"] = [line.split(" ", 1)[0] + " " + line.split(" ", 1)[1][:200] for line in out.splitlines()
+                            if line.startswith(("PASSED", "FAILED", "SKIPPED", "ERROR"))]
+        figures["figures"] = [line.strip() for line in out.splitlines()
+                              if line.startswith(("smoke on", "two seeded runs", "inside bubblewrap", "host memory cap",
+                                                  "filling the GPU"))]
+        return ("ok" if code == 0 else "failed" if code is not None else "timeout"), figures
+
+    def training(self, limit: float):
+        result = self.work / "training.json"
+        if self.dry_run:
+            args = ["--device", "cpu", "--profile", "smoke", "--train-images", "256", "--test-images", "128",
+                    "--epochs", "1", "--full-epochs", "1", "--threads", "1", "--workers", "0"]
+        else:
+            args = ["--device", "cuda", "--profile", "full-synthetic", "--epochs", "2"]
+        code, _ = self.run("training", "training.log",
+                           [sys.executable, "benchmarks/bench_training.py", *args, "--full-run",
+                            "--data", str(self.work / "data"), "--json", str(result)], limit)
+        figures = json.loads(result.read_text()) if result.is_file() else {}
+        return ("ok" if code == 0 else "failed" if code is not None else "timeout"), figures
+
+    def grading(self, limit: float):
+        result = self.work / "grading.json"
+        if self.dry_run:
+            args = ["--cpu", "--slots", "1", "--submissions", "1", "--unrun"]
+        else:
+            args = ["--slots", os.environ.get("KIT_SLOTS", "1,2,4"), "--submissions",
+                    os.environ.get("KIT_SUBMISSIONS", "8")]
+        code, _ = self.run("grading", "grading.log",
+                           [sys.executable, "benchmarks/bench_grading.py", *args, "--profile", "smoke",
+                            "--keep", str(self.work / "grading"), "--deadline-s", str(max(30, limit - 15)),
+                            "--json", str(result)], limit)
+        figures = json.loads(result.read_text()) if result.is_file() else {}
+        return ("ok" if code == 0 else "failed" if code is not None else "timeout"), figures
+
+    # ------------------------------------------------------------------ the summary
+    def write_summary(self) -> None:
+        r = self.results
+        r["seconds"] = round(time.monotonic() - self.started, 1)
+        (self.out / "results.json").write_text(json.dumps(r, indent=1) + "\n")
+        lines = [f"GPU validation kit ({r['mode']}), started {r['started']}, {r['seconds']} s of a {r['budget_s']:.0f} s budget"]
+        for name in CAPS:
+            s = r["steps"].get(name)
+            if s is None:
+                lines.append(f"{name:<11} not reached")
+                continue
+            lines.append(f"{name:<11} {s['status']:<8} {s.get('seconds', 0):6.1f} s  {s.get('reason', '')}{s.get('error', '')}")
+            lines += [f"    {x}" for x in self.describe(name, s)]
+        (self.out / "summary.txt").write_text("\n".join(lines) + "\n")
+
+    @staticmethod
+    def describe(name: str, s: dict) -> list[str]:
+        if name == "install":
+            return [f"{s.get('wheels', 0)} wheels ({s.get('kit', 'from .gpu-kit')}); bubblewrap: {s.get('bwrap', '?')}"]
+        if name == "facts":
+            return ([s["gpu"]] if s.get("gpu") else []) + s.get("facts", [])
+        if name == "cuda-tests":
+            return [s.get("outcome", "")] + s.get("figures", []) + [t for t in s.get("tests", []) if not t.startswith("PASSED")]
+        if name == "training" and "core_images_per_s" in s:
+            out = [f"{s['profile']} on {s['device']} ({s.get('device_name')}): alexnet_core {s['core_images_per_s']:,} "
+                   f"images/s" + (f", usual PIL+DataLoader {s['usual_images_per_s']:,} images/s ({s['ratio']}x)"
+                                  if "usual_images_per_s" in s else "")]
+            if "lab_run" in s:
+                lab = s["lab_run"]
+                out.append(f"lab run: {lab['epochs']} epochs of {s['train_images']:,} images + {lab['test_images']:,} "
+                           f"test images: {lab['seconds']} s, {lab['images_per_s']:,} images/s, accuracy "
+                           f"{lab['accuracy'][0]} -> {lab['accuracy'][-1]} %"
+                           + (f", peak GPU memory {lab['peak_gpu_mib']} MiB" if "peak_gpu_mib" in lab else ""))
+            return out
+        if name == "grading" and "sweep" in s:
+            out = [f"{s['submissions']} {s['profile']} submissions, {s['where']}, prepared in {s['prepare_seconds']} s"]
+            for row in s["sweep"]:
+                head = f"{row['slots_per_gpu']} slot(s)/GPU: "
+                if "per_hour" not in row:
+                    out.append(head + row.get("skipped", row.get("failed", "?")))
+                    continue
+                b, g = row.get("breakdown") or {}, row.get("gpu") or {}
+                out.append(head + f"{row['seconds']} s, {row['per_hour']} submissions/hour, {row['graded']} graded")
+                if b:
+                    out.append(f"    per submission {b['total']} s: outside cells {b['outside_cells']}, setup {b['setup']}, "
+                               f"imports {b['imports']}, train {b['train']} (loop {b['training_loop']}), other cells "
+                               f"{b['other_cells']}; coordinator about {b.get('coordinator', '?')} s per run")
+                if "per_kernel_mib_max" in g:
+                    out.append(f"    GPU memory: {g['per_kernel_mib_max']} MiB per kernel at most, peak {g['gpu_used_mib_peak']} "
+                               f"MiB in all; mean GPU utilisation {g['gpu_utilisation_mean_pct']} %")
+                elif g:
+                    out.append(f"    GPU memory: {g.get('gpu_memory')}")
+                if row.get("failures"):
+                    out.append(f"    not graded: {row['failures']}")
+            if "best_slots_per_gpu" in s:
+                out.append(f"most submissions per hour with {s['best_slots_per_gpu']} slot(s) per GPU")
+            return out
+        return []
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN") == "1",
+                        help="on this machine's CPU, tiny sizes, nothing installed (also DRY_RUN=1)")
+    parser.add_argument("--out", default=os.environ.get("OUT"), help="where logs and figures go (default: $OUT)")
+    parser.add_argument("--budget-s", type=float, default=float(os.environ.get("KIT_BUDGET_S", 420)),
+                        help="the whole run's time; later steps are skipped when it runs short (default 420)")
+    parser.add_argument("--steps", default="install,facts,cuda-tests,training,grading",
+                        help="comma-separated subset of the steps, in their order")
+    parser.add_argument("--check-kit", metavar="KIT", help="only check that KIT's wheel set is closed (gather.sh)")
+    args = parser.parse_args(argv)
+    if args.check_kit:
+        print(f"   {check_kit(Path(args.check_kit))}")
+        return 0
+    if not args.out:
+        parser.error("no output folder: set $OUT or pass --out")
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    kit = Kit(out, args.budget_s, args.dry_run)
+    wanted = args.steps.split(",")
+    bodies = {"install": (kit.install, "setup.log"), "facts": (kit.facts, "setup.log"),
+              "cuda-tests": (kit.cuda_tests, "cuda-tests.log"), "training": (kit.training, "training.log"),
+              "grading": (kit.grading, "grading.log")}
+    try:
+        for name in CAPS:
+            if name in wanted:
+                body, log = bodies[name]
+                kit.step(name, log, body)
+    finally:
+        kit.write_summary()
+        shutil.rmtree(kit.work, ignore_errors=True)
+    print("\n" + (out / "summary.txt").read_text(), flush=True)
+    bad = [n for n, s in kit.results["steps"].items() if s.get("status") not in ("ok", "skipped")]
+    return 1 if bad else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
