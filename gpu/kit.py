@@ -71,13 +71,27 @@ for name in ("torchvision", "matplotlib", "numpy", "nbgrader", "nbclient", "ipyk
         print(f"{name} {getattr(module, '__version__', '?')}")
     except Exception as exc:
         print(f"{name}: NOT IMPORTABLE ({type(exc).__name__}: {exc})")
-from autograder.submission import sandbox
 import shutil
-print(f"bwrap: {shutil.which('bwrap')}; sandbox: {sandbox.bwrap_problem() or 'works'}")
 from autograder.batch.pool import plan_slots, visible_gpus
 from autograder.config import load_config
+from autograder.submission import sandbox
 config = load_config().config
+try:  # as grading starts it: as root, with an unprivileged uid of its own where the sandbox has one
+    uid = sandbox.sandbox_uid(config.limits.sandbox_uid_base) if hasattr(sandbox, "sandbox_uid") else None
+    problem = sandbox.bwrap_problem(uid) if uid is not None else sandbox.bwrap_problem()
+except Exception as exc:
+    problem = f"the probe raised {type(exc).__name__}: {exc}"
+print(f"bwrap: {shutil.which('bwrap')}; sandbox: {problem or 'works'}")
 print(f"visible GPUs {visible_gpus()}; default slots: {[s.describe() for s in plan_slots(None, config)]}")
+"""
+
+# What the sandbox depends on: user namespaces (the unprivileged inner bubblewrap), the device nodes.
+SYSTEM_FACTS = r"""
+echo "id: $(id)"; echo "kernel: $(uname -r)"; grep PRETTY_NAME /etc/os-release 2>/dev/null
+for f in /proc/sys/user/max_user_namespaces /proc/sys/kernel/unprivileged_userns_clone \
+         /proc/sys/kernel/apparmor_restrict_unprivileged_userns /proc/sys/kernel/yama/ptrace_scope; do
+  [ -r "$f" ] && echo "$f = $(cat "$f")"; done
+ls -l /dev/nvidia* 2>/dev/null | head -12; ldd --version 2>/dev/null | head -1
 """
 
 COMPILE = r"""
@@ -86,7 +100,7 @@ roots = set()
 for line in open(sys.argv[1]).read().split():
     dist = md.distribution(line.split("==")[0])
     for f in dist.files or []:
-        if f.suffix == ".py" and len(f.parts) > 1:
+        if f.suffix == ".py" and len(f.parts) > 1 and f.parts[0] != "..":
             roots.add(dist.locate_file(f.parts[0]))
 ok = all(compileall.compile_dir(str(r), quiet=1, workers=0) for r in sorted(roots) if r.is_dir())
 print(f"byte-compiled {len(roots)} package folders (the sandboxed kernels cannot write .pyc files)")
@@ -153,16 +167,15 @@ class Kit:
         self.started = time.monotonic()
         self.deadline = self.started + budget_s
         self.work = Path(tempfile.mkdtemp(prefix="alexnet-kit-"))
+        self.work.chmod(0o755)  # the asset cache inside: kernels that run as their own uid read it
         self.results: dict = {"mode": "dry-run (CPU, tiny sizes)" if dry_run else "gpu", "budget_s": budget_s,
                               "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "steps": {}}
-        self.bin = self.work / "bin"
-        self.bin.mkdir()
         self.env = dict(os.environ)
         self.env.update(PYTHONUNBUFFERED="1", MPLBACKEND="Agg", ALEXNET_LAB_DATA=str(self.work / "data"),
                         PIP_DISABLE_PIP_VERSION_CHECK="1")
         self.env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")]))
-        # The kit's bwrap, then the interpreter's scripts (nbgrader runs `alembic`).
-        self.env["PATH"] = os.pathsep.join([str(self.bin), str(Path(sys.executable).parent), os.environ["PATH"]])
+        # The interpreter's scripts first (nbgrader runs `alembic`).
+        self.env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])
         self.env.pop("ALEXNET_LAB_PROFILE", None)
 
     # ------------------------------------------------------------------ running steps
@@ -177,7 +190,8 @@ class Kit:
     def run(self, step: str, log: str, cmd: list[str], limit_s: float) -> tuple[int | None, str]:
         """Run cmd with its output to the console and the log; kill its process group past limit_s.
         Returns (exit status or None when it was stopped, its output)."""
-        self.log(log, f"\n$ {' '.join(cmd)}    # {step}, limit {limit_s:.0f} s")
+        shown = " ".join(a if len(a) < 100 and "\n" not in a else a.strip().split("\n")[0][:60] + " ..." for a in cmd)
+        self.log(log, f"\n$ {shown}    # {step}, limit {limit_s:.0f} s")
         lines: list[str] = []
         proc = subprocess.Popen(cmd, cwd=REPO, env=self.env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True, errors="replace", start_new_session=True)
@@ -250,7 +264,7 @@ class Kit:
             if not self.dry_run:
                 code, _ = self.run("install", log, [sys.executable, "-c", COMPILE, str(requirements)],
                                    max(5, self.left() - RESERVE_S))
-        figures["bwrap"] = self.place_bwrap(log)
+        figures["bwrap"] = self.results.get("bwrap", "?")
         code, out = self.run("install", log, [sys.executable, "-c",
                                               "import importlib, sys\nfor m in sys.argv[1:]: importlib.import_module(m)\n"
                                               "print('imports ok:', ', '.join(sys.argv[1:]))", *GRADER_IMPORTS],
@@ -262,31 +276,44 @@ class Kit:
         return "ok", figures
 
     def place_bwrap(self, log: str) -> str:
-        """Put the kit's bubblewrap on PATH (through the loader with the kit's libraries when the
-        system lacks one of them); without a kit, whatever bwrap the system has."""
+        """Make the kit's bubblewrap the one grading finds. On the GPU machine (root, thrown away
+        after the visit) it is copied to /usr/local/bin: the sandbox runs a second, unprivileged
+        bwrap inside its own view, which holds /usr but not this checkout or /tmp. Libraries the
+        system lacks go to /usr/local/lib (ldconfig). The dry run only checks the kit's bwrap
+        starts, and grades with this machine's own."""
         kit_bwrap = KIT / "root" / "usr" / "bin" / "bwrap"
         if not kit_bwrap.is_file():
             found = shutil.which("bwrap", path=self.env["PATH"])
-            self.log(log, f"[kit] no bubblewrap in the kit; system bwrap: {found}")
-            return f"system: {found}"
+            self.log(log, f"[kit] no bubblewrap in the kit; bwrap on PATH: {found}")
+            return f"not in the kit; on PATH: {found}"
         missing = []
         if shutil.which("ldd"):
             ldd = subprocess.run(["ldd", str(kit_bwrap)], capture_output=True, text=True)
             missing = [line.split()[0] for line in ldd.stdout.splitlines() if "not found" in line]
-        link = self.bin / "bwrap"
-        if missing:
-            libs = ":".join(str(KIT / "root" / d) for d in ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu"))
-            loader = next((p for p in ("/lib64/ld-linux-x86-64.so.2", "/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2")
-                           if Path(p).exists()), "/lib64/ld-linux-x86-64.so.2")
-            link.write_text(f'#!/bin/sh\nexec {loader} --library-path {libs} {kit_bwrap} "$@"\n')
-            link.chmod(0o755)
-            how = f"kit bwrap with the kit's {', '.join(missing)}"
+        libs = [KIT / "root" / d for d in ("lib/x86_64-linux-gnu", "usr/lib/x86_64-linux-gnu")]
+        system = shutil.which("bwrap", path=self.env["PATH"])
+        if self.dry_run or (system and not os.access("/usr/local/bin", os.W_OK)):
+            probe = ([str(kit_bwrap)] if not missing else
+                     ["/lib64/ld-linux-x86-64.so.2", "--library-path", ":".join(map(str, libs)), str(kit_bwrap)])
+            version = subprocess.run(probe + ["--version"], capture_output=True, text=True)
+            how = f"kit bwrap starts ({version.stdout.strip() or version.stderr.strip()[:100]}); grading uses {system}"
         else:
-            link.symlink_to(kit_bwrap)
-            how = "kit bwrap"
-        version = subprocess.run([str(link), "--version"], capture_output=True, text=True)
-        self.log(log, f"[kit] {how}: {version.stdout.strip() or version.stderr.strip()}")
-        return f"{how}: {version.stdout.strip()}"
+            for name in missing:
+                lib = next((d / name for d in libs if (d / name).exists()), None)
+                if lib is not None:
+                    shutil.copy2(lib.resolve(), Path("/usr/local/lib") / name)
+            if missing:
+                subprocess.run(["ldconfig"], check=False)
+            shutil.copy2(kit_bwrap, "/usr/local/bin/bwrap")
+            os.chmod("/usr/local/bin/bwrap", 0o755)
+            if "/usr/local/bin" not in self.env["PATH"].split(os.pathsep):
+                self.env["PATH"] = "/usr/local/bin" + os.pathsep + self.env["PATH"]
+            found = shutil.which("bwrap", path=self.env["PATH"])
+            version = subprocess.run([found or "bwrap", "--version"], capture_output=True, text=True)
+            how = ("kit bwrap copied to /usr/local/bin" + (f" with {', '.join(missing)} in /usr/local/lib" if missing else "")
+                   + f"; PATH finds {found}: {version.stdout.strip() or version.stderr.strip()[:200]}")
+        self.log(log, f"[kit] {how}")
+        return how
 
     def facts(self, limit: float):
         figures: dict = {}
@@ -297,6 +324,7 @@ class Kit:
             figures["gpu"] = out.strip()
         else:
             self.log("setup.log", "[kit] nvidia-smi: not found")
+        self.run("facts", "setup.log", ["sh", "-c", SYSTEM_FACTS], 15)
         code, out = self.run("facts", "setup.log", [sys.executable, "-c", FACTS], max(5, limit - 20))
         figures["facts"] = [line for line in out.splitlines() if line.strip()][:20]
         return ("ok" if code == 0 else "failed"), figures
@@ -420,6 +448,11 @@ def main(argv=None) -> int:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     kit = Kit(out, args.budget_s, args.dry_run)
+    try:
+        kit.results["bwrap"] = kit.place_bwrap("setup.log")
+    except OSError as exc:
+        kit.results["bwrap"] = f"could not place the kit's bwrap: {exc}"
+        kit.log("setup.log", f"[kit] {kit.results['bwrap']}")
     wanted = args.steps.split(",")
     bodies = {"install": (kit.install, "setup.log"), "facts": (kit.facts, "setup.log"),
               "cuda-tests": (kit.cuda_tests, "cuda-tests.log"), "training": (kit.training, "training.log"),
