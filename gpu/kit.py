@@ -381,7 +381,7 @@ class Kit:
                 lines.append(f"{name:<11} not reached")
                 continue
             lines.append(f"{name:<11} {s['status']:<8} {s.get('seconds', 0):6.1f} s  {s.get('reason', '')}{s.get('error', '')}")
-            lines += [f"    {x}" for x in self.describe(name, s)]
+            lines += [f"    {x}" for x in self.describe(name, s) if x]
         (self.out / "summary.txt").write_text("\n".join(lines) + "\n")
 
     @staticmethod
