@@ -85,6 +85,10 @@ class Limits:
     zip_ratio: float = _f(200.0, "Highest expansion ratio of a zip member over 1 MiB (a zip bomb's is thousands).")
     run_extra_code: bool = _f(False, "Run code cells a student added (the lab asks for none).")
     require_sandbox: bool = _f(False, "Refuse to grade when bubblewrap is not available.")
+    processes: int = _f(256, "Most processes and threads one grading kernel may run (a fork bomb stops there).")
+    scratch_mb: int = _f(1024, "Size of the kernel's writable folders (tmpfs) and of the largest file it may write (MiB).")
+    sandbox_uid_base: int = _f(1_900_000_000, "When grading as root, a kernel runs as this uid plus its runner's "
+                                              "process id: an unused uid of its own, never root.")
 
 
 @dataclass(frozen=True)

@@ -215,8 +215,12 @@ def validate(config: GradingConfig, origin: str) -> None:
         _positive(value, f"points.{name}", origin, allow_zero=True)
     _positive(points.min_answer_chars, "points.min_answer_chars", origin, allow_zero=True)
     limits = config.limits
-    for key in ("memory_mb", "output_mb", "submission_mb", "zip_total_mb", "zip_members", "zip_ratio"):
+    for key in ("memory_mb", "output_mb", "submission_mb", "zip_total_mb", "zip_members", "zip_ratio",
+                "processes", "scratch_mb"):
         _positive(getattr(limits, key), f"limits.{key}", origin)
+    if not 1000 <= limits.sandbox_uid_base <= 2**31 - 2**23:
+        raise ConfigError(f"{origin}: limits.sandbox_uid_base = {limits.sandbox_uid_base!r} must leave room for a "
+                          f"process id below 2**31 and not be a system uid (1000 to {2**31 - 2**23})")
     runners = config.runners
     if runners.backend not in BACKENDS:
         raise ConfigError(f"{origin}: runners.backend = {runners.backend!r} must be one of {', '.join(BACKENDS)}")

@@ -145,6 +145,17 @@ class OutputFolder:
         return self.root / self.WORK
 
     @property
+    def scratch(self) -> Path:
+        """Runs' scratch (the kernel's socket folder, its log); one folder per run, removed when
+        the run ends, and the whole folder at the next start after a kill."""
+        return self.work / "scratch"
+
+    @property
+    def jobs(self) -> Path:
+        """Runner job files (a pickled job holds a student's notebook) and results."""
+        return self.work / "jobs"
+
+    @property
     def lock(self) -> Path:
         """Held (flock) by the coordinator grading into this folder; says who holds it."""
         return self.work / "grade.lock"

@@ -101,13 +101,14 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
             bar.update(1)
             continue
         yield Job(prepared=prepared, profile=profile, device="cpu", threads=config.runners.threads_per_runner,
-                  reference=reference, limits=config.limits, points=config.points, hide=hide)
+                  reference=reference, limits=config.limits, points=config.points, hide=hide,
+                  scratch=str(out.scratch))
 
 
 def _private_folders(out: OutputFolder, course: CourseFolder, inputs: list[Path]) -> tuple[str, ...]:
-    """What a sandboxed notebook must not see: the output folder (gradebook, other students'
-    results), the course folder (master, envelopes) and the folders the submissions came from.
-    The sandbox brings back the project's code where one of them holds it."""
+    """Folders whose contents must not reach a sandboxed kernel through its import path: the
+    output folder, the course folder and the folders the submissions came from. (The sandbox
+    shows only what it lists; this keeps a sys.path entry inside one of them off that list.)"""
     folders = {out.root.resolve(), course.root}
     for p in inputs:
         p = Path(p).resolve()
@@ -142,6 +143,8 @@ def grade(
 def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: GradingConfig, prof: Profile,
                   reference: dict, runners, backend, address, regrade: bool, roster, started: float) -> BatchSummary:
     remove_partial_writes(out.root)  # litter of a coordinator killed mid-write last time
+    for leftover in (out.scratch, out.jobs):  # a killed run's scratch: nobody else's notebook stays behind
+        shutil.rmtree(leftover, ignore_errors=True)
     # A fresh OUT needs no registration step: the nbgrader course root is made here.
     register(out.nbgrader.root, course.master, config, prof.name)
 
@@ -172,9 +175,8 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
     origins = {sub.student_id: sub.origin for sub in to_grade}
     pool = None
     if to_grade:
-        jobs_dir = out.work / "jobs"
-        jobs_dir.mkdir(parents=True, exist_ok=True)
-        pool = make_pool(backend, runners, address, config, workdir=jobs_dir,
+        out.jobs.mkdir(parents=True, exist_ok=True)
+        pool = make_pool(backend, runners, address, config, workdir=out.jobs,
                          timeout_s=prof.notebook_timeout_s + config.runners.runner_grace_s)
         print(f"grading {len(to_grade)} submission(s) on {pool.describe()}", file=sys.stderr)
     bar = _progress(len(to_grade), config.runners.progress)

@@ -43,6 +43,8 @@ class Job:
     sandbox: bool = True
     hide: tuple = field(default_factory=tuple)
     """Extra folders the sandbox must not show (course root, output folder, submissions)."""
+    scratch: str | None = None
+    """Where runs make their scratch folder (OUT/.work/scratch); None: the system's temporary folder."""
 
 
 def run_job(job: Job) -> SubmissionResult:
@@ -70,7 +72,7 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     warm_assets(profile)
     hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
     execution = execute(prepared.notebook, profile=profile, device=job.device, threads=job.threads,
-                        limits=job.limits, sandbox=job.sandbox, hidden=hide)
+                        limits=job.limits, sandbox=job.sandbox, hidden=hide, scratch=job.scratch)
     result.executed_notebook = execution.notebook
     result.failed_cell = execution.failed_cell
     if job.sandbox and not execution.sandboxed and execution.status != CRASHED:
