@@ -335,7 +335,7 @@ class Kit:
                               "-p", "no:cacheprovider"], limit)
         tail = [line for line in out.splitlines() if re.search(r"\b(passed|failed|skipped|error)\b", line)]
         figures = {"outcome": tail[-1].strip("= ") if tail else "no summary"}
-        figures["tests"] = [line.split(" ", 1)[0] + " " + line.split(" ", 1)[1][:200] for line in out.splitlines()
+        figures["tests"] = [line[:220] for line in out.splitlines()
                             if line.startswith(("PASSED", "FAILED", "SKIPPED", "ERROR"))]
         figures["figures"] = [line.strip() for line in out.splitlines()
                               if line.startswith(("smoke on", "two seeded runs", "inside bubblewrap", "host memory cap",

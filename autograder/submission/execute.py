@@ -109,6 +109,9 @@ def kernel_env(workdir: Path, profile: Profile, device: str, threads: int) -> di
     # Homes inside the kernel's own working folder. (No MPLBACKEND: ipykernel then uses the inline
     # backend, as a student's Jupyter does.)
     env["HOME"] = env["TMPDIR"] = str(workdir)
+    # Who the kernel is, for getpass.getuser() (torch's compile cache asks): its uid has no
+    # account on the host.
+    env["USER"] = env["LOGNAME"] = sb.KERNEL_USER
     for name, sub in (("JUPYTER_RUNTIME_DIR", ".runtime"), ("IPYTHONDIR", ".ipython"), ("MPLCONFIGDIR", ".mpl")):
         env[name] = str(workdir / sub)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
@@ -169,7 +172,9 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
         caps = {"processes": limits.processes, "memory_mb": None if gpu else limits.memory_mb,
                 "file_mb": limits.scratch_mb}
         if sandboxed:
+            accounts = sb.write_accounts(run_dir, uid, workdir) if uid is not None else None
             return sb.sandbox_command(kernel, workdir=workdir, shared=sockets, env=env, uid=uid, readable=[cache_dir()],
+                                      accounts=accounts,
                                       hidden=hidden, device=device, scratch_mb=limits.scratch_mb, **caps)
         return sb.confine_command(sb.confine_spec(uid=None, seccomp=False, **caps), kernel)
 

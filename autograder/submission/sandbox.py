@@ -42,6 +42,8 @@ ETC_SECRETS = ("/etc/shadow", "/etc/gshadow", "/etc/shadow-", "/etc/gshadow-", "
 # What the kernel imports from the project: the student floor alone (the grader runs outside).
 KERNEL_NEEDS = ("alexnet_core",)
 CONFINE = Path(__file__).with_name("confine.py")
+KERNEL_USER = "student"
+"""The account name of a kernel's own uid inside (it has none on the host)."""
 SECCOMP_FD = "@seccomp"  # confine.py puts the filter's descriptor there
 MB = 1024 * 1024
 
@@ -170,6 +172,19 @@ def open_to_others(folder: Path) -> None:
                 pass
 
 
+def write_accounts(folder: Path, uid: int, home: Path) -> dict[str, Path]:
+    """/etc/passwd and /etc/group for the sandbox: root, nobody and the kernel's own uid, so that
+    a library asking who it runs as gets an answer (and the host's accounts stay unlisted)."""
+    passwd, group = Path(folder) / "passwd", Path(folder) / "group"
+    passwd.write_text(f"root:x:0:0:root:/root:/usr/sbin/nologin\n"
+                      f"nobody:x:65534:65534:nobody:/nonexistent:/usr/sbin/nologin\n"
+                      f"{KERNEL_USER}:x:{uid}:{uid}:grading kernel:{home}:/usr/sbin/nologin\n")
+    group.write_text(f"root:x:0:\nnogroup:x:65534:\n{KERNEL_USER}:x:{uid}:\n")
+    for path in (passwd, group):
+        path.chmod(0o644)
+    return {"/etc/passwd": passwd, "/etc/group": group}
+
+
 def user_threads(uid: int) -> int:
     """Threads the user already runs: RLIMIT_NPROC counts them all, so a grader that is not root
     gets its sandbox's allowance on top of what it already runs."""
@@ -208,12 +223,14 @@ _UNPRIVILEGED = ["--unshare-user", "--disable-userns", "--cap-drop", "ALL"]
 
 
 def _view(*, workdir: Path, shared: Path, readable: list[Path], hidden: list[Path], device: str,
-          scratch_mb: int) -> list[str]:
+          scratch_mb: int, accounts: dict[str, Path] | None) -> list[str]:
     """bubblewrap arguments building the filesystem the kernel sees, from nothing."""
     size = str(scratch_mb * MB)
     args = []
     for folder in SYSTEM_READ:
         args += ["--ro-bind", folder, folder]
+    for target, source in (accounts or {}).items():
+        args += ["--ro-bind", str(source), target]
     for link in SYSTEM_LINKS:
         if os.path.islink(link):
             args += ["--symlink", os.readlink(link), link]
@@ -247,14 +264,15 @@ def _view(*, workdir: Path, shared: Path, readable: list[Path], hidden: list[Pat
 def sandbox_command(inner: list[str], *, workdir: Path, shared: Path, env: dict[str, str], uid: int | None,
                     processes: int | None, memory_mb: int | None, file_mb: int | None,
                     readable: list[Path] = (), hidden: list[Path] = (), device: str = "cpu",
-                    scratch_mb: int = 1024) -> list[str]:
+                    scratch_mb: int = 1024, accounts: dict[str, Path] | None = None) -> list[str]:
     """The command running `inner` (the kernel) in the sandbox, with the limits applied.
 
     `workdir`: the kernel's working folder (a fresh tmpfs of `scratch_mb` at that path);
     `shared`: the socket folder, read-write, at the same path inside and out; `readable`: extra
     folders to read (the asset cache); `hidden`: folders whose contents must not come in through
     the import path (course, output, submissions); `device` "cuda:N" binds the NVIDIA device nodes.
-    `uid`: when the grader is root, the unprivileged uid the kernel runs as (`sandbox_uid`).
+    `uid`: when the grader is root, the unprivileged uid the kernel runs as (`sandbox_uid`), and
+    `accounts` the /etc files that name it (`write_accounts`).
 
     As a user that is not root, one bubblewrap does it all. As root, bubblewrap can read every
     path the view needs, but its sandbox would keep root's powers; a sandbox started as another
@@ -265,7 +283,7 @@ def sandbox_command(inner: list[str], *, workdir: Path, shared: Path, env: dict[
     """
     bwrap = shutil.which("bwrap") or "bwrap"
     view = _view(workdir=workdir, shared=shared, readable=list(readable), hidden=list(hidden), device=device,
-                 scratch_mb=scratch_mb)
+                 scratch_mb=scratch_mb, accounts=accounts)
     setenv = [arg for name, value in sorted(env.items()) for arg in ("--setenv", name, value)]
     limits = confine_spec(uid=uid, processes=processes, memory_mb=memory_mb, file_mb=file_mb)
     if uid is None:

@@ -137,7 +137,7 @@ def test_the_environment_is_an_exact_list_of_names(monkeypatch):
     seen = set(eval(printed(e)[0]))
     allowed = set(run.KERNEL_ENV_NAMES) | set(run.THREAD_VARS) | {
         "ALEXNET_LAB_PROFILE", "ALEXNET_LAB_RECIPE", "ALEXNET_LAB_DATA", "CUDA_VISIBLE_DEVICES", "HOME", "TMPDIR",
-        "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH",
+        "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "USER", "LOGNAME",
         # set by the kernel itself or by bubblewrap, not passed from the grader
         "PWD", "LC_CTYPE", "JPY_PARENT_PID", "JPY_SESSION_NAME", "PYDEVD_USE_FRAME_EVAL", "MPLBACKEND",
         "CLICOLOR", "CLICOLOR_FORCE", "FORCE_COLOR", "PAGER", "GIT_PAGER", "TERM", "PYDEVD_IPYTHON_COMPATIBLE_DEBUGGING"}
@@ -205,3 +205,13 @@ def test_the_run_leaves_nothing_behind(tmp_path):
     assert e.status == run.OK and e.sandboxed
     assert list(scratch.iterdir()) == []
     json.loads(e.notebook)
+
+
+def test_the_kernel_knows_who_it_is_without_a_host_account():
+    # torch's compile cache calls getpass.getuser(); a library may ask pwd directly.
+    e = execute("import getpass, os, pwd\nprint(getpass.getuser(), pwd.getpwuid(os.getuid()).pw_name)\n"
+                "print(len(pwd.getpwall()))")
+    lines = printed(e)[0].splitlines()
+    assert lines[0] == f"{sandbox.KERNEL_USER} {sandbox.KERNEL_USER}" or os.geteuid() != 0
+    if os.geteuid() == 0:
+        assert int(lines[1]) == 3  # root, nobody, the kernel: the host's accounts are not listed
