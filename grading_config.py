@@ -13,7 +13,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from alexnet_core.contract import ASSIGNMENT, CHECK_CELLS, MIN_ANSWER_CHARS, QUESTIONS, SUBMISSION_MB
+from alexnet_core.contract import (
+    ASSIGNMENT,
+    CHECK_CELLS,
+    MIN_ANSWER_CHARS,
+    MIN_ANSWER_CHARS_BY_QUESTION,
+    QUESTIONS,
+    SUBMISSION_MB,
+)
 from alexnet_core.profiles import DEFAULT_RECIPE, RECIPES, Recipe
 from alexnet_core.profiles import setting as _f
 
@@ -67,7 +74,15 @@ class Points:
     trajectory: float = _f(3, "Re-executed trajectory inside the reference envelope.")
     evidence: float = _f(1, "Submitted outputs present and agreeing with the re-execution.")
     kernel_plots: float = _f(2, "Three kernel plots produced; trained kernels differ from untrained.")
-    min_answer_chars: int = _f(MIN_ANSWER_CHARS, "An answer shorter than this (after trimming) counts as unanswered.")
+    min_answer_chars: int = _f(MIN_ANSWER_CHARS, "Shortest answer (after trimming) that is not marked short for the TA "
+                                                 "and the student (empty or the placeholder is unanswered).")
+    min_answer_chars_per_question: dict = _f(
+        dict(MIN_ANSWER_CHARS_BY_QUESTION),
+        "Per-question override of min_answer_chars (Q3a's answer is a number, so 1 character is enough).")
+
+    def min_chars(self, label: str) -> int:
+        """The shortest answer to `label` that is not marked short."""
+        return int(self.min_answer_chars_per_question.get(label, self.min_answer_chars))
 
     def checks(self) -> dict[str, float]:
         """Points of each automatic check, by check name (the contract's list of checks)."""
@@ -105,6 +120,30 @@ class Runners:
     progress: bool = _f(True, "Show a progress bar (counts and ETA) on the terminal while grading.")
 
 
+LATE_POLICIES = ("none", "per_day", "per_submission")
+
+
+@dataclass(frozen=True)
+class Late:
+    """The late policy, applied by `alexnet-lab export` (final grades, LMS files, feedback)."""
+
+    policy: str = _f("none", "'none', 'per_day' (percent off per day or part of a day late) or "
+                             "'per_submission' (percent off once when late).")
+    percent: float = _f(10.0, "Percent of the points taken off per day (per_day) or once (per_submission).")
+    cap_percent: float = _f(50.0, "Most percent a late penalty takes off.")
+    due: str = _f("", "Due date and time, ISO 8601 with its zone ('2026-03-01T23:59:00+00:00'): days late are "
+                      "counted from it for nbgrader submitted/ trees (their timestamp.txt); empty: no due date.")
+    unknown_days: float = _f(1.0, "Days counted for a submission marked late without a time (Canvas's _LATE_).")
+
+
+@dataclass(frozen=True)
+class Export:
+    """What `alexnet-lab export` writes for the LMSs."""
+
+    lms_column: str = _f("", "Grade column name for Canvas/Brightspace/Moodle imports (Canvas: 'Name (assignment "
+                             "id)' to update an existing assignment); empty: the assignment name.")
+
+
 @dataclass(frozen=True)
 class GradingConfig:
     course: Course = _f(Course(), "Course and assignment names.")
@@ -112,6 +151,8 @@ class GradingConfig:
     limits: Limits = _f(Limits(), "Execution limits and safety switches.")
     runners: Runners = _f(Runners(), "How many submissions run at once, and where.")
     profiles: dict = _f(PROFILES, "Training profiles by name.")
+    late: Late = _f(Late(), "Late policy (applied by `alexnet-lab export`).")
+    export: Export = _f(Export(), "LMS import files written by `alexnet-lab export`.")
 
 
 CONFIG = GradingConfig()

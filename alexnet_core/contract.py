@@ -30,7 +30,9 @@ BEFORE_TRAINING_QUESTION = "Q3a"
 """The question whose answer is the student's own test accuracy before training (a number)."""
 
 MIN_ANSWER_CHARS = 20
-"""The default shortest answer (after trimming) that counts as answered (a course may change it)."""
+"""The default shortest answer (after trimming) that is not marked short (a course may change it)."""
+MIN_ANSWER_CHARS_BY_QUESTION = {BEFORE_TRAINING_QUESTION: 1}
+"""Questions whose answer may be shorter: Q3a asks for a number ("13.5%")."""
 SUBMISSION_MB = 50.0
 """The default largest notebook accepted, in MiB (a course may change it; the release stamps it)."""
 
@@ -116,9 +118,37 @@ def own_text(text: str) -> str:
 
 def is_answered(text: str, min_chars: int = MIN_ANSWER_CHARS, master_text: str = PLACEHOLDER) -> bool:
     """The one rule, for the student's check and the grader: changed from the release (`master_text`,
-    the answer cell as released) and at least `min_chars` long without the placeholder."""
+    the answer cell as released) and not empty without the placeholder. Any such text reaches a TA,
+    however short (`min_chars` only decides `is_short`): an empty or placeholder answer is the only
+    unanswered one."""
+    del min_chars  # kept for callers; shortness is a note (is_short), never a zero
     own = own_text(text)
-    return bool(own) and text.strip() != master_text.strip() and len(own) >= min_chars
+    return bool(own) and text.strip() != master_text.strip()
+
+
+def min_chars_for(label: str, default: int = MIN_ANSWER_CHARS, per_question: dict | None = None) -> int:
+    """The shortest answer to `label` that is not marked short."""
+    table = MIN_ANSWER_CHARS_BY_QUESTION if per_question is None else per_question
+    return int(table.get(label, default))
+
+
+def stray_text_cells(nb: dict) -> list[tuple[int, str]]:
+    """(1-based cell number, text) of markdown cells a student added (no grade id) holding text: an
+    answer written there is not graded, so the student is told to move it and the TA is shown it."""
+    found = []
+    for index, cell in enumerate(nb.get("cells", []) or []):
+        if isinstance(cell, dict) and cell.get("cell_type") == "markdown" and grade_id(cell) is None:
+            text = source_text(cell).strip()
+            if text:
+                found.append((index + 1, text))
+    return found
+
+
+def is_short(text: str, min_chars: int) -> bool:
+    """Answered, but shorter than `min_chars` after trimming: the TA and the student are told, the
+    answer still reaches the TA."""
+    own = own_text(text)
+    return bool(own) and len(own) < min_chars
 
 
 def over_size_limit(size_bytes: int, limit_mb: float) -> bool:

@@ -35,10 +35,13 @@ from alexnet_core.contract import (
     is_answered,
     is_number,
     is_percentage,
+    is_short,
     kernel_plot_evidence,
+    min_chars_for,
     output_records,
     over_size_limit,
     source_text,
+    stray_text_cells,
     trajectory_evidence,
 )
 from alexnet_core.profiles import DEFAULT_RECIPE
@@ -150,8 +153,19 @@ def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> N
                                "notebook again and copy your answers into it.")
     if unanswered:
         report.problems.append(
-            f"Unanswered: {', '.join(unanswered)} (write at least {expect.min_answer_chars} characters in the "
-            f"cell below each question, replacing {PLACEHOLDER}).")
+            f"Unanswered: {', '.join(unanswered)} (write your answer in the cell below each question, "
+            f"replacing {PLACEHOLDER}).")
+    short = [label for label, cell in cells.items() if label not in unanswered
+             and is_short(source_text(cell), min_chars_for(label, expect.min_answer_chars))]
+    if short:
+        report.notes.append(f"Short answers: {', '.join(short)} (fewer than "
+                            f"{expect.min_answer_chars} characters): a TA reads them as they are.")
+    stray = stray_text_cells(nb)
+    if stray:
+        where = ", ".join(f"cell {number} (\"{text[:40]}\")" for number, text in stray[:5])
+        report.problems.append(
+            f"Text in a cell that is not an answer cell, which is not graded: {where}. Move it into the "
+            "answer cell below its question and delete the extra cell.")
     if not report.unanswered:
         report.passed.append(f"All {len(questions)} questions answered ({', '.join(questions)}).")
 

@@ -1,8 +1,9 @@
 """`alexnet-lab`: one subcommand per job; each calls one function in the module that owns it.
 
 Exit codes: 0 when the job ran (grading exits 0 even when some submissions failed: they are
-recorded with their reason), 1 when `check` finds the notebook not ready, 2 with a one-line
-reason for usage, configuration and asset errors.
+recorded with their reason), 1 when `check` finds the notebook not ready or `export` refuses
+(manual grading unfinished, points changed since grading), 2 with a one-line reason for usage,
+configuration and asset errors.
 """
 from __future__ import annotations
 
@@ -82,6 +83,27 @@ def _cmd_grade(args) -> int:
     return 0
 
 
+def _cmd_export(args) -> int:
+    from autograder.export.final import ExportRefused, export
+
+    config = _loaded(args).config
+    try:
+        summary = export(Path(args.out), config, allow_pending=args.allow_pending)
+    except ExportRefused as exc:
+        print(f"alexnet-lab export: {exc}", file=sys.stderr)
+        return 1
+    for line in summary.lines():
+        print(line)
+    return 0
+
+
+def _cmd_formgrader(args) -> int:
+    from autograder.export.formgrader import run_formgrader
+
+    config = _loaded(args).config
+    return run_formgrader(Path(args.out), config, port=args.port, ip=args.ip, open_browser=not args.no_browser)
+
+
 def _cmd_check(args) -> int:
     config = _loaded(args).config
     expect = selfcheck.Expectations(assignment=config.course.assignment, questions=tuple(config.points.questions),
@@ -143,6 +165,20 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
     g.add_argument("--roster", help="CSV with a student_id column; unknown ids are reported")
     g.set_defaults(func=_cmd_grade)
+
+    x = sub.add_parser("export", help="final grades from the gradebook: final_grades.csv, Canvas/Brightspace/"
+                                      "Moodle/Gradescope files, each student's final feedback.html")
+    x.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote (its nbgrader/gradebook.db is read)")
+    x.add_argument("--allow-pending", action="store_true",
+                   help="export although some answers still wait for a TA (their grades stay empty, marked pending)")
+    x.set_defaults(func=_cmd_export)
+
+    f = sub.add_parser("formgrader", help="serve nbgrader's formgrader on OUT/nbgrader until interrupted")
+    f.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote")
+    f.add_argument("--port", type=int, default=8765, help="port (default 8765: the question pages link there)")
+    f.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
+    f.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
+    f.set_defaults(func=_cmd_formgrader)
 
     c = sub.add_parser("check", help="is my notebook ready to submit? (no execution)")
     c.add_argument("notebook")

@@ -214,6 +214,11 @@ def validate(config: GradingConfig, origin: str) -> None:
     for name, value in points.checks().items():
         _positive(value, f"points.{name}", origin, allow_zero=True)
     _positive(points.min_answer_chars, "points.min_answer_chars", origin, allow_zero=True)
+    for label, value in points.min_answer_chars_per_question.items():
+        if label not in QUESTIONS or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+            raise ConfigError(f"{origin}: points.min_answer_chars_per_question.{label} = {value!r} must be a whole "
+                              f"number, 0 or more, for one of {', '.join(QUESTIONS)}")
+    _validate_late(config.late, origin)
     limits = config.limits
     for key in ("memory_mb", "output_mb", "submission_mb", "zip_total_mb", "zip_members", "zip_ratio",
                 "processes", "scratch_mb"):
@@ -232,6 +237,22 @@ def validate(config: GradingConfig, origin: str) -> None:
         value = getattr(runners, key)
         if not 0 < value <= 1:
             raise ConfigError(f"{origin}: runners.{key} = {value!r} must be more than 0 and at most 1")
+
+
+def _validate_late(late, origin: str) -> None:
+    from autograder.export.late import parse_time
+    from grading_config import LATE_POLICIES
+
+    if late.policy not in LATE_POLICIES:
+        raise ConfigError(f"{origin}: late.policy = {late.policy!r} must be one of {', '.join(LATE_POLICIES)}")
+    for key in ("percent", "cap_percent", "unknown_days"):
+        value = getattr(late, key)
+        if not 0 <= value <= (100 if key != "unknown_days" else 365):
+            raise ConfigError(f"{origin}: late.{key} = {value!r} must be between 0 and "
+                              f"{100 if key != 'unknown_days' else 365}")
+    if late.due and parse_time(late.due) is None:
+        raise ConfigError(f"{origin}: late.due = {late.due!r} is not an ISO date and time "
+                          "('2026-03-01T23:59:00+00:00')")
 
 
 # ---------------------------------------------------------------- reading it

@@ -77,6 +77,8 @@ class Collection:
     """Students with more than one notebook: none of theirs is graded."""
     unknown: list[str] = field(default_factory=list)
     """Student ids not on the roster (graded, and reported)."""
+    roster: Roster | None = None
+    """The roster used (its names and LMS ids go into the gradebook)."""
 
 
 @dataclass
@@ -88,6 +90,10 @@ class Roster:
     by_name: dict[str, str] = field(default_factory=dict)
     problems: list[Problem] = field(default_factory=list)
     """Rows that could not be used as they are, each naming the roster's file and line."""
+    names: dict[str, tuple[str, str]] = field(default_factory=dict)
+    """Student id -> (first name, last name) as the roster gives them."""
+    lms_ids: dict[str, str] = field(default_factory=dict)
+    """Student id -> LMS id (one per student; an LMS id two rows share is in neither)."""
 
     def map(self, lms_id: str | None, name: str | None) -> str | None:
         if lms_id and lms_id in self.by_lms:
@@ -248,6 +254,7 @@ def _fill_roster(roster: Roster, path: Path, rows: list[tuple[int, dict[str, str
             roster.problems.append(_row_problem(path, line, "a name or LMS id starts like a spreadsheet formula; it "
                                                 "is used for matching only and never written out as a formula", sid))
         roster.students.add(sid)
+        roster.names[sid] = _split_name(row, name)
         lms = (row.get("lms_id") or "").strip()
         if lms:
             if lms in lms_owner and lms_owner[lms] != sid:
@@ -263,6 +270,19 @@ def _fill_roster(roster: Roster, path: Path, rows: list[tuple[int, dict[str, str
     for key, owners in name_owner.items():
         if len(owners) == 1:  # two students of one name: matching by name would guess
             roster.by_name[key] = next(iter(owners))
+    roster.lms_ids = {sid: lms for lms, sid in roster.by_lms.items()}
+
+
+def _split_name(row: dict[str, str], name: str) -> tuple[str, str]:
+    """(first, last): the roster's own columns, else 'Last, First', else 'First ... Last'."""
+    first, last = (row.get("first_name") or "").strip(), (row.get("last_name") or "").strip()
+    if first or last:
+        return first, last
+    if "," in name:
+        last, _, first = name.partition(",")
+        return first.strip(), last.strip()
+    head, _, tail = name.rpartition(" ")
+    return (head.strip(), tail.strip()) if head else ("", tail.strip())
 
 
 def _has_safe_form(raw: str) -> bool:
@@ -412,7 +432,7 @@ class _Collector:
 
     # -- result -----------------------------------------------------------------------------
     def result(self) -> Collection:
-        out = Collection(problems=self.problems)
+        out = Collection(problems=self.problems, roster=self.roster)
         by_student: dict[str, list[Submission]] = {}
         for sub in self.found:
             by_student.setdefault(sub.student_id, []).append(sub)

@@ -151,6 +151,7 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
     collection = _collect([Path(p) for p in inputs], out, roster, config)
     recorder = Recorder(out, config, course.master)
     recorder.problems = collection.problems
+    recorder.enrol(collection.roster)  # names and LMS ids into the gradebook; roster gaps in the report
     summary = BatchSummary(problems=len(collection.problems), out=out)
     for problem in collection.problems:
         print(f"input problem: {problem.origin}: {problem.message}", file=sys.stderr)

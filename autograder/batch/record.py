@@ -23,9 +23,17 @@ from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
-from alexnet_core.contract import CHECK_CELLS, over_size_limit
+from alexnet_core.contract import (
+    CHECK_CELLS,
+    answer_label,
+    grade_id,
+    over_size_limit,
+    stray_text_cells,
+)
 from autograder.batch.collect import Problem
 from autograder.course import OutputFolder
+from autograder.export.late import lateness_of, parse_time
+from autograder.export.lms import lms_id_from_source
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
 from autograder.reports import feedback, report
 from autograder.reports.inert import inert_notebook
@@ -33,6 +41,13 @@ from autograder.submission.results import FAILED, SubmissionResult, bounded, com
 from grading_config import GradingConfig
 
 BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
+IDENTITY_COLUMNS = ["name", "lms_id"]
+"""After student_id (the course's id): the roster's name and the LMS id (roster, or Canvas's file name)."""
+LATE_COLUMNS = ["late", "days_late"]
+STRAY_FLAGS = ("not an answer cell", "typed into the locked cell")
+"""sanitise.py's flags for text a student wrote outside the answer cells: such a submission needs a TA."""
+GRADEBOOK_SIDE = "gradebook.json"
+"""Per student: the SubmittedNotebook id (formgrader's page) and stray text by question, for the reports."""
 
 
 MAX_GRADED_JSON_BYTES = 20 * 1024 * 1024  # graded.json holds no notebook: a few KB to a few hundred
@@ -118,10 +133,13 @@ def _expect_number(value, name: str) -> None:
 
 
 # -- grades.csv -----------------------------------------------------------------------------
-def grades_csv(results: list[SubmissionResult], config: GradingConfig) -> str:
-    """Base columns, one per check, one per question, then time and device (README, "TAs")."""
+def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: dict | None = None) -> str:
+    """Base columns, one per check, one per question, then lateness, name and LMS id, time and
+    device (README, "TAs"). `people`: student id -> (name, LMS id), from the gradebook."""
     questions = list(config.points.questions)
-    columns = BASE_COLUMNS + list(CHECK_CELLS) + questions + ["seconds", "attempts", "device"]
+    people = people or {}
+    columns = (BASE_COLUMNS + list(CHECK_CELLS) + questions + LATE_COLUMNS + IDENTITY_COLUMNS
+               + ["seconds", "attempts", "device"])
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
     writer.writeheader()
@@ -139,6 +157,10 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig) -> str:
             "attempts": r.attempts,
             "device": r.device,
         }
+        name, lms = people.get(r.student_id, ("", ""))
+        late = lateness_of(r.source, config.late.due)
+        row.update(name=name, lms_id=lms or lms_id_from_source(r.source), late="yes" if late.late else "no",
+                   days_late="" if late.days is None or not late.late else f"{late.days:.2f}")
         for c in r.checks:
             if c.name in CHECK_CELLS:
                 row[c.name] = f"{c.score:g}"
@@ -164,13 +186,25 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
     assignment, notebook = config.course.assignment, config.course.notebook
     db_url = out.nbgrader.gradebook_url
     sid = result.student_id
+    late = lateness_of(result.source, config.late.due)
     with Gradebook(db_url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy autoflush warnings that mean nothing here.
         warnings.simplefilter("ignore", category=SAWarning)
-        gb.update_or_create_student(sid)
-        gb.update_or_create_submission(assignment, sid, timestamp=datetime.now(UTC).isoformat())
+        due = parse_time(config.late.due)
+        if due is not None:  # nbgrader's own lateness (formgrader, `nbgrader export`) counts from it
+            gb.update_or_create_assignment(assignment, duedate=due.astimezone(UTC).replace(tzinfo=None))
+        student = gb.update_or_create_student(sid)
+        lms = lms_id_from_source(result.source)
+        if lms and not student.lms_user_id:
+            student.lms_user_id = lms
+            gb.db.commit()
+        when = late.submitted_at or datetime.now(UTC)
+        gb.update_or_create_submission(assignment, sid, timestamp=when.astimezone(UTC).replace(tzinfo=None).isoformat())
 
     nb = _notebook_for_gradebook(result, config)
+    stray = stray_by_question(nb, result.flags, tuple(config.points.questions)) if nb is not None else {}
+    if not stray and any(marker in f for f in result.flags for marker in STRAY_FLAGS):
+        stray = {a.label: [] for a in result.answers if not a.answered}  # the flag says so; the cell is gone
     sanitised: list[str] = []
     if nb is not None:
         target = out.nbgrader.autograded(sid)
@@ -209,8 +243,43 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
                 grade.auto_score = 0.0
                 grade.needs_manual_grade = grade.manual_score is not None
                 comment.auto_comment = "No response."
+            if answer.label in stray:
+                # Text outside the answer cells: a TA decides (formgrader lists it as needing manual grading).
+                grade.needs_manual_grade = grade.manual_score is None
+                texts = "; ".join(f'"{t[:300]}"' for t in stray[answer.label]) or "see the flags in report.html"
+                comment.auto_comment = ("The student wrote text outside the answer cells (not graded automatically), "
+                                        f"near this question: {texts}")
+        submission_id = ""
+        try:
+            notebook_row = gb.find_submission_notebook(notebook, assignment, sid)
+            submission_id = notebook_row.id
+            if stray:
+                notebook_row.flagged = True  # formgrader's "Flagged?" column
+        except MissingEntry:
+            pass
         gb.db.commit()
+    atomic_write(out.student(sid) / GRADEBOOK_SIDE, json.dumps({"submission_id": submission_id, "stray": stray}))
     return sanitised
+
+
+def stray_by_question(nb, flags: list[str], labels: tuple) -> dict[str, list[str]]:
+    """Text a student wrote outside the answer cells, by the question it is nearest to: markdown
+    cells they added (the nearest answer cell) and text typed into a question's locked cell."""
+    positions = [(i, answer_label(grade_id(c), labels)) for i, c in enumerate(nb.cells)]
+    answers = [(i, label) for i, label in positions if label]
+    found: dict[str, list[str]] = {}
+    if answers:
+        for number, text in stray_text_cells(nb):
+            index = number - 1
+            label = min(answers, key=lambda a: (abs(a[0] - index), a[0] < index))[1]
+            found.setdefault(label, []).append(text)
+    for flag in flags:
+        if "typed into the locked cell question_" in flag:
+            cell = flag.split("typed into the locked cell ", 1)[1].split(" ", 1)[0]
+            label = answer_label("answer_" + cell.removeprefix("question_"), labels)
+            if label:
+                found.setdefault(label, []).append(flag.split(": ", 1)[-1])
+    return found
 
 
 def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig):
@@ -270,7 +339,34 @@ class Recorder:
         self.results[result.student_id] = light
         self.write_tables()
 
+    def enrol(self, roster) -> None:
+        """The roster's students into the gradebook with their names and LMS ids (formgrader shows
+        names; export keys LMS files by them); those with no submission are listed in the report."""
+        if roster is None:
+            return
+        with Gradebook(self.out.nbgrader.gradebook_url) as gb, warnings.catch_warnings():
+            warnings.simplefilter("ignore", category=SAWarning)
+            for sid in sorted(roster.students):
+                first, last = roster.names.get(sid, ("", ""))
+                fields = {k: v for k, v in (("first_name", first), ("last_name", last),
+                                            ("lms_user_id", roster.lms_ids.get(sid, ""))) if v}
+                gb.update_or_create_student(sid, **fields)
+        self.roster_students = set(roster.students)
+
+    def people(self) -> dict[str, tuple[str, str]]:
+        """Student id -> (name, LMS id) as the gradebook holds them."""
+        with Gradebook(self.out.nbgrader.gradebook_url) as gb:
+            return {s.id: (" ".join(p for p in (s.first_name, s.last_name) if p), s.lms_user_id or "")
+                    for s in gb.students}
+
+    def missing(self) -> list[Problem]:
+        """Roster students with no submission (nothing recorded for them)."""
+        people = self.people()
+        return [Problem("roster", f"{sid}{f' ({people[sid][0]})' if people.get(sid, ('',))[0] else ''}: no submission",
+                        sid) for sid in sorted(getattr(self, "roster_students", set()) - set(self.results))]
+
     def write_tables(self) -> None:
         results = list(self.results.values())
-        atomic_write(self.out.grades_csv, grades_csv(results, self.config))
-        report.write_report(self.out, results, self.problems + self.unreadable, self.config, self.master)
+        atomic_write(self.out.grades_csv, grades_csv(results, self.config, self.people()))
+        report.write_report(self.out, results, self.problems + self.unreadable + self.missing(), self.config,
+                            self.master)

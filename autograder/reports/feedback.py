@@ -86,6 +86,7 @@ def checklist(result: SubmissionResult) -> list[dict]:
         })
     for answer in result.answers:
         rows.append({
+            "question": answer.label,
             "name": f"Question {answer.label}",
             "score": None if answer.answered else 0.0,
             "max_score": answer.max_score,
@@ -127,12 +128,16 @@ def gradescope_json(result: SubmissionResult) -> dict:
     }
 
 
-def feedback_html(result: SubmissionResult) -> str:
-    """The student's page: what was checked, why points were lost, and the pictures."""
+def feedback_html(result: SubmissionResult, final: dict | None = None) -> str:
+    """The student's page: what was checked, why points were lost, and the pictures. `final` (from
+    `alexnet-lab export`, export/final.py: final_view) adds the TA's points and comments per
+    question, the late penalty and the final total; without it the page says answers wait for a TA."""
     return templates().get_template("feedback.html.j2").render(
+        final=final,
         r=result,
         failed=result.status == FAILED,
-        rows=checklist(result),
+        # With the final grade, answers are in the TA's table; the checklist keeps the automatic checks.
+        rows=[row for row in checklist(result) if not (final and row.get("question"))],
         trajectory=trajectory_chart(result),
         kernels=kernel_images(result.executed_notebook),
         auto_total=result.total,

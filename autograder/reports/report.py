@@ -8,9 +8,11 @@ URL-encoded.
 from __future__ import annotations
 
 import functools
+import json
 import statistics
 from pathlib import Path
 
+from alexnet_core.contract import is_short
 from autograder.authoring.render import rubric_notes
 from autograder.course import OutputFolder
 from autograder.files import atomic_write
@@ -35,6 +37,15 @@ def rubric(master: Path) -> dict[str, str]:
     """The TA's rubric notes by question label, from the master (they never reach the release).
     Read once per process: the report is rewritten after every result."""
     return rubric_notes(master)
+
+
+def _gradebook_side(out: OutputFolder, student_id: str) -> dict:
+    """What record.py noted from the gradebook for a student: formgrader's submission id, stray text."""
+    try:
+        data = json.loads((out.student(student_id) / "gradebook.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return data if isinstance(data, dict) else {}
 
 
 def write_report(out: OutputFolder, results: list[SubmissionResult], problems: list, config: GradingConfig,
@@ -80,15 +91,23 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         duplicates_of.setdefault((p.label, p.a), []).append(p.b)
         duplicates_of.setdefault((p.label, p.b), []).append(p.a)
     page = env.get_template("question.html.j2")
+    sides = {r.student_id: _gradebook_side(out, r.student_id) for r in results}
+    from autograder.export.formgrader import DEFAULT_PORT, formgrader_url, submission_url
+
     for label in labels:
         rows = []
         for r in results:
             answer = next((a for a in r.answers if a.label == label), None)
+            side = sides[r.student_id]
             rows.append({
                 "student_id": r.student_id,
                 "answer": answer,
+                "short": bool(answer and answer.answered and is_short(answer.text, config.points.min_chars(label))),
+                "stray": side.get("stray", {}).get(label),
+                "formgrader": submission_url(side["submission_id"]) if side.get("submission_id") else "",
                 "same_as": sorted(duplicates_of.get((label, r.student_id), [])),
             })
-        atomic_write(out.questions / f"{label}.html", page.render(label=label, rows=rows, points=config.points.questions[label],
-                                                                rubric=rubric(Path(master)).get(label, "")))
+        atomic_write(out.questions / f"{label}.html", page.render(
+            label=label, rows=rows, points=config.points.questions[label], rubric=rubric(Path(master)).get(label, ""),
+            min_chars=config.points.min_chars(label), formgrader=formgrader_url(DEFAULT_PORT), port=DEFAULT_PORT))
     return path

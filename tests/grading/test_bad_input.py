@@ -136,12 +136,13 @@ def test_answers_typed_into_the_wrong_cells_are_reported(tmp_path, course_root, 
     assert not any(a.answered for a in prepared.answers)
 
 
-def test_short_answers_count_as_unanswered(tmp_path, course_root, smoke, release_nb):
-    nb = notebooks.answer_all(release_nb, text_for=lambda label: "10%" if label == "Q3a" else "Because of data and compute.")
+def test_short_answers_reach_the_ta(tmp_path, course_root, smoke, release_nb):
+    # Q3a asks for a number: "10%" is an answer (issue 11); only empty or the placeholder is unanswered.
+    nb = notebooks.answer_all(release_nb, text_for=lambda label: {"Q3a": "10%", "Q1": "Data."}.get(label, "Because of data and compute."))
     prepared = _prepare(tmp_path, course_root, smoke, nb)
     q3a = next(a for a in prepared.answers if a.label == "Q3a")
-    assert not q3a.answered and "fewer than the 20" in q3a.note
-    assert sum(a.answered for a in prepared.answers) == 6
+    assert q3a.answered and "10%" in q3a.text
+    assert sum(a.answered for a in prepared.answers) == 7
 
 
 def test_extra_code_is_removed_by_default_and_kept_when_switched_on(tmp_path, course_root, smoke, release_nb):

@@ -183,7 +183,7 @@ def test_what_the_grader_repairs_the_check_repairs_the_same_way(student_run, cou
     assert all(a.answered for a in prepared.answers)
 
 
-@pytest.mark.parametrize("copy_text, place", [("YOUR ANSWER HERE", "after"), ("", "after"), ("too short", "after"),
+@pytest.mark.parametrize("copy_text, place", [("YOUR ANSWER HERE", "after"), ("", "after"), ("  YOUR ANSWER HERE \n", "after"),
                                               ("YOUR ANSWER HERE", "at the end")])
 def test_a_duplicated_answer_cell_is_graded_as_its_last_copy_for_both(student_run, course_root, smoke, tmp_path,
                                                                        copy_text, place):

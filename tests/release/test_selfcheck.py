@@ -244,7 +244,7 @@ def test_inside_the_notebook_the_check_judges_by_the_courses_settings_from_the_r
     # No grader is installed in a student's kernel: the release stamps what the course set, and
     # the notebook's own check reads it (here a course that accepts short answers and small files).
     complete.metadata["alexnet_lab"].update(min_answer_chars=3, submission_mb=0.01)
-    notebooks.answer_cells(complete)["Q3a"].source = "13%"
+    notebooks.answer_cells(complete)["Q1"].source = "Data."
     path = write(complete, tmp_path / "mine.ipynb")
     monkeypatch.setenv("JPY_SESSION_NAME", str(path))
     report = check_this_notebook()
@@ -253,4 +253,7 @@ def test_inside_the_notebook_the_check_judges_by_the_courses_settings_from_the_r
     write(complete, path)
     report = check_this_notebook()
     assert report.ready, report.text()
-    assert check_notebook(path).unanswered == ["Q3a"]  # the lab's defaults: 20 characters
+    assert not any("Short answers" in n for n in report.notes), report.notes
+    # The lab's defaults: 20 characters, so "Data." is short (still answered: a TA reads it).
+    by_default = check_notebook(path)
+    assert by_default.unanswered == [] and any("Short answers: Q1" in n for n in by_default.notes)

@@ -1,0 +1,118 @@
+"""`alexnet-lab formgrader OUT`: nbgrader's formgrader on the class graded into OUT.
+
+In nbgrader 0.9.6 formgrader is a Jupyter server extension (`nbgrader formgrader` only lists
+subcommands): this starts `jupyter server` inside `OUT/nbgrader` (the course root `grade` made:
+gradebook.db, nbgrader_config.py, autograded/), with a token of its own, waits until it answers,
+then prints one line `formgrader: http://IP:PORT/formgrader?token=...` and runs until interrupted
+(SIGINT or SIGTERM stop the server cleanly).
+"""
+from __future__ import annotations
+
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+import webbrowser
+from pathlib import Path
+
+from autograder.course import OutputFolder
+from autograder.errors import LabError
+from grading_config import GradingConfig
+
+DEFAULT_PORT = 8765
+"""formgrader's port unless --port: the question pages link to submissions there."""
+STARTUP_S = 120
+
+
+def formgrader_url(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", token: str = "") -> str:
+    return f"http://{ip}:{port}/formgrader" + (f"?token={token}" if token else "")
+
+
+def submission_url(submission_id: str, port: int = DEFAULT_PORT, ip: str = "127.0.0.1") -> str:
+    """formgrader's page for one submitted notebook (nbgrader's SubmittedNotebook id)."""
+    return f"http://{ip}:{port}/formgrader/submissions/{submission_id}/"
+
+
+def _free(ip: str, port: int) -> bool:
+    with socket.socket() as s:
+        try:
+            s.bind((ip, port))
+        except OSError:
+            return False
+    return True
+
+
+def server_command(root: Path, ip: str, port: int, token: str) -> list[str]:
+    command = [sys.executable, "-m", "jupyter_server", f"--ServerApp.root_dir={root}", f"--ServerApp.ip={ip}",
+               f"--ServerApp.port={port}", "--ServerApp.port_retries=0", "--ServerApp.open_browser=False",
+               f"--IdentityProvider.token={token}"]
+    if hasattr(os, "geteuid") and os.geteuid() == 0:
+        command.append("--allow-root")
+    return command
+
+
+def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, ip: str = "127.0.0.1",
+                   open_browser: bool = True) -> int:
+    """Serve formgrader on OUT/nbgrader until interrupted; returns the server's exit status."""
+    folder = OutputFolder(Path(out), config.course)
+    root = folder.nbgrader.root.resolve()
+    if not folder.nbgrader.gradebook.is_file():
+        raise LabError(f"{root}: no gradebook here; grade first: alexnet-lab grade INPUT... --out {folder.root}")
+    if not _free(ip, port):
+        raise LabError(f"port {port} on {ip} is in use (another formgrader?); stop it or pass --port N")
+    token = secrets.token_hex(24)
+    env = dict(os.environ)
+    bin_dir = str(Path(sys.executable).parent)  # nbgrader runs alembic from the venv's bin/
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    # Its own session: Ctrl-C reaches this process, which stops the server (no "Shutdown?" prompt).
+    server = subprocess.Popen(server_command(root, ip, port, token), cwd=root, env=env, stdin=subprocess.DEVNULL,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    stop = {"signal": None}
+
+    def _stop(signum, _frame):
+        stop["signal"] = signum
+        if server.poll() is None:
+            server.send_signal(signal.SIGTERM)
+
+    previous = {sig: signal.signal(sig, _stop) for sig in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        url = formgrader_url(port, ip, token)
+        deadline = time.monotonic() + STARTUP_S
+        while time.monotonic() < deadline and server.poll() is None and stop["signal"] is None:
+            try:
+                with urllib.request.urlopen(f"http://{ip}:{port}/api/status?token={token}", timeout=2):
+                    break
+            except OSError:
+                time.sleep(0.3)
+        if server.poll() is not None:
+            tail = (server.stderr.read() if server.stderr else "")[-2000:]
+            raise LabError(f"the Jupyter server stopped while starting (exit {server.returncode}): {tail.strip()}")
+        print(f"formgrader: {url}", flush=True)
+        print(f"(the gradebook {folder.nbgrader.gradebook}; Ctrl-C stops the server; then: alexnet-lab export "
+              f"{folder.root})", flush=True)
+        if open_browser:
+            webbrowser.open(url)
+        # Drain the server's log so it never blocks on a full pipe; show its errors only.
+        assert server.stderr is not None
+        for line in server.stderr:
+            if " E " in line[:40] or "Traceback" in line:
+                print(line.rstrip(), file=sys.stderr)
+        server.wait()
+    finally:
+        if server.poll() is None:
+            server.terminate()
+            try:
+                server.wait(timeout=15)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+    if stop["signal"] is not None:
+        print("formgrader stopped", flush=True)
+        return 0
+    return server.returncode or 0

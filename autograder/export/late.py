@@ -1,0 +1,100 @@
+"""Lateness: where it comes from (an LMS's file name, nbgrader's timestamp.txt) and what it costs.
+
+Canvas marks a late file `lastfirst_LATE_userid_subid_file` but gives no time, so such a
+submission is late by `late.unknown_days`; an nbgrader `submitted/` tree has each submission's
+`timestamp.txt`, counted against `late.due`. The penalty is a percentage of the points earned,
+per day (a part of a day counts as a day) or once, never more than `late.cap_percent`.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from grading_config import Late
+
+TIMESTAMP_FILE = "timestamp.txt"
+
+
+@dataclass(frozen=True)
+class Lateness:
+    late: bool = False
+    days: float | None = None
+    """Days past the due date; None when late without a known time (Canvas's _LATE_)."""
+    submitted_at: datetime | None = None
+    how: str = ""
+    """Where we know it from: 'Canvas _LATE_ in the file name', 'timestamp.txt' ..."""
+
+    def describe(self) -> str:
+        if not self.late:
+            return "on time" if self.how else ""
+        when = "days late unknown" if self.days is None else f"{self.days:.2f} days late"
+        return f"late ({when}; {self.how})"
+
+
+def parse_time(text: str) -> datetime | None:
+    """An ISO time or nbgrader's timestamp ('2026-03-01 23:59:00.123456 UTC'); naive = UTC."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    for cut in (" UTC", "Z"):
+        if text.endswith(cut):
+            text = text[: -len(cut)] + "+00:00"
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+
+
+def lateness_of(source: str, due: str = "") -> Lateness:
+    """The lateness of a submission from where it came from (`SubmissionResult.source`)."""
+    from autograder.batch.collect import CANVAS  # the one parser of Canvas's names
+
+    name = source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
+    match = CANVAS.match(name)
+    if match and match["late"]:
+        return Lateness(True, None, None, "Canvas marked the file _LATE_")
+    if "!" not in source:
+        stamp = Path(source).parent / TIMESTAMP_FILE
+        try:
+            submitted = parse_time(stamp.read_text(encoding="utf-8")[:100]) if stamp.is_file() else None
+        except (OSError, UnicodeDecodeError):
+            submitted = None
+        if submitted is not None:
+            deadline = parse_time(due)
+            if deadline is None:
+                return Lateness(False, None, submitted, "timestamp.txt (no late.due set)")
+            seconds = (submitted - deadline).total_seconds()
+            if seconds > 0:
+                return Lateness(True, seconds / 86400, submitted, f"timestamp.txt {submitted:%Y-%m-%d %H:%M} UTC "
+                                                                  f"after due {deadline:%Y-%m-%d %H:%M}")
+            return Lateness(False, 0.0, submitted, "timestamp.txt")
+    if match:
+        return Lateness(False, None, None, "Canvas file name")
+    return Lateness()
+
+
+def penalty_percent(lateness: Lateness, policy: Late) -> float:
+    """Percent of the earned points a late submission loses under `policy` (0 when on time)."""
+    if not lateness.late or policy.policy == "none":
+        return 0.0
+    if policy.policy == "per_submission":
+        percent = policy.percent
+    else:
+        days = policy.unknown_days if lateness.days is None else lateness.days
+        percent = policy.percent * max(math.ceil(days - 1e-9), 1)
+    return float(min(percent, policy.cap_percent))
+
+
+def describe_policy(policy: Late) -> str:
+    if policy.policy == "none":
+        return "no late penalty"
+    if policy.policy == "per_submission":
+        return f"{policy.percent:g}% off a late submission (at most {policy.cap_percent:g}%)"
+    return f"{policy.percent:g}% off per day late, a part of a day counting as a day (at most {policy.cap_percent:g}%)"
+
+
+def now() -> datetime:
+    return datetime.now(UTC)
