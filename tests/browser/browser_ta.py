@@ -1,0 +1,36 @@
+"""What the browser tests share: the students, the limits, and `alexnet-lab` as a subprocess."""
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+
+# Every wait has a limit and says what it waited for. Grading two smoke submissions takes 15-40 s on
+# two shared cores; the limits are generous so a busy machine is slow, not red.
+GRADE_TIMEOUT_S = 300
+SERVER_START_S = 60
+SERVER_STOP_S = 15
+COMMAND_TIMEOUT_S = 120
+
+# Two students of a Canvas download, mapped to our ids by a roster (as a TA gets them).
+STUDENTS = {  # student_id: (Canvas user id, name)
+    "ada": ("1001", "Ada Lovelace"),
+    "ben": ("1002", "Ben Okri"),
+}
+
+
+def cli(*args: str) -> list[str]:
+    """`alexnet-lab --course REPO ARGS...`, as the installed command runs it."""
+    return [sys.executable, "-m", "autograder.cli", "--course", str(REPO), *args]
+
+
+def run_cli(*args: str, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
+    try:
+        return subprocess.run(cli(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+    except subprocess.TimeoutExpired as exc:
+        pytest.fail(f"`alexnet-lab {' '.join(args)}` did not finish in {timeout} s; its output so far:\n{exc.output}")
+

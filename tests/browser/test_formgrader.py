@@ -1,0 +1,147 @@
+"""The TA's whole job in a real browser: grade a class, grade Q1 by hand in formgrader, export.
+
+Chromium (Debian's) is driven by Playwright through formgrader's own pages, as a TA would click
+and type; what it saved is then followed into nbgrader's gradebook, the export's final grades,
+the Canvas import file and the student's feedback page. The class report and a feedback page are
+opened in the same browser, which must report no console errors, page errors or failed loads.
+"""
+from __future__ import annotations
+
+import csv
+import re
+
+import pytest
+from browser_ta import STUDENTS, run_cli
+from nbgrader.api import Gradebook
+
+from alexnet_core.contract import ASSIGNMENT, QUESTIONS, answer_cell
+
+STUDENT = "ada"
+OTHER = "ben"
+Q1_POINTS = 1.5
+COMMENT = "Good point about edges; say which layer's kernels you mean."
+NOTEBOOK = "alexnet"  # the notebook's name in the assignment (alexnet.ipynb)
+# The columns of Canvas's gradebook import file that name the student; the rest are grades.
+CANVAS_IDENTITY = {"Student", "ID", "SIS User ID", "SIS Login ID", "Section"}
+
+
+def _saved(response_info, what: str) -> None:
+    response = response_info.value
+    assert response.ok, f"formgrader did not save {what}: HTTP {response.status} from {response.url}"
+
+
+def _wait_until_ready(page) -> None:
+    """formgrade.js binds the score and comment inputs only once it has fetched them from the API."""
+    page.wait_for_function(
+        "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+        " && formgrader.comments && formgrader.comments.loaded",
+        timeout=30_000)
+
+
+def _open_submission(page, formgrader, student: str) -> str:
+    """From formgrader's start page to the manual grading page of `student`'s notebook; its URL."""
+    page.goto(formgrader.url)  # the token URL the command printed: logs the browser in
+    assert "/formgrader" in page.url, f"the formgrader URL led to {page.url}"
+    page.goto(f"{formgrader.base}/formgrader/manage_students/{student}/{ASSIGNMENT}")
+    link = page.locator("a[href*='/formgrader/submissions/']", has_text=NOTEBOOK).first
+    link.wait_for(timeout=30_000)
+    link.click()
+    page.wait_for_url(re.compile(r".*/formgrader/submissions/[0-9a-f]+/?$"), timeout=30_000)
+    _wait_until_ready(page)
+    return page.url
+
+
+def _row(rows: list[dict], *keys: str) -> dict:
+    """The row that names one of `keys` in any column (student id, LMS id)."""
+    for row in rows:
+        if set(keys) & {str(v).strip() for v in row.values()}:
+            return row
+    raise AssertionError(f"no row for {keys} in {rows}")
+
+
+def _read_csv(path) -> list[dict]:
+    assert path.exists(), f"the export wrote no {path.name} (looked for {path})"
+    with path.open(newline="", encoding="utf-8-sig") as fh:
+        return list(csv.DictReader(fh))
+
+
+def test_ta_grades_q1_in_formgrader_and_the_export_carries_it(graded, formgrader, page, config):
+    points = config.points.questions
+    q1 = answer_cell("Q1")
+
+    # 1. In formgrader, as a TA: Q1 gets points and a comment; the other answers get full credit.
+    submission_url = _open_submission(page, formgrader, STUDENT)
+    score = page.locator(f"#{q1}")
+    with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as put:
+        score.fill(str(Q1_POINTS))
+        score.blur()  # formgrader saves a score on change, i.e. when the TA leaves the field
+    _saved(put, "Q1's score")
+    comment = page.locator(f"#{q1}-comment")
+    with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT") as put:
+        comment.fill(COMMENT)
+        comment.blur()
+    _saved(put, "Q1's comment")
+    for label in QUESTIONS[1:]:
+        cell = page.locator(".nbgrader_cell", has=page.locator(f"#{answer_cell(label)}"))
+        with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as put:
+            cell.locator(".full-credit").click()
+        _saved(put, f"{label}'s full credit")
+
+    # 2. What the page shows after a reload is what the server kept.
+    page.goto(submission_url)
+    _wait_until_ready(page)
+    assert float(page.locator(f"#{q1}").input_value()) == Q1_POINTS, "Q1's score is gone after a reload"
+    assert page.locator(f"#{q1}-comment").input_value() == COMMENT, "Q1's comment is gone after a reload"
+
+    # 3. nbgrader's gradebook has it (if this fails, formgrader lost the grade; if later ones do, the export).
+    with Gradebook(f"sqlite:///{graded / 'nbgrader' / 'gradebook.db'}") as gb:
+        grade = gb.find_grade(q1, NOTEBOOK, ASSIGNMENT, STUDENT)
+        assert grade.manual_score == Q1_POINTS, f"gradebook: Q1 manual score {grade.manual_score}, not {Q1_POINTS}"
+        assert gb.find_comment(q1, NOTEBOOK, ASSIGNMENT, STUDENT).manual_comment == COMMENT
+        for label in QUESTIONS[1:]:
+            assert gb.find_grade(answer_cell(label), NOTEBOOK, ASSIGNMENT, STUDENT).score == points[label]
+        auto_score = sum(g.score for g in gb.find_submission_notebook(NOTEBOOK, ASSIGNMENT, STUDENT).grades
+                         if not g.name.startswith("answer_"))
+        untouched = gb.find_grade(q1, NOTEBOOK, ASSIGNMENT, OTHER)
+        assert untouched.manual_score is None, f"{OTHER}'s Q1 changed too: {untouched.manual_score}"
+    expected_total = auto_score + Q1_POINTS + sum(points[label] for label in QUESTIONS[1:])
+
+    # 4. The export: final grades, the Canvas import file, the student's feedback page.
+    done = run_cli("export", str(graded), "--allow-pending")
+    assert done.returncode == 0, f"alexnet-lab export --allow-pending failed:\n{done.stdout}\n{done.stderr}"
+    grades = _read_csv(graded / "final" / "final_grades.csv")
+    final = _row(grades, STUDENT)
+    q1_values = [v for k, v in final.items() if k and k.lower().startswith("q1") and v not in ("", None)]
+    assert Q1_POINTS in map(_number, q1_values), f"final_grades.csv: no Q1 of {Q1_POINTS} in {final}"
+    assert COMMENT in final.values(), f"final_grades.csv: the TA's comment is not in {STUDENT}'s row: {final}"
+    assert _number(final["total"]) == expected_total, f"final_grades.csv: {STUDENT}'s total {final['total']}"
+    assert "Q1" in _row(grades, OTHER)["pending"], f"final_grades.csv: {OTHER}'s ungraded Q1 is not pending"
+    lms_id = STUDENTS[STUDENT][0]
+    canvas = _read_csv(graded / "final" / "canvas.csv")
+    grade_columns = [c for c in canvas[0] if c not in CANVAS_IDENTITY]
+    row = _row(canvas, lms_id)
+    assert [_number(row[c]) for c in grade_columns] == [expected_total], (
+        f"canvas.csv: {STUDENT}'s row (Canvas id {lms_id}) should have the total {expected_total}: {row}")
+    page.goto((graded / STUDENT / "feedback.html").as_uri())  # as the student will read it
+    text = " ".join(page.locator("body").inner_text().split())
+    assert COMMENT in text, f"{STUDENT}'s feedback.html does not show the TA's comment on Q1"
+    assert re.search(rf"\b{re.escape(f'{Q1_POINTS:g}')}\s*/\s*{points['Q1']:g}\b", text), (
+        f"{STUDENT}'s feedback.html does not show Q1's {Q1_POINTS:g} / {points['Q1']:g}")
+    assert re.search(rf"\b{re.escape(f'{expected_total:g}')}\s*/", text), (
+        f"{STUDENT}'s feedback.html does not show the total {expected_total:g}")
+
+def _number(value) -> float | None:
+    try:
+        return float(str(value).strip().strip("'"))
+    except ValueError:
+        return None
+
+
+@pytest.mark.parametrize("page_name", ["report.html", f"{STUDENT}/feedback.html"])
+def test_report_and_feedback_open_without_errors(graded, page, page_name):
+    path = graded / page_name
+    assert path.exists(), f"no {page_name} in the grading output"
+    page.goto(path.as_uri(), wait_until="load")
+    page.wait_for_load_state("networkidle")
+    assert page.locator("body").inner_text().strip(), f"{page_name} shows nothing"
+    assert not page.log.errors, f"{page_name} in Chromium:\n" + "\n".join(page.log.errors)
