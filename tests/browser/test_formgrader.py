@@ -9,12 +9,18 @@ from __future__ import annotations
 
 import csv
 import re
+from contextlib import contextmanager
 
 import pytest
 from browser_ta import STUDENTS, run_cli
 from nbgrader.api import Gradebook
 
 from alexnet_core.contract import ASSIGNMENT, QUESTIONS, answer_cell
+
+try:
+    from playwright.sync_api import TimeoutError as PlaywrightTimeout
+except ImportError:  # no playwright: conftest skips every test here, with the reason
+    PlaywrightTimeout = TimeoutError
 
 STUDENT = "ada"
 OTHER = "ben"
@@ -25,17 +31,37 @@ NOTEBOOK = "alexnet"  # the notebook's name in the assignment (alexnet.ipynb)
 CANVAS_IDENTITY = {"Student", "ID", "SIS User ID", "SIS Login ID", "Section"}
 
 
+WAIT_MS = 30_000
+
+
+@contextmanager
+def waiting(what: str, formgrader=None):
+    """Turn a Playwright timeout into one line saying what never happened (and the server's log)."""
+    try:
+        yield
+    except PlaywrightTimeout:
+        log = f"\nformgrader's output:\n{formgrader.output()}" if formgrader else ""
+        pytest.fail(f"{what}: nothing after {WAIT_MS // 1000} s{log}")
+
+
 def _saved(response_info, what: str) -> None:
     response = response_info.value
     assert response.ok, f"formgrader did not save {what}: HTTP {response.status} from {response.url}"
 
 
-def _wait_until_ready(page) -> None:
+def _put(page, api: str):
+    """Wait for formgrader's own save: a PUT to /formgrader/api/grade/<id> or /formgrader/api/comment/<id>."""
+    return page.expect_response(lambda r: f"/formgrader/api/{api}/" in r.url and r.request.method == "PUT",
+                                timeout=WAIT_MS)
+
+
+def _wait_until_ready(page, formgrader) -> None:
     """formgrade.js binds the score and comment inputs only once it has fetched them from the API."""
-    page.wait_for_function(
-        "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
-        " && formgrader.comments && formgrader.comments.loaded",
-        timeout=30_000)
+    with waiting(f"the manual grading page {page.url} never loaded its grades and comments", formgrader):
+        page.wait_for_function(
+            "() => window.formgrader && formgrader.grades && formgrader.grades.loaded"
+            " && formgrader.comments && formgrader.comments.loaded",
+            timeout=WAIT_MS)
 
 
 def _open_submission(page, formgrader, student: str) -> str:
@@ -44,10 +70,10 @@ def _open_submission(page, formgrader, student: str) -> str:
     assert "/formgrader" in page.url, f"the formgrader URL led to {page.url}"
     page.goto(f"{formgrader.base}/formgrader/manage_students/{student}/{ASSIGNMENT}")
     link = page.locator("a[href*='/formgrader/submissions/']", has_text=NOTEBOOK).first
-    link.wait_for(timeout=30_000)
-    link.click()
-    page.wait_for_url(re.compile(r".*/formgrader/submissions/[0-9a-f]+/?$"), timeout=30_000)
-    _wait_until_ready(page)
+    with waiting(f"{page.url} never listed {student}'s notebook", formgrader):
+        link.click(timeout=WAIT_MS)
+        page.wait_for_url(re.compile(r".*/formgrader/submissions/[0-9a-f]+/?$"), timeout=WAIT_MS)
+    _wait_until_ready(page, formgrader)
     return page.url
 
 
@@ -72,24 +98,24 @@ def test_ta_grades_q1_in_formgrader_and_the_export_carries_it(graded, formgrader
     # 1. In formgrader, as a TA: Q1 gets points and a comment; the other answers get full credit.
     submission_url = _open_submission(page, formgrader, STUDENT)
     score = page.locator(f"#{q1}")
-    with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as put:
+    with waiting("formgrader never saved Q1's score", formgrader), _put(page, "grade") as put:
         score.fill(str(Q1_POINTS))
         score.blur()  # formgrader saves a score on change, i.e. when the TA leaves the field
     _saved(put, "Q1's score")
     comment = page.locator(f"#{q1}-comment")
-    with page.expect_response(lambda r: "/formgrader/api/comment/" in r.url and r.request.method == "PUT") as put:
+    with waiting("formgrader never saved Q1's comment", formgrader), _put(page, "comment") as put:
         comment.fill(COMMENT)
         comment.blur()
     _saved(put, "Q1's comment")
     for label in QUESTIONS[1:]:
         cell = page.locator(".nbgrader_cell", has=page.locator(f"#{answer_cell(label)}"))
-        with page.expect_response(lambda r: "/formgrader/api/grade/" in r.url and r.request.method == "PUT") as put:
+        with waiting(f"formgrader never saved {label}'s full credit", formgrader), _put(page, "grade") as put:
             cell.locator(".full-credit").click()
         _saved(put, f"{label}'s full credit")
 
     # 2. What the page shows after a reload is what the server kept.
     page.goto(submission_url)
-    _wait_until_ready(page)
+    _wait_until_ready(page, formgrader)
     assert float(page.locator(f"#{q1}").input_value()) == Q1_POINTS, "Q1's score is gone after a reload"
     assert page.locator(f"#{q1}-comment").input_value() == COMMENT, "Q1's comment is gone after a reload"
 
