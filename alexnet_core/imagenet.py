@@ -45,3 +45,15 @@ def preprocess_image(image: Image.Image, device=None) -> torch.Tensor:
         v2.Normalize(IMAGENET_MEAN, IMAGENET_STD),
     ])
     return transform(image.convert("RGB")).unsqueeze(0).to(as_device(device))
+
+
+_AN_EXCEPTIONS = ("uni", "use", "usu", "eu", "ewe", "one", "once")
+_SILENT_H = ("hour", "honest", "honou", "heir")
+
+
+def with_article(noun: str) -> str:
+    """'a samoyed', 'an admiral', 'an hourglass', 'a unicycle': the article a noun is read with."""
+    word = str(noun).strip()
+    low = word.lower()
+    vowel = bool(low) and low[0] in "aeiou" and not low.startswith(_AN_EXCEPTIONS)
+    return f"{'an' if vowel or low.startswith(_SILENT_H) else 'a'} {word}"

@@ -27,6 +27,8 @@ KERNELS_SHOWN = 24
 KERNEL_GRID = (3, 8)
 HEATMAP_SHAPE = (25, 40)
 SAMPLE_GRID = (2, 8)
+LABELLED = 5
+"""Classes labelled on the heatmap: the top five, as the lab labels them."""
 
 @dataclass
 class Plot:
@@ -81,12 +83,23 @@ def kernel_fingerprint(kernels: torch.Tensor) -> str:
     return hashlib.sha256(data.tobytes()).hexdigest()
 
 
-def _kernel_image(kernel: np.ndarray) -> np.ndarray:
-    """A kernel as an RGB image: its colours for 3 input channels, else the channel mean in grey;
-    min-max scaled per kernel so that the pattern, not the magnitude, is what one sees."""
-    img = kernel.transpose(1, 2, 0) if kernel.shape[0] == 3 else np.repeat(kernel.mean(axis=0)[..., None], 3, 2)
-    lo, hi = img.min(), img.max()
-    return (img - lo) / (hi - lo) if hi > lo else np.zeros_like(img)
+def _kernel_rgb(kernel: np.ndarray) -> np.ndarray:
+    """A kernel as an (unscaled) RGB image: its colours for 3 input channels, else the channel mean."""
+    return kernel.transpose(1, 2, 0) if kernel.shape[0] == 3 else np.repeat(kernel.mean(axis=0)[..., None], 3, 2)
+
+
+def layer_range(weight: np.ndarray) -> tuple[float, float]:
+    """The one min-max range every kernel of a layer is scaled with (as the lab draws them): a
+    kernel with little contrast looks flat beside one with a lot, so untrained and trained kernels
+    can be compared by eye."""
+    images = np.stack([_kernel_rgb(k) for k in weight])
+    return float(images.min()), float(images.max())
+
+
+def _kernel_image(kernel: np.ndarray, lo: float, hi: float) -> np.ndarray:
+    """A kernel as an RGB image in [0, 1], scaled with its layer's range (`layer_range`)."""
+    img = _kernel_rgb(kernel)
+    return np.clip((img - lo) / (hi - lo), 0.0, 1.0) if hi > lo else np.zeros_like(img)
 
 
 def mosaic(tiles: list[np.ndarray], rows: int, cols: int, gap: int, top: int = 0) -> np.ndarray:
@@ -117,7 +130,8 @@ def render_kernels(model: torch.nn.Module, layer_index: int = 0, seed: int | Non
     ax = fig.subplots()
     ax.set_axis_off()
     size = shown.shape[-1]
-    ax.imshow(mosaic([_kernel_image(k) for k in shown.numpy()], *KERNEL_GRID, gap=max(1, size // 5)),
+    lo, hi = layer_range(weight.to("cpu", torch.float32).numpy())
+    ax.imshow(mosaic([_kernel_image(k, lo, hi) for k in shown.numpy()], *KERNEL_GRID, gap=max(1, size // 5)),
               interpolation="nearest")
     epochs = getattr(model, "epochs_trained", None)
     state = "untrained" if epochs == 0 else ("ImageNet weights" if epochs is None else f"after {epochs} epochs")
@@ -138,6 +152,7 @@ def render_kernels(model: torch.nn.Module, layer_index: int = 0, seed: int | Non
             "min": round(float(shown.min()), 6),
             "max": round(float(shown.max()), 6),
         },
+        "scaling": {"per": "layer", "min": round(lo, 6), "max": round(hi, 6)},
         "epochs_trained": epochs,
         "standin": bool(getattr(model, "standin", False)),
     }
@@ -158,7 +173,7 @@ def top_k(probabilities: torch.Tensor, categories: list, k: int = 5) -> list[tup
 
 
 def render_prediction(probabilities: torch.Tensor, categories: list) -> Plot:
-    """The 1,000 class probabilities as a 25 x 40 heatmap with the top classes labelled."""
+    """The 1,000 class probabilities as a 25 x 40 heatmap with the top five classes labelled."""
     probs = torch.as_tensor(probabilities).detach().to("cpu", torch.float32).flatten()
     if probs.numel() != HEATMAP_SHAPE[0] * HEATMAP_SHAPE[1]:
         raise ValueError(f"expected {HEATMAP_SHAPE[0] * HEATMAP_SHAPE[1]} probabilities, got {probs.numel()}")
@@ -170,13 +185,15 @@ def render_prediction(probabilities: torch.Tensor, categories: list) -> Plot:
     fig.colorbar(image, ax=ax, fraction=0.03, label="probability")
     ax.set_xlabel("class index mod 40")
     ax.set_ylabel("class index // 40")
-    order = probs.topk(3).indices.tolist()
+    order = probs.topk(LABELLED).indices.tolist()
     for rank, i in enumerate(order):
         r, c = divmod(i, HEATMAP_SHAPE[1])
-        # Labels go below the cell, or above it in the bottom half, so they stay inside the map.
-        offset = (3 + 2.5 * rank) * (1 if r < HEATMAP_SHAPE[0] / 2 else -1)
-        ax.annotate(f"{categories[i]} ({probs[i]:.0%})", xy=(c, r), xytext=(c, r + offset),
-                    color="white", fontsize=9, ha="center",
+        # Labels go below the cell, or above it in the bottom half, so they stay inside the map;
+        # towards the middle when the cell is near a side.
+        offset = (2.5 + 2.2 * rank) * (1 if r < HEATMAP_SHAPE[0] / 2 else -1)
+        x = min(max(c, 6), HEATMAP_SHAPE[1] - 7)
+        ax.annotate(f"{categories[i]} ({probs[i]:.0%})", xy=(c, r), xytext=(x, r + offset),
+                    color="white", fontsize=8, ha="center",
                     arrowprops={"arrowstyle": "->", "color": "white"},
                     bbox={"boxstyle": "round", "fc": "black", "alpha": 0.6})
     title = "Predicted probability of each of the 1,000 ImageNet classes"
@@ -185,6 +202,7 @@ def render_prediction(probabilities: torch.Tensor, categories: list) -> Plot:
         title += "\n(STAND-IN: " + ", ".join(sorted(standins)) + ")"
     ax.set_title(title, fontsize=10)
     metadata = {"kind": "prediction", "top5": [[label, p] for label, p in top],
+                "labelled": [categories[i] for i in order],
                 "standin": bool(standins)}
     return Plot(_png(fig), metadata, f"<heatmap of 1000 class probabilities; top: {top[0][0]}>")
 

@@ -44,6 +44,7 @@ from alexnet_core.contract import (
     stray_text_cells,
     trajectory_evidence,
 )
+from alexnet_core.identity import ID_CELL, ID_VARIABLE, id_from_hub, id_problem, typed_id
 from alexnet_core.profiles import DEFAULT_RECIPE
 from alexnet_core.structure import NotebookRefused, parse_json, read_notebook, summarise
 
@@ -131,6 +132,28 @@ def _check_assignment(nb: dict, report: SelfCheckReport, expect: Expectations) -
         return False
     report.passed.append(f"Right assignment: {expected} ({lab.get('variant', '?')} version).")
     return True
+
+
+def _check_identity(nb: dict, report: SelfCheckReport) -> None:
+    """The student id cell holds an id (not empty, not a placeholder), where the course uses
+    per-student seeds: the id gives the seed of the student's own experiment."""
+    lab = nb.get("metadata", {}).get("alexnet_lab") or {}
+    if lab.get("per_student_seeds") is False:
+        return
+    cell = next((c for c in nb.get("cells", []) if grade_id(c) == ID_CELL), None)
+    if cell is None:
+        if lab.get("per_student_seeds"):
+            report.problems.append(f"The student id cell ({ID_VARIABLE} = ...) near the top is missing: "
+                                   "download the notebook again and copy your answers into it.")
+        return
+    typed = typed_id(source_text(cell))
+    problem = id_problem(id_from_hub(typed))
+    if problem:
+        report.problems.append(f"Student id: {problem}. Type your id between the quotes in the cell "
+                               f"{ID_VARIABLE} = \"...\" near the top, then run the notebook again from there: "
+                               "your id gives your own experiment, and the grader re-runs it with your id.")
+    else:
+        report.passed.append(f"Student id filled in: {id_from_hub(typed)}.")
 
 
 def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> None:
@@ -250,6 +273,7 @@ def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = N
         return report
     report.notes += [f"Repaired as the grader will: {r}." for r in summarise(repairs)]
     if _check_assignment(nb, report, expect):
+        _check_identity(nb, report)
         _check_answers(nb, report, expect)
         _check_run(nb, report, expect)
     return report

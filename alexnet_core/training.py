@@ -14,7 +14,7 @@ from torch import nn
 
 from .display import TRAJECTORY_MIME, ProgressLine, show_bundle
 from .models import fresh_mini_state
-from .profiles import Recipe
+from .profiles import Recipe, student_problem
 from .runtime import active_profile, as_device
 
 MOMENTUM = 0.9
@@ -120,6 +120,9 @@ def train_model(model: nn.Module, train_loader, test_loader, device=None, num_ep
                 lr: float | None = None) -> nn.Module:
     """The notebook's training call: trains, prints progress and emits the trajectory record."""
     profile = active_profile()
+    if student_problem():
+        print(f"STOP: {student_problem()}, so this is the course's fixed seed {profile.seed}, not your own "
+              "experiment. Fill in STUDENT_ID near the top and run the notebook again from there.")
     epochs = profile.epochs if num_epochs is None else int(num_epochs)
     progress = ProgressLine(f"Training: epoch 1/{epochs} starting...")
     last_update = [0.0]
