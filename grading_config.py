@@ -29,10 +29,14 @@ from alexnet_core.profiles import setting as _f
 class Profile(Recipe):
     """A recipe (which data, how long, how fast) and what a good run of it looks like."""
 
-    chance_band: tuple = _f((5.0, 15.0), "Before-training test accuracy (%) that counts as chance.")
+    chance_band: tuple = _f((5.0, 15.0), "Before-training test accuracy (%) that counts as chance, when the "
+                                         "reference envelope has no band measured over its seeds.")
+    chance_margin: float = _f(3.0, "Points around the reference seeds' before-training accuracies that count as "
+                                   "chance (about 2 standard deviations of the measured spread).")
     final_floor: float = _f(45.0, "Lowest final test accuracy (%) that earns the trajectory points.")
     envelope_margin: float = _f(5.0, "Percentage points added around the reference envelope.")
-    reference_seeds: int = _f(3, "Seeds of the master that `alexnet-lab reference` trains.")
+    reference_seeds: int = _f(12, "Seeds `alexnet-lab reference` trains: the default seed and 11 drawn as "
+                                  "student seeds are, so the envelope covers a class of seeds.")
     evidence_tolerance: float = _f(5.0, "Max |submitted - re-executed| accuracy (points) before a flag.")
     cell_timeout_s: int = _f(600, "Per-cell execution limit in seconds when grading (training is one cell).")
     notebook_timeout_s: int = _f(1800, "Whole-notebook execution limit in seconds when grading.")
@@ -145,12 +149,26 @@ class Export:
 
 
 @dataclass(frozen=True)
+class Identity:
+    """Per-student seeds: every student runs their own experiment, and the grader re-runs it."""
+
+    per_student_seeds: bool = _f(True, "Each student's seed comes from (salt, student id); off: everyone runs "
+                                       "the profile's fixed seed, as before.")
+    salt: str = _f("alexnet-lab-2026", "Course salt of the seed hash: change it per course or year, before the "
+                                        "release, so seeds cannot be looked up from last year's class.")
+    q3a_tolerance: float = _f(0.5, "Most |Q3a number - own before-training accuracy| (points) that counts as the "
+                                   "student's own (covers rounding to a whole percent and CPU/GPU arithmetic).")
+    q3a_auto_points: bool = _f(True, "A Q3a number that is the student's own earns Q3a's points automatically.")
+
+
+@dataclass(frozen=True)
 class GradingConfig:
     course: Course = _f(Course(), "Course and assignment names.")
     points: Points = _f(Points(), "Points per question and per check.")
     limits: Limits = _f(Limits(), "Execution limits and safety switches.")
     runners: Runners = _f(Runners(), "How many submissions run at once, and where.")
     profiles: dict = _f(PROFILES, "Training profiles by name.")
+    identity: Identity = _f(Identity(), "Per-student seeds and the Q3a check.")
     late: Late = _f(Late(), "Late policy (applied by `alexnet-lab export`).")
     export: Export = _f(Export(), "LMS import files written by `alexnet-lab export`.")
 

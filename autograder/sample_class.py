@@ -1,19 +1,20 @@
 """Sample classes: the one builder of sample submissions the demo, the tests and the benchmarks use.
 
-`execute_release` runs the release notebook once as a student would; `answer`, `unrun` and
-`tamper` derive a student's notebook from that run, and `write_class` writes the standard class
-below. `class_demo` is the class half of `alexnet-lab demo`: it writes that class and grades it
-with the local pool. Every sample student comes from one run, so a class costs one notebook
-execution plus the grading itself:
+`execute_release` runs the release notebook as a student would, with the student's id typed in
+(so with their own seed); `answer`, `unrun`, `tamper` and `copy_of` derive a student's notebook
+from such a run, and `write_class` writes the standard class below. `class_demo` is the class half
+of `alexnet-lab demo`: it writes that class and grades it with the local pool. Each student who
+ran the notebook ran it with their own id: the class costs three notebook executions (ada, ben,
+eve) plus the grading itself.
 
-| student  | what they handed in                                                   | expected     |
-| -------- | --------------------------------------------------------------------- | ------------ |
-| complete | ran the notebook, answered every question                             | all automatic points, 7 answers for the TA |
-| partial  | ran it, answered three questions                                      | four answers at 0 |
-| copycat  | ran it, answers copied from `complete` with a word changed            | near-duplicate flag |
-| unrun    | answered, but never ran the notebook (no outputs)                     | evidence point lost |
-| tampered | edited the learning rate in a locked cell and the accuracies shown     | cell restored, evidence flagged |
-| broken   | a file cut off half way (not JSON)                                    | failed, with the reason |
+| student | what they handed in                                                        | expected     |
+| ------- | -------------------------------------------------------------------------- | ------------ |
+| ada     | ran it with her id, answered every question (Q3a: her own number)           | every automatic point, Q3a's point, 6 answers for the TA |
+| ben     | ran it with his id, answered three questions                                | another trajectory than ada's; four answers at 0 |
+| cal     | ada's executed notebook under his name: his id typed in, her answers reworded | "outputs match student ada's run", Q3a is ada's, near-duplicate answers |
+| dan     | answered, but never ran the notebook (no outputs)                          | evidence point lost |
+| eve     | ran it with her id, then edited the learning rate in a locked cell and the accuracies shown | cell restored, evidence flagged |
+| fay     | a file cut off half way (not JSON)                                         | failed, with the reason |
 """
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ import csv
 import json
 import os
 import shutil
+from dataclasses import fields
 from pathlib import Path
 
 import nbformat
@@ -30,7 +32,8 @@ from nbformat import NotebookNode
 
 from alexnet_core import synthetic
 from alexnet_core.contract import TRAIN_CELL, TRAJECTORY_MIME, answer_label, grade_id
-from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
+from alexnet_core.identity import ID_CELL, ID_VARIABLE
+from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, RECIPES, Recipe, recipe_to_json
 from autograder.authoring.release import build_release
 from autograder.batch.coordinator import grade
 from autograder.batch.record import load_done
@@ -52,15 +55,15 @@ ANSWERS = {
     "Q4b": "They pick out colour regions and coarse edges at the scale of a 32 pixel image, enough to tell a "
            "blue sky of a plane from a green background of a frog.",
 }
-# Other students write their own words; only the copycat borrows the answers above.
+# Other students write their own words; only cal borrows the answers above.
 OWN_WORDS = {
-    "partial": {
+    "ben": {
         "Q1": "GPUs were not yet used for training and ImageNet did not exist, so earlier learned features "
               "never saw enough examples or enough computation.",
         "Q3a": "My notebook printed roughly eleven percent right at the start.",
         "Q3c": "Accuracy climbs steeply early on and the gains get smaller every epoch after that.",
     },
-    "unrun": {
+    "dan": {
         "Q1": "Training needed millions of images and weeks of compute that nobody had in 1998; datasets were tiny.",
         "Q2": "Both animals are pale, furry and photographed outdoors, so texture detectors respond to both.",
         "Q3a": "I think it would be near ten percent.",
@@ -69,7 +72,7 @@ OWN_WORDS = {
         "Q4a": "They went from random speckles to patches of colour with a direction to them.",
         "Q4b": "Colour and simple oriented contrast, which already separates classes like ship, frog and truck.",
     },
-    "tampered": {
+    "eve": {
         "Q1": "Small datasets and slow hardware: deep networks overfit a few thousand images and took too long to train.",
         "Q2": "The ears and the sandy-white fur look alike at the level of small patches that kernels compare.",
         "Q3a": "Around 9 or 10 percent.",
@@ -88,14 +91,39 @@ def release_notebook(course: CourseFolder, config: GradingConfig) -> Path:
     return course.release_notebook
 
 
-def execute_release(release: Path, workdir: Path, profile: Profile) -> NotebookNode:
-    """Run the release once as a student would (one thread, the inline backend), in `workdir`."""
+def type_id(nb, student_id: str):
+    """A copy of `nb` with `student_id` typed into the student id cell, as a student types it."""
+    nb = copy.deepcopy(nb)
+    for c in nb.cells:
+        if grade_id(c) == ID_CELL:
+            c.source = "\n".join(f"{ID_VARIABLE} = {student_id!r}" if line.startswith(ID_VARIABLE) else line
+                                 for line in c.source.splitlines())
+    return nb
+
+
+def _overridden(profile: Profile) -> bool:
+    """Whether the course changed the recipe of this profile (the kernel must then be told it)."""
+    base = RECIPES.get(profile.name)
+    return base is None or any(getattr(base, f.name) != getattr(profile, f.name)
+                               for f in fields(Recipe) if f.name != "seed")
+
+
+def execute_release(release: Path, workdir: Path, profile: Profile, student_id: str | None = None) -> NotebookNode:
+    """Run the release once as a student would (one thread, the inline backend), in `workdir`,
+    with `student_id` typed into its id cell (None: left empty, the course's fixed seed)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for item in release.parent.iterdir():
         if item.is_file():
             shutil.copy2(item, workdir / item.name)
     nb = nbformat.read(str(workdir / release.name), as_version=4)
-    env = dict(os.environ, **{PROFILE_ENV: profile.name, RECIPE_ENV: recipe_to_json(profile), "OMP_NUM_THREADS": "1"})
+    if student_id is not None:
+        nb = type_id(nb, student_id)
+    env = dict(os.environ, **{PROFILE_ENV: profile.name, "OMP_NUM_THREADS": "1"})
+    env.pop(RECIPE_ENV, None)
+    if _overridden(profile) or student_id is None:
+        # A course's own recipe reaches the kernel as the grader passes it (its seed is then the
+        # recipe's: the id typed in does not change it).
+        env[RECIPE_ENV] = recipe_to_json(profile)
     env.pop("MPLBACKEND", None)  # the student's Jupyter uses the inline backend
     # Twice the grading limit: the machine may be busy with other notebooks (tests run several).
     NotebookClient(nb, timeout=profile.cell_timeout_s * 2, kernel_name="python3",
@@ -157,21 +185,44 @@ def unrun(nb):
     return nb
 
 
-def write_class(folder: Path, executed) -> list[str]:
-    """The sample submissions as `<student>.ipynb` in `folder`; returns the student ids."""
+def before_training(nb) -> float | None:
+    """The before-training accuracy a run printed (what a student copies into Q3a)."""
+    for c in nb.cells:
+        for out in c.get("outputs", []):
+            record = out.get("data", {}).get(TRAJECTORY_MIME)
+            if isinstance(record, dict) and record.get("accuracy"):
+                return float(record["accuracy"][0])
+    return None
+
+
+def with_own_q3a(answers: dict, run) -> dict:
+    """`answers` with Q3a stating the before-training accuracy that `run` printed."""
+    acc = before_training(run)
+    return answers if acc is None else {**answers, "Q3a": f"My run printed {acc:.1f}% before any training."}
+
+
+STUDENTS_WHO_RAN = ("ada", "ben", "eve")
+
+
+def write_class(folder: Path, runs: dict) -> list[str]:
+    """The sample submissions as `<student>.ipynb` in `folder`; returns the student ids.
+    `runs` holds the executed release of each student of STUDENTS_WHO_RAN, run with their own id."""
     folder.mkdir(parents=True, exist_ok=True)
+    ada = answer(runs["ada"], with_own_q3a(ANSWERS, runs["ada"]))
     samples = {
-        "complete": answer(executed),
-        "partial": answer(executed, OWN_WORDS["partial"]),
-        "copycat": answer(executed, change=lambda t: t.replace("the", "teh", 1)),
-        "unrun": unrun(answer(executed, OWN_WORDS["unrun"])),
-        "tampered": tamper(answer(executed, OWN_WORDS["tampered"])),
+        "ada": ada,
+        "ben": answer(runs["ben"], with_own_q3a(OWN_WORDS["ben"], runs["ben"])),
+        # cal hands in ada's executed notebook: his id typed over hers, her answers lightly reworded.
+        "cal": type_id(answer(ada, {k: v.replace("the", "teh", 1) for k, v in with_own_q3a(ANSWERS, runs["ada"]).items()}),
+                       "cal"),
+        "dan": type_id(unrun(answer(runs["ben"], OWN_WORDS["dan"])), "dan"),
+        "eve": tamper(answer(runs["eve"], OWN_WORDS["eve"])),
     }
     for sid, nb in samples.items():
         nbformat.write(nb, str(folder / f"{sid}.ipynb"))
-    text = json.dumps(nbformat.from_dict(samples["complete"]))
-    (folder / "broken.ipynb").write_text(text[: len(text) // 2], encoding="utf-8")
-    return sorted([*samples, "broken"])
+    text = json.dumps(nbformat.from_dict(type_id(samples["ada"], "fay")))
+    (folder / "fay.ipynb").write_text(text[: len(text) // 2], encoding="utf-8")
+    return sorted([*samples, "fay"])
 
 
 def print_table(grades_csv: Path, config: GradingConfig) -> None:
@@ -183,7 +234,15 @@ def print_table(grades_csv: Path, config: GradingConfig) -> None:
         note = r["reason"] if r["status"] == "failed" else r["flags"]
         acc = f"{float(r['final_accuracy']):.1f}%" if r["final_accuracy"] else "-"
         print(f"{r['student_id']:<10} {r['status']:<7} {r['total']:>5} {r['max_total']:>3} {acc:>9}  "
-              f"{answered}/{len(config.points.questions)}       {note[:70]}")
+              f"{answered}/{len(config.points.questions)}       {note[:110]}")
+
+
+def print_trajectories(runs: dict) -> None:
+    for sid, nb in runs.items():
+        record = next((o["data"][TRAJECTORY_MIME] for c in nb.cells for o in c.get("outputs", [])
+                       if TRAJECTORY_MIME in o.get("data", {})), None)
+        if record:
+            print(f"  {sid:<4} seed {record['seed']:>10}: " + ", ".join(f"{a:.1f}" for a in record["accuracy"]) + " %")
 
 
 def print_duplicates(graded: Path, config: GradingConfig) -> None:
@@ -198,9 +257,13 @@ def class_demo(out: Path, course: CourseFolder, config: GradingConfig) -> Path:
     out = Path(out)
     profile = select_profile(config, DEMO_PROFILE)
     synthetic.ensure_synthetic(profile)
-    print("demo: running the release notebook once as a student would (smoke profile)...")
-    executed = execute_release(release_notebook(course, config), out / "student-run", profile)
-    students = write_class(out / "class", executed)
+    release = release_notebook(course, config)
+    runs = {}
+    for sid in STUDENTS_WHO_RAN:
+        print(f"demo: {sid} runs the release notebook with her or his own id (smoke profile)...")
+        runs[sid] = execute_release(release, out / "student-run" / sid, profile, student_id=sid)
+    print_trajectories(runs)
+    students = write_class(out / "class", runs)
     print(f"demo: {len(students)} sample submissions in {out / 'class'}: {', '.join(students)}")
     summary = grade([out / "class"], out / "grading", course, config, profile=DEMO_PROFILE)
     print_table(summary.out.grades_csv, config)

@@ -2,8 +2,11 @@
 
 The envelope is what a correct run of the notebook may look like: per epoch, the lowest and
 highest test accuracy over the seeds, widened by the profile's margin (seed noise, CPU vs GPU
-arithmetic). It is stored next to the master, one JSON file per profile, and committed, so
-grading never trains references itself.
+arithmetic). Every student runs their own seed (derived from their id), so the seeds stand for a
+class: the fixed default seed (whose run the grader also recognises in a submission) and seeds
+drawn the way student seeds are. The chance band (before training) comes from the same runs.
+It is stored next to the master, one JSON file per profile, and committed, so grading never
+trains references itself.
 """
 from __future__ import annotations
 
@@ -15,6 +18,7 @@ from pathlib import Path
 import torch
 
 import alexnet_core
+from alexnet_core.identity import derive_seed
 from autograder.course import CourseFolder
 from autograder.errors import LabError
 from autograder.files import atomic_write
@@ -47,12 +51,23 @@ def train_seed(profile: Profile, seed: int, device) -> list[float]:
     """Test accuracy before training and after every epoch, for one seed, as the notebook trains."""
     seeded = dataclasses.replace(profile, seed=seed)
     alexnet_core.set_seed(seed)
-    # The data stay the profile's own (a synthetic set is generated from the profile seed): only
-    # the initial weights, the batch order, augmentation and dropout change with the seed.
-    train_loader, test_loader = alexnet_core.get_cifar10_dataloaders(device=device, profile=profile)
+    # The data are the course's (a synthetic set has its own fixed seed): only the initial weights,
+    # the batch order, augmentation and dropout change with the seed, as in a student's notebook.
+    train_loader, test_loader = alexnet_core.get_cifar10_dataloaders(device=device, profile=seeded)
     model = alexnet_core.load_untrained_alexnetmini(device, seed=seed)
     _, trajectory = alexnet_core.train(model, train_loader, test_loader, device, profile=seeded)
     return [float(a) for a in trajectory["accuracy"]]
+
+
+def reference_seeds(profile: Profile, count: int) -> list[int]:
+    """The default seed, then `count - 1` seeds drawn as student seeds are (a hash of an id)."""
+    return [profile.seed] + [derive_seed("alexnet-lab reference", str(i)) for i in range(1, count)]
+
+
+def chance_band(runs: list[list[float]], margin: float) -> list[float]:
+    """Before-training accuracies over the runs, widened by `margin` (clipped to 0-100)."""
+    first = [run[0] for run in runs]
+    return [round(max(0.0, min(first) - margin), 2), round(min(100.0, max(first) + margin), 2)]
 
 
 def envelope(runs: list[list[float]], margin: float) -> dict:
@@ -71,13 +86,13 @@ def build_reference(course: CourseFolder, profile: Profile, seeds: int | None = 
     count = seeds or chosen.reference_seeds
     if count < 1:
         raise LabError(f"--seeds {count}: give at least 1")
-    # The grading seed is always one of them, so the grader's own re-run is inside by construction.
-    seed_list = [chosen.seed + i for i in range(count)]
+    seed_list = reference_seeds(chosen, count)
     device = alexnet_core.default_device()  # the GPU where there is one, as the notebook does
     runs = [train_seed(chosen, s, device) for s in seed_list]
     data = {
         "profile": chosen.name, **{k: getattr(chosen, k) for k in ENVELOPE_KEYS}, "seeds": seed_list,
         "margin": chosen.envelope_margin, "runs": runs, **envelope(runs, chosen.envelope_margin),
+        "chance_margin": chosen.chance_margin, "chance_band": chance_band(runs, chosen.chance_margin),
         "device": str(device), "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),

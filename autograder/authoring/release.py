@@ -19,11 +19,14 @@ from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
 
 from alexnet_core.contract import grade_id
+from alexnet_core.identity import ID_VARIABLE
 from autograder.authoring.render import render_master, resolve_profile, resolve_variant
 from autograder.config import select_profile
 from autograder.course import CourseFolder, NbgraderRoot
 from autograder.errors import ReleaseError
 from grading_config import GradingConfig
+
+ID_STUB = f'{ID_VARIABLE} = ""  # your student id, between the quotes'
 
 
 def _nbgrader_config(root: NbgraderRoot, source_directory: str, config: GradingConfig) -> Config:
@@ -33,6 +36,9 @@ def _nbgrader_config(root: NbgraderRoot, source_directory: str, config: GradingC
     c.CourseDirectory.source_directory = source_directory
     c.CourseDirectory.release_directory = "release"
     c.CourseDirectory.db_url = root.gradebook_url
+    # The one solution code cell is the student id cell: its stub is an empty id, not nbgrader's
+    # `raise NotImplementedError()`.
+    c.ClearSolutions.code_stub = {"python": ID_STUB}
     return c
 
 

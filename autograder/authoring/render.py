@@ -6,8 +6,9 @@ is strict (an undefined name is an error naming the cell), and it is where instr
 is removed: rubric notes for TAs (`metadata.alexnet_lab.rubric`) never leave this module.
 
 What the template sees: `variant` (str), `profile` (grading_config.Profile), `course`
-(grading_config.Course), `points` (grading_config.Points), `total_points` (number), all from the
-config passed in.
+(grading_config.Course), `points` (grading_config.Points), `total_points` (number), `identity`
+(grading_config.Identity: the course salt and the per-student seed switch), all from the config
+passed in.
 """
 from __future__ import annotations
 
@@ -118,7 +119,7 @@ def render_master(
     points = config.points
     total = sum(points.questions.values()) + sum(points.checks().values())
     context = {"variant": variant, "profile": chosen, "course": config.course, "points": points,
-               "total_points": total}
+               "total_points": total, "identity": config.identity}
     # trim/lstrip blocks: a `{% if %}` line leaves no blank line behind in code cells.
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              autoescape=False)
@@ -160,6 +161,8 @@ def render_master(
         # What the student's own check needs to judge answers as the grader will.
         "min_answer_chars": config.points.min_answer_chars,
         "submission_mb": config.limits.submission_mb,
+        # Whether the student id cell must hold an id (the student's check reads it).
+        "per_student_seeds": config.identity.per_student_seeds,
     }
     nbformat.validate(nb)
     return nb

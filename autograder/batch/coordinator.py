@@ -10,13 +10,14 @@ from __future__ import annotations
 import shutil
 import sys
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from tqdm import tqdm
 
 from autograder.authoring.reference import load_reference
 from autograder.authoring.release import register
+from autograder.batch import crosscheck
 from autograder.batch.collect import Collection, collect, load_roster, roster_from_gradebook
 from autograder.batch.pool import make_pool
 from autograder.batch.record import Recorder
@@ -100,9 +101,23 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
             summary.failed += 1
             bar.update(1)
             continue
-        yield Job(prepared=prepared, profile=profile, device="cpu", threads=config.runners.threads_per_runner,
+        # The submitter's own experiment: the seed of their id (never the id typed in the notebook).
+        own = replace(profile, seed=prepared.identity.get("seed", profile.seed))
+        yield Job(prepared=prepared, profile=own, device="cpu", threads=config.runners.threads_per_runner,
                   reference=reference, limits=config.limits, points=config.points, hide=hide,
-                  scratch=str(out.scratch))
+                  scratch=str(out.scratch), identity=config.identity)
+
+
+def _cross_check(recorder: Recorder, out: OutputFolder, prof: Profile, reference: dict, config: GradingConfig) -> int:
+    """After the batch: name whose run a mismatching submission carries (a classmate's re-run or the
+    default seed's) and whose Q3a number it is; record again the results that changed."""
+    changed = crosscheck.cross_check(recorder.results, crosscheck.default_run(reference, prof), prof,
+                                     config.identity)
+    for result in changed:
+        executed = out.student(result.student_id) / OutputFolder.EXECUTED
+        notebook = executed.read_text(encoding="utf-8") if executed.is_file() else None
+        recorder.record(replace(result, executed_notebook=notebook))
+    return len(changed)
 
 
 def _private_folders(out: OutputFolder, course: CourseFolder, inputs: list[Path]) -> tuple[str, ...]:
@@ -201,6 +216,8 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
         bar.close()
         if pool is not None and hasattr(pool, "close"):
             pool.close()
+    if summary.graded and config.identity.per_student_seeds:
+        _cross_check(recorder, out, prof, reference, config)
     if not (summary.graded or summary.failed):
         recorder.write_tables()  # the report exists even when everything was already graded
     summary.seconds = time.monotonic() - started

@@ -16,7 +16,7 @@ from alexnet_core.contract import is_short
 from autograder.authoring.render import rubric_notes
 from autograder.course import OutputFolder
 from autograder.files import atomic_write
-from autograder.reports import charts
+from autograder.reports import charts, identity
 from autograder.reports.duplicates import DuplicatePair, group_by_students, near_duplicates
 from autograder.reports.feedback import templates
 from autograder.submission.results import FAILED, SubmissionResult
@@ -83,6 +83,8 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         flagged=[r for r in results if r.flags],
         labels=labels,
     )
+    # Whose run each submission carries (per-student seeds): its own section, before the last table.
+    html = html.replace("</body>", identity.section(results, env) + "</body>", 1)
     path = out.report
     atomic_write(path, html)
 

@@ -21,7 +21,7 @@ from autograder.files import atomic_write
 from autograder.submission import scoring
 from autograder.submission.execute import CRASHED, UNNAMED, execute, warm_assets
 from autograder.submission.results import FAILED, GRADED, PreparedSubmission, SubmissionResult
-from grading_config import Limits, Points, Profile
+from grading_config import Identity, Limits, Points, Profile
 
 
 @dataclass
@@ -45,6 +45,9 @@ class Job:
     """Extra folders the sandbox must not show (course root, output folder, submissions)."""
     scratch: str | None = None
     """Where runs make their scratch folder (OUT/.work/scratch); None: the system's temporary folder."""
+    identity: Identity | None = None
+    """The course's per-student seed settings (the Q3a tolerance and auto points); the seed itself
+    is already in `profile`."""
 
 
 def run_job(job: Job) -> SubmissionResult:
@@ -54,7 +57,7 @@ def run_job(job: Job) -> SubmissionResult:
     result = SubmissionResult(student_id=prepared.student_id, source=str(prepared.source),
                               answers=list(prepared.answers), flags=list(prepared.flags),
                               trajectory_submitted=(prepared.evidence or {}).get("trajectory"),
-                              device=job.device)
+                              device=job.device, identity=dict(prepared.identity or {}))
     try:
         _grade(job, result)
     except Exception as exc:  # a grader bug must not take the batch down: record it
@@ -93,6 +96,13 @@ def _grade(job: Job, result: SubmissionResult) -> None:
         if answer.label == BEFORE_TRAINING_QUESTION:  # the TA sees the number beside the student's own run
             answer.note = "; ".join(filter(None, [answer.note, scoring.q3a_note(
                 answer.text, result.trajectory_submitted, rerun)]))
+            if answer.answered and job.identity is not None:
+                verdict = scoring.q3a_verdict(answer.text, rerun, job.identity.q3a_tolerance)
+                result.identity["q3a"] = verdict
+                if verdict["own_match"]:
+                    answer.note += f"; matches the own run (within {job.identity.q3a_tolerance:g})"
+                    if job.identity.q3a_auto_points:
+                        answer.auto_score = answer.max_score
 
     # Who raised: a hidden test of a check cell, a cell the student added (no grade id), or the master.
     hidden_tests = [e for e in execution.errors if e["cell"] in CHECK_CELLS.values()]

@@ -49,6 +49,9 @@ class Answer:
     max_score: float
     note: str = ""
     """Shown to the TA beside the answer (e.g. Q3a: the student's own before-training accuracy)."""
+    auto_score: float | None = None
+    """Points given automatically (Q3a: the student's own number, `identity.q3a_auto_points`);
+    None: the TA grades it. The TA still sees the answer and may change the score."""
 
 
 @dataclass
@@ -77,6 +80,9 @@ class SubmissionResult:
     device: str = ""
     seconds: float = 0.0
     attempts: int = 1
+    identity: dict = field(default_factory=dict)
+    """Whose experiment this is: {"per_student", "submitter", "typed", "seed", "record_seed",
+    "matches" (a classmate's id or "default seed" when the outputs are another run's), "q3a"}."""
 
     @property
     def final_accuracy(self) -> float | None:
@@ -86,7 +92,7 @@ class SubmissionResult:
     @property
     def total(self) -> float:
         """Automatic points so far (manual points are added by TAs in the gradebook)."""
-        return sum(c.score for c in self.checks if c.grade_id)
+        return sum(c.score for c in self.checks if c.grade_id) + sum(a.auto_score or 0.0 for a in self.answers)
 
     @property
     def auto_max(self) -> float:
@@ -123,6 +129,8 @@ class PreparedSubmission:
     """One per question of grading_config.Points, answered or not."""
     flags: list[str] = field(default_factory=list)
     """What a TA should know: restored cells, extra code, answers in the wrong cells..."""
+    identity: dict = field(default_factory=dict)
+    """The submitter's id, the id typed in the notebook, the seed the grader runs with."""
 
 
 MAX_FLAGS = 20

@@ -27,6 +27,7 @@ from nbgrader.nbgraderformat import ValidationError
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
 
 from alexnet_core.contract import answer_label, grade_id
+from alexnet_core.identity import ID_CELL, derive_seed, id_cell_source, id_problem, normalise_id, typed_id
 from autograder.course import NbgraderRoot
 from autograder.errors import SubmissionError
 from autograder.submission.evidence import extract_evidence
@@ -294,6 +295,36 @@ class AssembleInMasterOrder(Preprocessor):
         return nb, resources
 
 
+class ReplaceIdCell(Preprocessor):
+    """The student id cell is replaced, not run, like every other cell: it runs with the id of the
+    submitter (the LMS zip, the roster, nbgrader's `submitted/` tree), never the id typed in it.
+    A typed id that differs from the submitter's is a flag naming both."""
+
+    def preprocess(self, nb, resources):
+        lab = _lab(resources)
+        identity = lab["config"].identity
+        submitter = lab["student_id"]
+        cell = next((c for c in nb.cells if grade_id(c) == ID_CELL), None)
+        typed = typed_id(cell.source) if cell is not None else None
+        lab["identity"] = {"per_student": identity.per_student_seeds, "submitter": submitter, "typed": typed}
+        if cell is None:
+            return nb, resources  # an older release without the id cell: nothing to replace
+        if not identity.per_student_seeds:
+            master = next((m for m in lab["master"] if m.name == ID_CELL), None)
+            cell.source = master.source if master is not None else cell.source
+            return nb, resources
+        cell.source = id_cell_source(submitter)
+        if typed is None or id_problem(typed):
+            why = id_problem(typed) if typed is not None else "the id cell holds no STUDENT_ID = \"...\""
+            lab["flags"].append(f"no student id typed in the notebook ({why}); graded with the seed of the "
+                                f"submitter's id {submitter!r}")
+        elif normalise_id(typed) != normalise_id(submitter):
+            lab["flags"].append(f"typed student id {typed!r} differs from the submitter's id {submitter!r}; "
+                                f"graded with the seed of {submitter!r} (the typed id would give seed "
+                                f"{derive_seed(identity.salt, typed)})")
+        return nb, resources
+
+
 def nbgrader_steps() -> list[Preprocessor]:
     """nbgrader's own sanitising, as its autograde runs it (without execution). Missing cells are
     put back by AssembleInMasterOrder, for every master cell: nbgrader's add_missing_cells only
@@ -305,7 +336,7 @@ def nbgrader_steps() -> list[Preprocessor]:
 def steps() -> list[Preprocessor]:
     """The sanitising pipeline, in order."""
     return [CheckAssignment(), RestoreMetadata(), ReportTampering(), *nbgrader_steps(), AssembleInMasterOrder(),
-            RestoreExecutionMetadata()]
+            RestoreExecutionMetadata(), ReplaceIdCell()]
 
 
 def sanitise(nb: NotebookNode, resources: dict) -> NotebookNode:
@@ -339,11 +370,23 @@ def prepare(student_id: str, path: Path, nbgrader: NbgraderRoot, master: Path, p
     resources = {
         "nbgrader": {"notebook": config.course.notebook, "assignment": config.course.assignment,
                      "db_url": nbgrader.gradebook_url},
-        "alexnet_lab": {"name": path.name, "config": config, "master": cells, "flags": flags,
+        "alexnet_lab": {"name": path.name, "config": config, "master": cells, "flags": flags, "student_id": student_id,
                         "releases": release_versions(nb, master, config)},
     }
     nb = sanitise(nb, resources)
     nb.metadata["alexnet_lab"] = {**stamp, "assignment": config.course.assignment, "profile": profile.name,
                                   "student_id": student_id}
+    identity = resources["alexnet_lab"].get("identity") or {}
+    identity["seed"] = student_seed(student_id, profile, config)
+    identity["record_seed"] = (evidence.get("trajectory") or {}).get("seed")
     return PreparedSubmission(student_id=student_id, source=str(path), notebook=nbformat.writes(nb),
-                              evidence=evidence, answers=collect_answers(nb, cells, config.points), flags=flags)
+                              evidence=evidence, answers=collect_answers(nb, cells, config.points), flags=flags,
+                              identity=identity)
+
+
+def student_seed(student_id: str, profile: Profile, config: GradingConfig) -> int:
+    """The seed the grader re-runs a submission with: the submitter's own (course salt, id), or
+    the profile's fixed seed when the course switched per-student seeds off."""
+    if not config.identity.per_student_seeds:
+        return profile.seed
+    return derive_seed(config.identity.salt, student_id)

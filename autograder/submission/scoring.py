@@ -43,7 +43,8 @@ def check_trajectory(traj: dict | None, profile: Profile, reference: dict, point
         result.reason = (f"the trajectory has {len(acc)} points; the {profile.name} profile trains "
                          f"{profile.epochs} epochs, so {profile.epochs + 1} are expected")
         return result
-    lo, hi = profile.chance_band
+    lo, hi = chance_band(profile, reference)
+    result.details["chance_band"] = [lo, hi]
     if lo <= acc[0] <= hi:
         score += part
     else:
@@ -66,11 +67,30 @@ def check_trajectory(traj: dict | None, profile: Profile, reference: dict, point
     return result
 
 
+def chance_band(profile: Profile, reference: dict) -> tuple[float, float]:
+    """The before-training band: measured over the reference's seeds where the envelope has one
+    (`chance_band`), else the profile's fixed band."""
+    band = reference.get("chance_band")
+    if isinstance(band, (list, tuple)) and len(band) == 2 and all(isinstance(b, (int, float)) for b in band):
+        return float(band[0]), float(band[1])
+    return tuple(profile.chance_band)
+
+
+def trajectory_gap(a: dict | None, b: dict | None) -> float:
+    """Largest |difference| between two records' accuracies (infinite when they cannot be compared)."""
+    x, y = (a or {}).get("accuracy") or [], (b or {}).get("accuracy") or []
+    if not x or len(x) != len(y):
+        return math.inf
+    gaps = [abs(float(p) - float(q)) for p, q in zip(x, y)]
+    return max(gaps) if all(math.isfinite(g) for g in gaps) else math.inf
+
+
 def trajectories_agree(submitted: dict, rerun: dict, profile: Profile) -> tuple[bool, str]:
-    """Whether the student's record matches ours; else a one-line description of the difference."""
+    """Whether the student's record matches ours; else a one-line description of the difference.
+    The seed is compared too: a record of another seed is another student's (or the default) run."""
     a, b = submitted.get("accuracy") or [], rerun.get("accuracy") or []
     problems = []
-    for key in ("epochs", "lr"):
+    for key in ("seed", "epochs", "lr"):
         if submitted.get(key) != rerun.get(key):
             problems.append(f"{key} {submitted.get(key)} submitted vs {rerun.get(key)} re-run")
     if len(a) != len(b):
@@ -169,6 +189,15 @@ def grade_answer(label: str, grade_id: str, text: str, master_text: str, points:
     else:
         answer.note = f"unanswered: {len(own)} characters, fewer than the {points.min_answer_chars} required"
     return answer
+
+
+def q3a_verdict(text: str, rerun: dict | None, tolerance: float) -> dict:
+    """The Q3a number against the student's own before-training accuracy (our re-run of their seed):
+    {"wrote", "own", "own_match"}."""
+    wrote = first_number(text)
+    own = float(rerun["accuracy"][0]) if rerun and rerun.get("accuracy") else None
+    match = wrote is not None and own is not None and abs(wrote - own) <= tolerance + 1e-9
+    return {"wrote": wrote, "own": own, "own_match": bool(match), "tolerance": tolerance}
 
 
 def q3a_note(text: str, submitted: dict | None, rerun: dict | None) -> str:

@@ -1,0 +1,100 @@
+"""After a batch: whose run do a submission's outputs carry? (the coordinator's last step)
+
+A runner sees one submission; only the coordinator has the whole class. A submitted training
+record that does not match the re-run of the student's own seed is compared with every other
+student's re-run (all at hand: this batch's and those already graded) and with the fixed default
+seed's run (the reference's). The seed in the record names the run exactly; the accuracies, within
+the profile's evidence tolerance, confirm it (or name it alone when the record's seed was edited).
+The same for Q3a: a number that is not the student's own before-training accuracy but is a
+classmate's is flagged with the classmate named.
+"""
+from __future__ import annotations
+
+from autograder.submission.results import FAILED, SubmissionResult
+from autograder.submission.scoring import trajectory_gap
+from grading_config import Identity, Profile
+
+DEFAULT = "default seed"
+OURS = ("outputs match", "ran with the default seed", "Q3a number matches")
+"""How the flags this module adds begin (a second pass replaces them)."""
+
+
+def _evidence_mismatch(result: SubmissionResult) -> bool:
+    """The submitted record disagrees with the re-run of the student's own seed (scoring's flag)."""
+    return bool(result.trajectory_submitted and result.trajectory_rerun
+                and any(f.startswith("evidence mismatch") for f in result.flags))
+
+
+def default_run(reference: dict, profile: Profile) -> dict | None:
+    """The fixed default seed's run, from the reference (which always trains that seed)."""
+    for seed, run in zip(reference.get("seeds") or [], reference.get("runs") or []):
+        if seed == profile.seed:
+            return {"seed": seed, "accuracy": run}
+    return None
+
+
+def whose_run(result: SubmissionResult, others: dict[str, dict], default_run: dict | None,
+              profile: Profile) -> str | None:
+    """The classmate id (or DEFAULT) whose run the submitted record is, or None."""
+    submitted = result.trajectory_submitted or {}
+    seed = submitted.get("seed")
+    own_gap = trajectory_gap(submitted, result.trajectory_rerun)
+    candidates = dict(others)
+    if default_run:
+        candidates[DEFAULT] = default_run
+    # The record's seed names the run; accuracies within the tolerance confirm it.
+    for who, run in candidates.items():
+        if seed is not None and run.get("seed") == seed and (
+                trajectory_gap(submitted, run) <= profile.evidence_tolerance):
+            return who
+    # A record whose seed was edited: the run it is closest to, if closer than the student's own.
+    near = sorted((trajectory_gap(submitted, run), who) for who, run in candidates.items())
+    unique = len(near) < 2 or near[1][0] > near[0][0]  # a tie names nobody
+    if near and unique and near[0][0] <= profile.evidence_tolerance and near[0][0] < own_gap:
+        return near[0][1]
+    return None
+
+
+def q3a_matches(result: SubmissionResult, others: dict[str, dict], identity: Identity) -> list[str]:
+    """Classmates whose before-training accuracy the Q3a number is, when it is not the student's own."""
+    verdict = (result.identity or {}).get("q3a") or {}
+    wrote = verdict.get("wrote")
+    if wrote is None or verdict.get("own_match"):
+        return []
+    return sorted(who for who, run in others.items()
+                  if run.get("accuracy") and abs(float(run["accuracy"][0]) - wrote) <= identity.q3a_tolerance + 1e-9)
+
+
+def cross_check(results: dict[str, SubmissionResult], default_run: dict | None, profile: Profile,
+                identity: Identity) -> list[SubmissionResult]:
+    """Add the flags naming whose run a submission carries; return the results that changed."""
+    runs = {sid: r.trajectory_rerun for sid, r in results.items()
+            if r.status != FAILED and r.trajectory_rerun and r.trajectory_rerun.get("accuracy")}
+    changed = []
+    for sid, result in sorted(results.items()):
+        if result.status == FAILED:
+            continue
+        others = {who: run for who, run in runs.items() if who != sid}
+        info = dict(result.identity or {})
+        before = (info.get("matches"), info.get("q3a_matches"))
+        rest = [f for f in result.flags if not f.startswith(OURS)]
+        flags = []  # first in the list: what the TA must see before anything else
+        info["matches"] = whose_run(result, others, default_run, profile) if _evidence_mismatch(result) else None
+        if info["matches"] == DEFAULT:
+            flags.append(f"ran with the default seed {profile.seed}, not the student's own seed "
+                         f"{info.get('seed')}: the outputs are the fixed-seed run (was the id left empty?)")
+        elif info["matches"]:
+            flags.append(f"outputs match student {info['matches']}'s run (seed "
+                         f"{(result.trajectory_submitted or {}).get('seed')}), not this student's own")
+        q3a = q3a_matches(result, others, identity)
+        info["q3a_matches"] = q3a or None
+        if q3a:
+            wrote = info["q3a"]["wrote"]
+            own = info["q3a"].get("own")
+            flags.append(f"Q3a number matches student {', '.join(q3a[:3])}'s before-training accuracy, not this "
+                         f"student's own: wrote {wrote:g}, own {'?' if own is None else f'{own:.1f}'}%")
+        flags += rest
+        if (info.get("matches"), info.get("q3a_matches")) != before or flags != result.flags:
+            result.identity, result.flags = info, flags
+            changed.append(result)
+    return changed
