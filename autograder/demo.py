@@ -63,4 +63,9 @@ def run_demo(out: Path, course: CourseFolder, config: GradingConfig) -> None:
     print(f"== 1/2 training AlexNet-mini (output: {out.resolve() / 'training'})")
     training_demo(out / "training", config)
     print(f"\n== 2/2 grading a sample class (output: {out.resolve()})")
-    class_demo(out, course, config)
+    report = class_demo(out, course, config)
+    print("\n== the TA's last step: a manual grade (nbgrader's API; a TA uses `alexnet-lab formgrader`), then "
+          "`alexnet-lab export`")
+    from autograder.export.final import demo_export
+
+    demo_export(Path(report).parent, config)

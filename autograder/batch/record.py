@@ -15,7 +15,7 @@ import math
 import sys
 import warnings
 from dataclasses import replace
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
@@ -198,7 +198,10 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         if lms and not student.lms_user_id:
             student.lms_user_id = lms
             gb.db.commit()
-        when = late.submitted_at or datetime.now(UTC)
+        # nbgrader's lateness is timestamp - due date. An LMS file gives no time: on time is the due
+        # date itself, Canvas's _LATE_ is late.unknown_days after it (what export charges).
+        when = late.submitted_at or (datetime.now(UTC) if due is None else
+                                     due + timedelta(days=config.late.unknown_days if late.late else 0))
         gb.update_or_create_submission(assignment, sid, timestamp=when.astimezone(UTC).replace(tzinfo=None).isoformat())
 
     nb = _notebook_for_gradebook(result, config)

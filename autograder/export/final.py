@@ -31,7 +31,7 @@ from pathlib import Path
 from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
-from alexnet_core.contract import CHECK_CELLS, answer_label
+from alexnet_core.contract import CHECK_CELLS, answer_cell, answer_label
 from autograder.course import OutputFolder
 from autograder.errors import LabError
 from autograder.export import lms
@@ -183,7 +183,8 @@ def read_gradebook(out: OutputFolder, config: GradingConfig, results: dict[str, 
     for final in students.values():
         final.checks.sort(key=lambda c: order.get(c.name, 99))
         final.questions.sort(key=lambda c: qorder.get(c.name, 99))
-        final.max_total = sum(c.max_score for c in final.checks + final.questions)
+        final.max_total = sum(c.max_score for c in final.checks + final.questions) or (
+            sum(config.points.checks().values()) + sum(config.points.questions.values()))
         if not final.lms_id and final.result is not None:
             final.lms_id = lms.lms_id_from_source(final.result.source)
         final.penalty_percent = penalty_percent(final.lateness, config.late)
@@ -398,3 +399,45 @@ def final_gradescope(s: StudentFinal) -> dict:
     if s.result is not None:
         data["execution_time"] = round(float(s.result.seconds), 1)
     return data
+
+
+# -- manual grades through nbgrader's API (the demo; formgrader does the same for a TA) --------------
+def enter_manual_grade(out: Path, config: GradingConfig, student_id: str, label: str, points: float,
+                       comment: str = "") -> None:
+    """Store a TA's points (and comment) for one question, as formgrader does."""
+    folder = OutputFolder(Path(out), config.course)
+    if label not in config.points.questions:
+        raise LabError(f"no question {label!r}; the questions are {', '.join(config.points.questions)}")
+    grade_id = answer_cell(label)
+    assignment, notebook = config.course.assignment, config.course.notebook
+    with Gradebook(folder.nbgrader.gradebook_url) as gb:
+        grade = gb.find_grade(grade_id, notebook, assignment, student_id)
+        grade.manual_score = float(points)
+        grade.needs_manual_grade = False
+        if comment:
+            gb.find_comment(grade_id, notebook, assignment, student_id).manual_comment = comment
+        gb.db.commit()
+
+
+def demo_export(grading: Path, config: GradingConfig) -> ExportSummary | None:
+    """`make demo`'s last step: one manual grade entered through nbgrader's API, then the export
+    (with --allow-pending: the other answers still wait for a TA); prints where the files are."""
+    from autograder.batch.record import load_done
+
+    results = load_done(Path(grading))
+    label = next(iter(config.points.questions))
+    student = next((r for r in sorted(results.values(), key=lambda r: r.student_id)
+                    if r.status != FAILED and any(a.label == label and a.answered for a in r.answers)), None)
+    if student is None:
+        print("no graded answer to grade by hand")
+        return None
+    worth = float(config.points.questions[label])
+    enter_manual_grade(grading, config, student.student_id, label, worth,
+                       "Clear: data and compute. (entered by the demo through nbgrader's Gradebook API)")
+    print(f"manual grade entered through nbgrader's API: {student.student_id} {label} = {worth:g}/{worth:g} with a comment")
+    summary = export(Path(grading), config, allow_pending=True)
+    for line in summary.lines():
+        print(line)
+    print(f"Canvas import file:   {summary.files['canvas.csv']}")
+    print(f"a final feedback page: {Path(grading) / student.student_id / OutputFolder.FEEDBACK}")
+    return summary

@@ -55,6 +55,18 @@ def trajectory(rerun: list | None, submitted: list | None, band: tuple | None, f
     return chart
 
 
+def tick(value: float) -> str:
+    """An axis label as people write numbers: 1,500 and 0.25, never 1.5e+03."""
+    value = float(value)
+    if value == 0 or abs(value) >= 100:
+        return f"{value:,.0f}"
+    if abs(value) >= 10:
+        text = f"{value:.1f}"
+    else:
+        text = f"{value:.2f}"
+    return text.rstrip("0").rstrip(".") if "." in text else text
+
+
 def histogram(values: list[float], xlabel: str, bins: int = 10, value_range: tuple | None = None) -> dict | None:
     """Counts of `values` in equal bins over `value_range` (default: their own range)."""
     if not values:
@@ -78,8 +90,8 @@ def histogram(values: list[float], xlabel: str, bins: int = 10, value_range: tup
 
     chart["bars"] = [{"x": x(lo + i * width) + 1, "w": max(x(lo + (i + 1) * width) - x(lo + i * width) - 2, 1),
                       "y": y(c), "h": (HEIGHT - BOTTOM) - y(c), "count": c,
-                      "range": f"{lo + i * width:g}–{lo + (i + 1) * width:g}"} for i, c in enumerate(counts)]
+                      "range": f"{tick(lo + i * width)}–{tick(lo + (i + 1) * width)}"} for i, c in enumerate(counts)]
     every = max(1, math.ceil(bins / 6))
-    chart["x_ticks"] = [(x(lo + i * width), f"{lo + i * width:.3g}") for i in range(0, bins + 1, every)]
-    chart["y_ticks"] = [(y(c), str(c)) for c in range(0, top + 1, step)]
+    chart["x_ticks"] = [(x(lo + i * width), tick(lo + i * width)) for i in range(0, bins + 1, every)]
+    chart["y_ticks"] = [(y(c), tick(c)) for c in range(0, top + 1, step)]
     return chart

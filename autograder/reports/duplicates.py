@@ -193,3 +193,42 @@ def group_by_students(pairs: list[DuplicatePair]) -> list[dict]:
     rows = [{"a": a, "b": b, "pairs": sorted(ps, key=lambda p: p.label)} for (a, b), ps in grouped.items()]
     rows.sort(key=lambda r: (-len(r["pairs"]), -max(p.ratio for p in r["pairs"]), r["a"], r["b"]))
     return rows
+
+
+def _root(parent: dict[str, str], x: str) -> str:
+    """Union-find: the representative of x's group (path halving)."""
+    parent.setdefault(x, x)
+    while parent[x] != x:
+        parent[x] = parent[parent[x]]
+        x = parent[x]
+    return x
+
+
+def copy_groups(pairs: list[DuplicatePair], labels: tuple = ()) -> list[dict]:
+    """Students who share an answer, as groups rather than pairs: for each question, the connected
+    components of its similar pairs (eight identical answers are one group of eight, not 28 pairs);
+    a group of the same students on several questions is one row listing them. Largest first."""
+    order = {label: i for i, label in enumerate(labels)}
+    by_label: dict[str, list[DuplicatePair]] = {}
+    for p in pairs:
+        by_label.setdefault(p.label, []).append(p)
+    rows: dict[tuple[str, ...], list[dict]] = {}
+    for label, found in by_label.items():
+        parent: dict[str, str] = {}
+        for p in found:
+            parent[_root(parent, p.a)] = _root(parent, p.b)
+        members: dict[str, set[str]] = {}
+        for p in found:
+            members.setdefault(_root(parent, p.a), set()).update((p.a, p.b))
+        for group in members.values():
+            inside = [p for p in found if p.a in group]
+            rows.setdefault(tuple(sorted(group)), []).append({
+                "label": label,
+                "identical": all(p.identical for p in inside),
+                "ratio": min(p.ratio for p in inside),
+                "pairs": len(inside),
+            })
+    grouped = [{"students": list(students), "questions": sorted(qs, key=lambda q: (order.get(q["label"], 99), q["label"]))}
+               for students, qs in rows.items()]
+    grouped.sort(key=lambda g: (-len(g["students"]), -len(g["questions"]), g["students"]))
+    return grouped

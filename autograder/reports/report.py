@@ -17,7 +17,7 @@ from autograder.authoring.render import rubric_notes
 from autograder.course import OutputFolder
 from autograder.files import atomic_write
 from autograder.reports import charts, identity
-from autograder.reports.duplicates import DuplicatePair, group_by_students, near_duplicates
+from autograder.reports.duplicates import DuplicatePair, copy_groups, group_by_students, near_duplicates
 from autograder.reports.feedback import templates
 from autograder.submission.results import FAILED, SubmissionResult
 from grading_config import GradingConfig
@@ -78,6 +78,7 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         auto_max=auto_max,
         pairs=pairs,
         pair_rows=group_by_students(pairs),
+        groups=copy_groups(pairs, tuple(config.points.questions)),
         threshold=config.runners.near_duplicate_ratio,
         evidence=evidence,
         flagged=[r for r in results if r.flags],

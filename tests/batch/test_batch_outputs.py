@@ -109,8 +109,8 @@ def test_report_shows_failures_flags_duplicates_and_question_pages(graded_class,
     assert [row[0] for row in _table_rows(_section(report, "Failures"))] == ["dave"]
     assert [row[0] for row in _table_rows(_section(report, "Evidence mismatches"))] == ["carol"]
     duplicates = _table_rows(_section(report, "Identical or nearly identical"))
-    assert [row[:2] for row in duplicates] == [["alice", "carol"]]
-    assert re.fullmatch(r"Q1 \( ?identical ?\), Q2 \(\d+ ?%\)", duplicates[0][2]), duplicates[0][2]
+    assert [row[0] for row in duplicates] == ["alice, carol"]  # one group (issue 11: groups, not pairs)
+    assert re.fullmatch(r"Q1 \( ?identical ?\), Q2 \(\d+ ?%\)", duplicates[0][1]), duplicates[0][1]
     assert "notes.txt" in _text(_section(report, "Input problems"))
     assert len(BeautifulSoup(report, "html.parser").find_all("svg")) >= 2  # accuracy and totals distributions
     q1 = _sections((out / "questions" / "Q1.html").read_text())

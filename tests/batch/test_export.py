@@ -1,9 +1,11 @@
 """The TA's last step, on a real graded class and nbgrader's real gradebook: manual grades in,
 final grades and LMS files out (`alexnet-lab export`), and formgrader served (`alexnet-lab formgrader`).
 
-One Canvas zip, graded once for the module (two notebooks run): alice answered everything; bob
-was late (Canvas's _LATE_), wrote only a number for Q3a and typed his Q1 answer into a cell of
-his own. The roster names them, gives their Canvas ids, and lists carol, who handed in nothing.
+One Canvas zip and an nbgrader submitted/ tree, graded once for the module (two notebooks run):
+alice answered everything; bob was late (Canvas's _LATE_), wrote only a number for Q3a and typed
+his Q1 answer into a cell of his own; dan's file is broken, and its timestamp.txt says 2.5 days
+after the due date. The roster names them, gives alice's and bob's Canvas ids, and lists carol,
+who handed in nothing.
 Each test works on its own copy of the graded folder. Manual grades go in through nbgrader's
 Gradebook API, as formgrader stores them.
 """
@@ -11,6 +13,7 @@ from __future__ import annotations
 
 import copy
 import csv
+import dataclasses
 import json
 import os
 import re
@@ -33,8 +36,10 @@ from autograder.sample_class import answer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
-ROSTER = "student_id,lms_id,name\ns-alice,1001,\"Smith, Alice\"\ns-bob,1002,Bob Jones\ns-carol,1003,Carol King\n"
-LATE_TOML = '[late]\npolicy = "per_day"\npercent = 10\ncap_percent = 50\n'
+ROSTER = ("student_id,lms_id,name\ns-alice,1001,\"Smith, Alice\"\ns-bob,1002,Bob Jones\ns-carol,1003,Carol King\n"
+          "s-dan,,Dan Brown\n")
+DUE = "2026-03-01T00:00:00+00:00"
+LATE_TOML = f'[late]\npolicy = "per_day"\npercent = 10\ncap_percent = 50\ndue = "{DUE}"\n'
 Q1_COMMENT = "Good: data and compute. Say why GPUs mattered."
 
 
@@ -48,9 +53,15 @@ def graded(tmp_path_factory, executed, course, config):
     with zipfile.ZipFile(folder / "submissions.zip", "w") as zf:
         zf.writestr("smithalice_1001_5001_alexnet.ipynb", nbformat.writes(alice))
         zf.writestr("jonesbob_LATE_1002_5002_alexnet.ipynb", nbformat.writes(bob))
+    dan = folder / "submitted" / "s-dan" / "alexnet"
+    dan.mkdir(parents=True)
+    (dan / "alexnet.ipynb").write_text(nbformat.writes(alice)[:500])
+    (dan / "timestamp.txt").write_text("2026-03-03 12:00:00.000000 UTC")
     (folder / "roster.csv").write_text(ROSTER)
     out = folder / "out"
-    grade([folder / "submissions.zip"], out, course, config, profile="smoke", runners=2, roster=folder / "roster.csv")
+    late = dataclasses.replace(config, late=dataclasses.replace(config.late, due=DUE))
+    grade([folder / "submissions.zip", folder / "submitted"], out, course, late, profile="smoke", runners=2,
+          roster=folder / "roster.csv")
     return out
 
 
@@ -154,6 +165,10 @@ def test_manual_points_and_comments_reach_final_grades_canvas_and_feedback(out, 
     bob = final["s-bob"]
     assert bob["late"] == "yes" and bob["late_penalty_percent"] == "10"
     assert float(bob["final"]) == pytest.approx(float(bob["total"]) * 0.9)
+    # Dan: timestamp.txt 2.5 days after the due date: 3 days at 10%; no LMS id, so not in canvas.csv.
+    dan = final["s-dan"]
+    assert (dan["status"], dan["late"], dan["days_late"], dan["late_penalty_percent"]) == ("failed", "yes", "2.50", "30")
+    assert "canvas.csv: no LMS id for s-dan" in done.stdout
     # Carol handed in nothing: listed, no grade, never a 0.
     assert final["s-carol"]["status"] == "no submission" and final["s-carol"]["final"] == ""
     assert "no submission" in done.stdout and "s-carol" in done.stdout
@@ -193,10 +208,14 @@ def test_roster_names_lms_ids_and_lateness_reach_grades_csv_gradebook_and_report
     table = rows(graded / "grades.csv")
     assert (table["s-alice"]["name"], table["s-alice"]["lms_id"], table["s-alice"]["late"]) == ("Alice Smith", "1001", "no")
     assert (table["s-bob"]["late"], table["s-bob"]["lms_id"]) == ("yes", "1002")
+    assert (table["s-dan"]["late"], table["s-dan"]["days_late"]) == ("yes", "2.50")
     with gradebook(graded) as gb:
         alice = gb.find_student("s-alice")
         assert (alice.first_name, alice.last_name, alice.lms_user_id) == ("Alice", "Smith", "1001")
         assert gb.find_student("s-carol").last_name == "King"
+        # nbgrader's own lateness: the submission's timestamp against the assignment's due date.
+        assert gb.find_submission("alexnet", "s-dan").total_seconds_late == pytest.approx(2.5 * 86400)
+        assert gb.find_submission("alexnet", "s-alice").total_seconds_late == 0
     report = (graded / "report.html").read_text()
     assert "s-carol" in report and "no submission" in report
 
@@ -265,3 +284,15 @@ def test_formgrader_command_serves_formgrader_and_stops_on_sigterm(out):
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+
+
+def test_the_demo_tail_enters_one_grade_through_nbgraders_api_and_exports(out, config, capsys):
+    from autograder.export.final import demo_export
+
+    demo_export(out, config)
+    printed = capsys.readouterr().out
+    canvas = re.search(r"Canvas import file: +(\S+)", printed)
+    page = re.search(r"a final feedback page: +(\S+)", printed)
+    assert canvas and Path(canvas[1]) == out / "final" / "canvas.csv" and Path(canvas[1]).is_file()
+    assert page and "entered by the demo" in Path(page[1]).read_text()
+    assert "pending" in printed  # the other answers still wait for a TA, and the demo says so
