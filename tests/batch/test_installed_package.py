@@ -3,7 +3,8 @@ outside the repository, and `alexnet-lab --course COURSE grade` run from somewhe
 
 Nothing of the checkout may be needed: not its path, not its source/, not its tests/. The fresh
 venv borrows the project's dependencies (torch, nbgrader...) from the development venv through a
-.pth line, added after the install so pip sees a venv without the project in it.
+.pth line, added after the install so pip sees a venv without the project in it, and their data
+files (nbconvert's templates) through JUPYTER_PATH.
 """
 from __future__ import annotations
 
@@ -73,6 +74,10 @@ def test_grading_works_from_a_course_folder_outside_the_repository(installed, tm
     # The venv's bin first (its alexnet-lab), then the development venv's (nbgrader's `alembic`).
     env = dict(os.environ, PATH=f"{installed}{os.pathsep}{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}")
     env.pop("PYTHONPATH", None)
+    # The borrowed dependencies' data files too: nbconvert's templates (formgrader's renderer,
+    # which reports/inert.py uses) live in the development venv's share/jupyter, where a real
+    # install would have them in its own prefix.
+    env["JUPYTER_PATH"] = str(Path(sysconfig.get_paths()["data"]) / "share" / "jupyter")
     _run([installed / "alexnet-lab", "--course", course, "grade", inbox, "--out", tmp_path / "out",
           "--profile", "smoke", "--runners", "1"], cwd=elsewhere, env=env)
     with (tmp_path / "out" / "grades.csv").open(newline="") as fh:
