@@ -11,8 +11,11 @@ SALT = "alexnet-lab-2026"
 
 
 @pytest.fixture
-def student():
-    """`use_student_id` for a test; the process forgets the student afterwards."""
+def student(monkeypatch):
+    """`use_student_id` for a test, as in a student's kernel (no recipe from the grader, which
+    another test of this process may have set); the process forgets the student afterwards."""
+    monkeypatch.delenv(profiles.RECIPE_ENV, raising=False)
+    monkeypatch.setenv(profiles.PROFILE_ENV, "smoke")
     yield lambda sid, **kw: ac.use_student_id(sid, course_salt=SALT, **kw)
     profiles._student.clear()
 
