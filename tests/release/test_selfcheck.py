@@ -46,9 +46,9 @@ def test_unanswered_questions_are_named(executed_nb, tmp_path):
     report = check_notebook(write(partly, tmp_path / "partly.ipynb"))
     assert not report.ready and report.unanswered == ["Q2", "Q4b"]
     assert "Unanswered: Q2, Q4b" in report.text()
-    short = notebooks.answer_all(executed_nb, lambda label: "yes")
-    assert check_notebook(write(short, tmp_path / "short.ipynb")).unanswered == list(
-        notebooks.answer_cells(executed_nb))
+    # Any text reaches a TA (issue 11: Q3a's answer is a number); a short one is a note, not a zero.
+    short = check_notebook(write(notebooks.answer_all(executed_nb, lambda label: "yes"), tmp_path / "short.ipynb"))
+    assert short.unanswered == [] and any("Short answers: Q1" in n and "Q3a" not in n for n in short.notes)
 
 
 def test_unrun_notebook_is_not_ready(tmp_path):
