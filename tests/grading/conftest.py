@@ -16,6 +16,7 @@ from alexnet_core.contract import TRAJECTORY_MIME
 from autograder.authoring.reference import load_reference
 from autograder.authoring.release import register
 from autograder.course import NbgraderRoot
+from autograder.sample_class import type_id
 from autograder.submission.job import Job, run_job
 from autograder.submission.sanitise import prepare
 
@@ -64,10 +65,13 @@ def tampered_copy(student_run):
 @pytest.fixture(scope="session")
 def submissions(tmp_path_factory, student_run, release_nb) -> dict[str, Path]:
     folder = tmp_path_factory.mktemp("submissions")
+    # The shared run is the fixed seed's (its id cell was empty); these jobs are graded with that
+    # seed (the `smoke` profile as given, not the coordinator's per-student seed), so typing the
+    # submitter's id afterwards makes them a student's complete submission.
     return {
-        "complete": write(folder, "complete", notebooks.answer_all(student_run)),
+        "complete": write(folder, "complete", type_id(notebooks.answer_all(student_run), "complete")),
         "blank": write(folder, "blank", copy.deepcopy(release_nb)),
-        "tampered": write(folder, "tampered", tampered_copy(student_run)),
+        "tampered": write(folder, "tampered", type_id(tampered_copy(student_run), "tampered")),
     }
 
 

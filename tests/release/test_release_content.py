@@ -22,7 +22,7 @@ def test_release_is_a_valid_notebook_of_the_default_variant(release):
     assert release.metadata["alexnet_lab"] == {
         "assignment": CONFIG.course.assignment, "variant": CONFIG.course.default_variant,
         "profile": CONFIG.course.default_profile, "min_answer_chars": CONFIG.points.min_answer_chars,
-        "submission_mb": CONFIG.limits.submission_mb}
+        "submission_mb": CONFIG.limits.submission_mb, "per_student_seeds": CONFIG.identity.per_student_seeds}
     assert all(not c.get("outputs") for c in release.cells if c.cell_type == "code")
 
 
@@ -39,11 +39,13 @@ def test_every_question_is_followed_by_its_answer_cell(release):
         assert answer.metadata.alexnet_lab == {"question": label}
 
 
-def test_every_code_cell_is_locked(release):
+def test_every_code_cell_is_locked_but_the_student_id(release):
     for cell in release.cells:
-        if cell.cell_type == "code":
+        if cell.cell_type == "code" and cell.metadata.nbgrader["grade_id"] != "student_id":
             nbg = cell.metadata.nbgrader
             assert nbg["locked"] and cell.metadata.editable is False and cell.metadata.deletable is False, nbg
+    id_cell = notebooks.cell_by_id(release, "student_id")
+    assert id_cell.metadata.deletable is False and id_cell.metadata.get("editable", True)
 
 
 def test_no_rubric_or_hidden_test_reaches_students(release):

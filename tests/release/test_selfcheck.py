@@ -9,6 +9,7 @@ import pytest
 
 import notebooks
 from autograder.cli import main
+from autograder.sample_class import type_id
 from alexnet_core.selfcheck import TRAJECTORY_MIME, check_notebook, check_this_notebook
 
 
@@ -19,7 +20,8 @@ def write(nb, path):
 
 @pytest.fixture
 def complete(executed_nb):
-    return notebooks.answer_all(executed_nb)
+    """The executed release answered, with the student's id typed in (an empty id is not ready)."""
+    return type_id(notebooks.answer_all(executed_nb), "s1234567")
 
 
 def test_complete_notebook_is_ready_and_exits_0(complete, tmp_path, capsys):
