@@ -432,9 +432,23 @@ def demo_export(grading: Path, config: GradingConfig) -> ExportSummary | None:
         print("no graded answer to grade by hand")
         return None
     worth = float(config.points.questions[label])
+    folder = OutputFolder(Path(grading), config.course)
+    with Gradebook(folder.nbgrader.gradebook_url) as gb:  # sample LMS ids, so the Canvas file has rows
+        unlinked = [s for s in sorted(gb.students, key=lambda s: s.id) if not s.lms_user_id]
+        for number, row in enumerate(unlinked, 10001):
+            row.lms_user_id = str(number)
+        gb.db.commit()
+    if unlinked:
+        print(f"the demo's students get sample Canvas user ids 10001-{10000 + len(unlinked)} (a real class has them "
+              "from the Canvas zip's file names or the roster's lms_id column)")
     enter_manual_grade(grading, config, student.student_id, label, worth,
                        "Clear: data and compute. (entered by the demo through nbgrader's Gradebook API)")
-    print(f"manual grade entered through nbgrader's API: {student.student_id} {label} = {worth:g}/{worth:g} with a comment")
+    rest = [a.label for a in student.answers if a.answered and a.label != label]
+    for other in rest:  # so that one final feedback page is complete
+        enter_manual_grade(grading, config, student.student_id, other, float(config.points.questions[other]))
+    print(f"manual grades entered through nbgrader's API: {student.student_id} {label} = {worth:g}/{worth:g} with a "
+          f"comment{', and full points for ' + ', '.join(rest) if rest else ''}; the other students' answers "
+          "still wait for a TA")
     summary = export(Path(grading), config, allow_pending=True)
     for line in summary.lines():
         print(line)
