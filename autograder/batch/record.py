@@ -240,7 +240,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
                 continue
             if answer.answered:
                 grade.auto_score = None
-                grade.needs_manual_grade = True
+                grade.needs_manual_grade = grade.manual_score is None  # a TA's score survives a regrade
                 comment.auto_comment = None
             else:
                 grade.auto_score = 0.0
