@@ -26,6 +26,7 @@ import json
 import shutil
 import warnings
 from dataclasses import dataclass, field
+from datetime import UTC
 from pathlib import Path
 
 from nbgrader.api import Gradebook, MissingEntry
@@ -196,15 +197,19 @@ def _name(first: str | None, last: str | None) -> str:
 
 
 def _lateness(result: SubmissionResult | None, stamp, config: GradingConfig) -> Lateness:
-    known = lateness_of(result.source, config.late.due) if result is not None else Lateness()
-    if known.late or known.submitted_at is not None:
+    """From where the file came from (late.py); for an nbgrader submitted/ tree whose timestamp.txt
+    is no longer where it was at grading, from the timestamp the gradebook kept."""
+    if result is None:
+        return Lateness()
+    known = lateness_of(result.source, config.late.due)
+    if known.late or known.submitted_at is not None or "/submitted/" not in result.source.replace("\\", "/"):
         return known
     deadline = parse_time(config.late.due)
-    if stamp is not None and deadline is not None and result is not None and "timestamp" in known.how:
-        seconds = (parse_time(stamp.isoformat()) - deadline).total_seconds()
-        if seconds > 0:
-            return Lateness(True, seconds / 86400, parse_time(stamp.isoformat()), "the gradebook's timestamp")
-    return known
+    if stamp is None or deadline is None:
+        return known
+    when = stamp.replace(tzinfo=UTC) if stamp.tzinfo is None else stamp
+    seconds = (when - deadline).total_seconds()
+    return Lateness(seconds > 0, max(seconds, 0.0) / 86400, when, "the gradebook's timestamp")
 
 
 # -- consistency ----------------------------------------------------------------------------

@@ -296,3 +296,17 @@ def test_the_demo_tail_enters_one_grade_through_nbgraders_api_and_exports(out, c
     assert canvas and Path(canvas[1]) == out / "final" / "canvas.csv" and Path(canvas[1]).is_file()
     assert page and "entered by the demo" in Path(page[1]).read_text()
     assert "pending" in printed  # the other answers still wait for a TA, and the demo says so
+
+
+def test_lateness_survives_a_moved_timestamp_through_the_gradebook(out, tmp_path, graded):
+    grade_everything(out)
+    stamp = graded.parent / "submitted" / "s-dan" / "alexnet" / "timestamp.txt"
+    moved = stamp.with_name("timestamp.moved")
+    stamp.rename(moved)
+    try:
+        done = cli("export", out, config=late_config(tmp_path))
+    finally:
+        moved.rename(stamp)
+    assert done.returncode == 0, done.stderr
+    dan = rows(out / "final" / "final_grades.csv")["s-dan"]
+    assert (dan["late"], dan["days_late"], dan["late_penalty_percent"]) == ("yes", "2.50", "30")
