@@ -15,6 +15,7 @@ from pathlib import Path
 from alexnet_core.contract import is_short
 from autograder.authoring.render import rubric_notes
 from autograder.course import OutputFolder
+from autograder.export.late import lateness_of
 from autograder.files import atomic_write
 from autograder.reports import charts, identity
 from autograder.reports.duplicates import DuplicatePair, copy_groups, group_by_students, near_duplicates
@@ -79,6 +80,7 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         pairs=pairs,
         pair_rows=group_by_students(pairs),
         groups=copy_groups(pairs, tuple(config.points.questions)),
+        late={r.student_id: lateness_of(r.source, config.late.due) for r in results},
         threshold=config.runners.near_duplicate_ratio,
         evidence=evidence,
         flagged=[r for r in results if r.flags],

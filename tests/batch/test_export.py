@@ -218,6 +218,10 @@ def test_roster_names_lms_ids_and_lateness_reach_grades_csv_gradebook_and_report
         assert gb.find_submission("alexnet", "s-alice").total_seconds_late == 0
     report = (graded / "report.html").read_text()
     assert "s-carol" in report and "no submission" in report
+    every = report.split("<h2>Every submission</h2>")[1]
+    bob_row = every.split("s-bob</a>")[1].split("</tr>")[0]
+    assert "late (days late unknown; Canvas marked the file _LATE_)" in bob_row
+    assert "late" not in every.split("s-alice</a>")[1].split("</tr>")[0]
 
 
 def test_a_short_number_reaches_the_ta_and_stray_text_is_flagged_where_formgrader_looks(graded):
