@@ -362,14 +362,14 @@ class Recorder:
             return {s.id: (" ".join(p for p in (s.first_name, s.last_name) if p), s.lms_user_id or "")
                     for s in gb.students}
 
-    def missing(self) -> list[Problem]:
+    def missing(self, people: dict[str, tuple[str, str]]) -> list[Problem]:
         """Roster students with no submission (nothing recorded for them)."""
-        people = self.people()
         return [Problem("roster", f"{sid}{f' ({people[sid][0]})' if people.get(sid, ('',))[0] else ''}: no submission",
                         sid) for sid in sorted(getattr(self, "roster_students", set()) - set(self.results))]
 
     def write_tables(self) -> None:
         results = list(self.results.values())
-        atomic_write(self.out.grades_csv, grades_csv(results, self.config, self.people()))
-        report.write_report(self.out, results, self.problems + self.unreadable + self.missing(), self.config,
+        people = self.people()
+        atomic_write(self.out.grades_csv, grades_csv(results, self.config, people))
+        report.write_report(self.out, results, self.problems + self.unreadable + self.missing(people), self.config,
                             self.master)
