@@ -130,7 +130,8 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
     started = time.monotonic()
     if scratch is not None:
         Path(scratch).mkdir(parents=True, exist_ok=True)
-    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch))
+    # Absolute: the sandbox's command line is run from the kernel's folder, not from here.
+    run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch)).resolve()
     try:
         result = _execute(notebook, run_dir, profile=profile, limits=limits, device=device, threads=threads,
                           sandbox=sandbox, hidden=list(hidden))

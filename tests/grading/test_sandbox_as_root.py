@@ -8,6 +8,7 @@ import json
 import os
 import socket
 import threading
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -199,9 +200,10 @@ def test_one_huge_message_is_dropped_before_it_is_read():
     assert e.status == run.OUTPUT and e.failed_cell == "first" and "closes the output channel" in e.reason
 
 
-def test_the_run_leaves_nothing_behind(tmp_path):
+def test_the_run_leaves_nothing_behind(tmp_path, monkeypatch):
     scratch = tmp_path / "scratch"
-    e = execute("open('left.txt', 'w').write('x')\nprint('ok')", scratch=scratch)
+    monkeypatch.chdir(tmp_path)  # a relative scratch folder, as `grade --out grading` gives
+    e = execute("open('left.txt', 'w').write('x')\nprint('ok')", scratch=Path("scratch"))
     assert e.status == run.OK and e.sandboxed
     assert list(scratch.iterdir()) == []
     json.loads(e.notebook)
