@@ -110,7 +110,8 @@ def _overridden(profile: Profile) -> bool:
 
 def execute_release(release: Path, workdir: Path, profile: Profile, student_id: str | None = None) -> NotebookNode:
     """Run the release once as a student would (one thread, the inline backend), in `workdir`,
-    with `student_id` typed into its id cell (None: left empty, the course's fixed seed)."""
+    with `student_id` typed into its id cell (None: left empty: the course's fixed seed, or on
+    JupyterHub the login name in $JUPYTERHUB_USER)."""
     workdir.mkdir(parents=True, exist_ok=True)
     for item in release.parent.iterdir():
         if item.is_file():
@@ -120,7 +121,7 @@ def execute_release(release: Path, workdir: Path, profile: Profile, student_id: 
         nb = type_id(nb, student_id)
     env = dict(os.environ, **{PROFILE_ENV: profile.name, "OMP_NUM_THREADS": "1"})
     env.pop(RECIPE_ENV, None)
-    if _overridden(profile) or student_id is None:
+    if _overridden(profile):
         # A course's own recipe reaches the kernel as the grader passes it (its seed is then the
         # recipe's: the id typed in does not change it).
         env[RECIPE_ENV] = recipe_to_json(profile)

@@ -57,14 +57,24 @@ def whose_run(result: SubmissionResult, others: dict[str, dict], default_run: di
     return None
 
 
-def q3a_matches(result: SubmissionResult, others: dict[str, dict], identity: Identity) -> list[str]:
-    """Classmates whose before-training accuracy the Q3a number is, when it is not the student's own."""
+def q3a_matches(result: SubmissionResult, others: dict[str, dict], identity: Identity,
+                carried: str | None = None) -> list[str]:
+    """Classmates whose before-training accuracy the Q3a number is, when it is not the student's own.
+
+    Before-training accuracies of different seeds lie close together (a spread of about 1.5 points
+    on the smoke data), so a number often matches several classmates by chance. Named are: the
+    classmate whose run the outputs carry (`carried`) when the number is theirs; else classmates
+    whose number it is, only when written with decimals ("13.5"): a whole "10 %" is the textbook
+    chance value, not a copied reading."""
     verdict = (result.identity or {}).get("q3a") or {}
     wrote = verdict.get("wrote")
     if wrote is None or verdict.get("own_match"):
         return []
-    return sorted(who for who, run in others.items()
+    near = sorted(who for who, run in others.items()
                   if run.get("accuracy") and abs(float(run["accuracy"][0]) - wrote) <= identity.q3a_tolerance + 1e-9)
+    if carried in near:
+        return [carried]
+    return near if wrote != round(wrote) else []
 
 
 def cross_check(results: dict[str, SubmissionResult], default_run: dict | None, profile: Profile,
@@ -88,7 +98,7 @@ def cross_check(results: dict[str, SubmissionResult], default_run: dict | None, 
         elif info["matches"]:
             flags.append(f"outputs match student {info['matches']}'s run (seed "
                          f"{(result.trajectory_submitted or {}).get('seed')}), not this student's own")
-        q3a = q3a_matches(result, others, identity)
+        q3a = q3a_matches(result, others, identity, carried=info["matches"])
         info["q3a_matches"] = q3a or None
         if q3a:
             wrote = info["q3a"]["wrote"]

@@ -314,10 +314,13 @@ class ReplaceIdCell(Preprocessor):
             cell.source = master.source if master is not None else cell.source
             return nb, resources
         cell.source = id_cell_source(submitter)
+        own_seed = derive_seed(identity.salt, submitter)
         if typed is None or id_problem(typed):
-            why = id_problem(typed) if typed is not None else "the id cell holds no STUDENT_ID = \"...\""
-            lab["flags"].append(f"no student id typed in the notebook ({why}); graded with the seed of the "
-                                f"submitter's id {submitter!r}")
+            # An empty cell whose run has the submitter's seed was filled from the JupyterHub login.
+            if lab.get("record_seed") != own_seed:
+                why = id_problem(typed) if typed is not None else "the id cell holds no STUDENT_ID = \"...\""
+                lab["flags"].append(f"no student id typed in the notebook ({why}); graded with the seed of the "
+                                    f"submitter's id {submitter!r}")
         elif normalise_id(typed) != normalise_id(submitter):
             lab["flags"].append(f"typed student id {typed!r} differs from the submitter's id {submitter!r}; "
                                 f"graded with the seed of {submitter!r} (the typed id would give seed "
@@ -371,6 +374,7 @@ def prepare(student_id: str, path: Path, nbgrader: NbgraderRoot, master: Path, p
         "nbgrader": {"notebook": config.course.notebook, "assignment": config.course.assignment,
                      "db_url": nbgrader.gradebook_url},
         "alexnet_lab": {"name": path.name, "config": config, "master": cells, "flags": flags, "student_id": student_id,
+                        "record_seed": (evidence.get("trajectory") or {}).get("seed"),
                         "releases": release_versions(nb, master, config)},
     }
     nb = sanitise(nb, resources)

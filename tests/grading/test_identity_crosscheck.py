@@ -72,3 +72,26 @@ def test_the_chance_band_comes_from_the_reference_runs(course, smoke):
     assert not check_trajectory(_record(43, seed43), smoke, {**reference, "chance_band": None}, CONFIG.points).passed
     assert len(reference["seeds"]) == smoke.reference_seeds == 12
     json.dumps(reference)  # plain JSON, committed
+
+
+def _with_q3a(result, wrote):
+    own = result.trajectory_rerun["accuracy"][0]
+    result.identity["q3a"] = {"wrote": wrote, "own": own, "own_match": abs(wrote - own) <= CONFIG.identity.q3a_tolerance}
+    return result
+
+
+def test_a_q3a_number_is_named_after_the_classmate_whose_number_it_is(course, smoke):
+    reference = load_reference(course, smoke)
+    seeds, runs = reference["seeds"], reference["runs"]
+    klass = {f"s{i}": _result(f"s{i}", _record(seeds[i], runs[i]), _record(seeds[i], runs[i]), smoke)
+             for i in range(1, 6)}
+    target = runs[5][0]
+    own_reader = _with_q3a(_result("own", _record(seeds[6], runs[6]), _record(seeds[6], runs[6]), smoke), runs[6][0])
+    copier = _with_q3a(_result("copier", _record(seeds[9], runs[9]), _record(seeds[9], runs[9]), smoke), target)
+    # "10 %": the textbook chance value, close to several classmates' readings by chance: not named.
+    chance = _with_q3a(_result("chance", _record(seeds[8], runs[8]), _record(seeds[8], runs[8]), smoke), 10.0)
+    cross_check({**klass, "own": own_reader, "copier": copier, "chance": chance}, None, smoke, CONFIG.identity)
+    assert own_reader.flags == [] and chance.flags == []
+    named = copier.identity["q3a_matches"]
+    assert "s5" in named and copier.flags[0].startswith("Q3a number matches student ")
+    assert all(abs(runs[int(s[1:])][0] - target) <= CONFIG.identity.q3a_tolerance for s in named)

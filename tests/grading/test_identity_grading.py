@@ -4,6 +4,8 @@ Two students run the committed release with their own ids (real kernels, the smo
 hands in the first one's executed notebook under his own name. The class is graded by the real
 coordinator (nbgrader, the sandbox where there is one) and the checks are read as a TA reads them.
 """
+import os
+
 import nbformat
 import notebooks
 import pytest
@@ -30,9 +32,16 @@ def _record(nb) -> dict:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory, smoke):
-    """ada and ben each run the release with their own id typed in, as students do."""
+    """ada and ben each run the release with their own id typed in, as students do; dora runs it
+    on JupyterHub and leaves the id cell empty (her login name is the id)."""
     work = tmp_path_factory.mktemp("identity-runs")
-    return {sid: execute_release(notebooks.release_path(), work / sid, smoke, student_id=sid) for sid in ("ada", "ben")}
+    found = {sid: execute_release(notebooks.release_path(), work / sid, smoke, student_id=sid) for sid in ("ada", "ben")}
+    os.environ["JUPYTERHUB_USER"] = "dora"
+    try:
+        found["dora"] = execute_release(notebooks.release_path(), work / "dora", smoke)
+    finally:
+        del os.environ["JUPYTERHUB_USER"]
+    return found
 
 
 @pytest.fixture(scope="module")
@@ -42,7 +51,8 @@ def graded(tmp_path_factory, runs, course, config):
     ben = answer(runs["ben"], with_own_q3a({k: f"In my own words: {v}" for k, v in ANSWERS.items()}, runs["ben"]))
     # cal submits ada's executed notebook (her id still typed in it) with his own wording.
     cal = answer(ada, {k: v.replace("the", "a", 1) for k, v in with_own_q3a(ANSWERS, runs["ada"]).items()})
-    for sid, nb in {"ada": ada, "ben": ben, "cal": cal}.items():
+    dora = answer(runs["dora"], with_own_q3a({k: f"On the hub: {v}" for k, v in ANSWERS.items()}, runs["dora"]))
+    for sid, nb in {"ada": ada, "ben": ben, "cal": cal, "dora": dora}.items():
         nbformat.write(nb, str(folder / f"{sid}.ipynb"))
     out = tmp_path_factory.mktemp("identity-graded") / "out"
     grade([folder], out, course, config, profile="smoke", runners=2)
@@ -62,9 +72,15 @@ def test_two_ids_give_two_different_trajectories(runs):
     assert shown["ada"] != shown["ben"]
 
 
+def test_on_jupyterhub_an_empty_id_cell_runs_the_login_name_s_experiment(runs):
+    record = _record(runs["dora"])
+    assert record["seed"] == derive_seed(CONFIG.identity.salt, "dora")
+    assert "Student id dora: your seed is" in _printed(runs["dora"], "imports")
+
+
 def test_the_same_id_gives_the_same_trajectory_twice(graded, runs):
     results, _ = graded
-    for sid in ("ada", "ben"):
+    for sid in ("ada", "ben", "dora"):
         r = results[sid]
         assert r.trajectory_rerun["seed"] == _record(runs[sid])["seed"]
         assert r.trajectory_rerun["accuracy"] == _record(runs[sid])["accuracy"], sid
@@ -72,7 +88,7 @@ def test_the_same_id_gives_the_same_trajectory_twice(graded, runs):
 
 def test_honest_students_get_every_automatic_point_and_their_own_q3a_point(graded):
     results, _ = graded
-    for sid in ("ada", "ben"):
+    for sid in ("ada", "ben", "dora"):
         r = results[sid]
         assert r.flags == [], (sid, r.flags)
         assert r.total == AUTOMATIC + Q3A, (sid, [(c.name, c.reason) for c in r.checks])
@@ -89,10 +105,13 @@ def test_a_copied_notebook_is_flagged_with_the_classmate_named(graded):
     assert any("typed student id 'ada' differs from the submitter's id 'cal'" in f for f in cal.flags)
     evidence = next(c for c in cal.checks if c.name == "evidence")
     assert evidence.score < evidence.max_score
-    # The grader ran cal's own experiment, not ada's.
+    # The grader ran cal's own experiment, not ada's: the id cell was replaced, not run as typed.
     assert cal.trajectory_rerun["seed"] == derive_seed(CONFIG.identity.salt, "cal")
+    executed = nbformat.read(str(out / "cal" / "executed.ipynb"), as_version=4)
+    assert notebooks.cell_by_id(executed, "student_id").source.startswith("STUDENT_ID = 'cal'")
+    assert f"Seed {cal.trajectory_rerun['seed']}: set by the grader" in _printed(executed, "imports")
     report = out.joinpath("report.html").read_text()
-    assert "Whose run is it? (1 to look at)" in report and "student ada&#39;s run" in report
+    assert "Whose run is it? (1 to look at)" in report and "4 different seeds" in report and "student ada&#39;s run" in report
 
 
 def test_a_q3a_number_of_someone_elses_run_is_flagged_and_earns_nothing(graded, runs):
