@@ -196,10 +196,10 @@ def before_training(nb) -> float | None:
     return None
 
 
-def with_own_q3a(answers: dict, run) -> dict:
-    """`answers` with Q3a stating the before-training accuracy that `run` printed."""
+def with_own_q3a(answers: dict, run, wording: str = "My run printed {acc:.1f}% before any training.") -> dict:
+    """`answers` with Q3a stating the before-training accuracy that `run` printed, in `wording`."""
     acc = before_training(run)
-    return answers if acc is None else {**answers, "Q3a": f"My run printed {acc:.1f}% before any training."}
+    return answers if acc is None else {**answers, "Q3a": wording.format(acc=acc)}
 
 
 STUDENTS_WHO_RAN = ("ada", "ben", "eve")
@@ -212,7 +212,8 @@ def write_class(folder: Path, runs: dict) -> list[str]:
     ada = answer(runs["ada"], with_own_q3a(ANSWERS, runs["ada"]))
     samples = {
         "ada": ada,
-        "ben": answer(runs["ben"], with_own_q3a(OWN_WORDS["ben"], runs["ben"])),
+        "ben": answer(runs["ben"], with_own_q3a(OWN_WORDS["ben"], runs["ben"],
+                                                "Untrained, AlexNet-mini scored {acc:.1f} percent on the test set.")),
         # cal hands in ada's executed notebook: his id typed over hers, her answers lightly reworded.
         "cal": type_id(answer(ada, {k: v.replace("the", "teh", 1) for k, v in with_own_q3a(ANSWERS, runs["ada"]).items()}),
                        "cal"),
