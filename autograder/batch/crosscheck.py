@@ -66,9 +66,10 @@ def q3a_matches(result: SubmissionResult, others: dict[str, dict], identity: Ide
     classmate whose run the outputs carry (`carried`) when the number is theirs; else classmates
     whose number it is, only when written with decimals ("13.5"): a whole "10 %" is the textbook
     chance value, not a copied reading."""
-    verdict = (result.identity or {}).get("q3a") or {}
+    info = result.identity if isinstance(result.identity, dict) else {}
+    verdict = info.get("q3a") if isinstance(info.get("q3a"), dict) else {}
     wrote = verdict.get("wrote")
-    if wrote is None or verdict.get("own_match"):
+    if not isinstance(wrote, (int, float)) or isinstance(wrote, bool) or verdict.get("own_match"):
         return []
     near = sorted(who for who, run in others.items()
                   if run.get("accuracy") and abs(float(run["accuracy"][0]) - wrote) <= identity.q3a_tolerance + 1e-9)
@@ -87,7 +88,7 @@ def cross_check(results: dict[str, SubmissionResult], default_run: dict | None, 
         if result.status == FAILED:
             continue
         others = {who: run for who, run in runs.items() if who != sid}
-        info = dict(result.identity or {})
+        info = dict(result.identity) if isinstance(result.identity, dict) else {}
         before = (info.get("matches"), info.get("q3a_matches"))
         rest = [f for f in result.flags if not f.startswith(OURS)]
         flags = []  # first in the list: what the TA must see before anything else

@@ -19,7 +19,7 @@ def rows(results: list[SubmissionResult]) -> list[dict]:
     for r in sorted(results, key=lambda r: r.student_id):
         if r.status == FAILED:
             continue
-        info = r.identity or {}
+        info = r.identity if isinstance(r.identity, dict) else {}  # a graded.json of an older version
         submitted = r.trajectory_submitted or {}
         if info.get("matches"):
             run = f"student {info['matches']}'s run" if info["matches"] != "default seed" else "the default seed's run"
@@ -29,7 +29,9 @@ def rows(results: list[SubmissionResult]) -> list[dict]:
             run = "nobody's re-run (edited, or another device beyond the tolerance)"
         else:
             run = "own run"
-        q3a = info.get("q3a") or {}
+        q3a = info.get("q3a") if isinstance(info.get("q3a"), dict) else {}
+        if not isinstance(q3a.get("wrote"), (int, float)) or not isinstance(q3a.get("own"), (int, float, type(None))):
+            q3a = {}
         if info.get("q3a_matches"):
             q3a_text = f"{q3a.get('wrote'):g}: student {', '.join(info['q3a_matches'])}'s, not own"
         elif q3a.get("own_match"):
@@ -49,7 +51,7 @@ def rows(results: list[SubmissionResult]) -> list[dict]:
 def section(results: list[SubmissionResult], env) -> str:
     """The section's HTML (empty when no result carries identity information)."""
     table = rows(results)
-    if not any(r.identity for r in results):
+    if not any(isinstance(r.identity, dict) and r.identity for r in results):
         return ""
     return env.get_template("identity.html.j2").render(
         rows=table, suspects=[row for row in table if row["suspect"]],
