@@ -74,3 +74,22 @@ def typed_id(source: str) -> str | None:
                 return str(node.value.value).strip()
             return None
     return None
+
+
+def course_salt(source: str) -> str | None:
+    """The course salt written in the notebook's imports cell (`use_student_id(..., course_salt="...")`),
+    read without running it; None when the cell has none (an older release)."""
+    import ast
+
+    # IPython's magics (`%matplotlib inline`) are not Python: blank them out, keeping line numbers.
+    python = "\n".join("" if line.lstrip().startswith(("%", "!")) else line for line in (source or "").splitlines())
+    try:
+        tree = ast.parse(python)
+    except SyntaxError:
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", getattr(node.func, "id", None)) == "use_student_id":
+            for kw in node.keywords:
+                if kw.arg == "course_salt" and isinstance(kw.value, ast.Constant) and isinstance(kw.value.value, str):
+                    return kw.value.value
+    return None

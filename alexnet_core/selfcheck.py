@@ -44,7 +44,7 @@ from alexnet_core.contract import (
     stray_text_cells,
     trajectory_evidence,
 )
-from alexnet_core.identity import ID_CELL, ID_VARIABLE, id_from_hub, id_problem, typed_id
+from alexnet_core.identity import ID_CELL, ID_VARIABLE, course_salt, derive_seed, id_from_hub, id_problem, typed_id
 from alexnet_core.profiles import DEFAULT_RECIPE
 from alexnet_core.structure import NotebookRefused, parse_json, read_notebook, summarise
 
@@ -152,8 +152,17 @@ def _check_identity(nb: dict, report: SelfCheckReport) -> None:
         report.problems.append(f"Student id: {problem}. Type your id between the quotes in the cell "
                                f"{ID_VARIABLE} = \"...\" near the top, then run the notebook again from there: "
                                "your id gives your own experiment, and the grader re-runs it with your id.")
-    else:
-        report.passed.append(f"Student id filled in: {id_from_hub(typed)}.")
+        return
+    report.passed.append(f"Student id filled in: {id_from_hub(typed)}.")
+    # Outputs made before the id was typed (or with another id) are not this student's run.
+    imports = next((c for c in nb.get("cells", []) if grade_id(c) == "imports"), None)
+    salt = course_salt(source_text(imports)) if imports is not None else None
+    record, _ = trajectory_evidence(nb)
+    if salt is not None and record and record.get("seed") != derive_seed(salt, id_from_hub(typed)):
+        report.notes.append(f"Your training output was made with seed {record.get('seed')}, but your id gives seed "
+                            f"{derive_seed(salt, id_from_hub(typed))}: was the id typed after running? Run the "
+                            "notebook again from the top, or the grader will find that your outputs are not your "
+                            "own run.")
 
 
 def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> None:

@@ -1,8 +1,10 @@
 """The student id in the release, as the student's check (`alexnet-lab check`) judges it."""
 import nbformat
 import notebooks
+from notebooks import CONFIG
 
-from alexnet_core.identity import ID_CELL
+from alexnet_core.contract import TRAJECTORY_MIME
+from alexnet_core.identity import ID_CELL, derive_seed
 from alexnet_core.selfcheck import Expectations, check_node, check_notebook
 from autograder.sample_class import type_id
 
@@ -48,3 +50,14 @@ def test_a_course_without_per_student_seeds_does_not_ask_for_an_id():
     nb = nbformat.read(str(notebooks.release_path()), as_version=4)
     nb.metadata.alexnet_lab["per_student_seeds"] = False
     assert _id_problems(check_node(nb, "alexnet.ipynb")) == []
+
+
+def test_outputs_made_before_the_id_was_typed_are_pointed_out(executed_nb):
+    # The shared run left the id cell empty (the fixed seed); typing an id afterwards does not make it yours.
+    late = type_id(executed_nb, "s1234567")
+    report = check_node(late, "alexnet.ipynb")
+    assert any("made with seed 42, but your id gives seed" in n and "again from the top" in n for n in report.notes)
+    record = next(o["data"][TRAJECTORY_MIME] for o in notebooks.cell_by_id(late, "train").outputs
+                  if TRAJECTORY_MIME in o.get("data", {}))
+    record["seed"] = derive_seed(CONFIG.identity.salt, "s1234567")  # as a run with this id records it
+    assert not any("made with seed" in n for n in check_node(late, "alexnet.ipynb").notes)
