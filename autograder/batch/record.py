@@ -165,8 +165,8 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: d
             if c.name in CHECK_CELLS:
                 row[c.name] = f"{c.score:g}"
         for a in r.answers:
-            # Empty = answered, waiting for a TA; 0 = not answered.
-            row[a.label] = "" if a.answered else "0"
+            # Empty = answered, waiting for a TA; 0 = not answered; a number = scored by the grader.
+            row[a.label] = f"{a.auto_score:g}" if a.answered and a.auto_score is not None else "" if a.answered else "0"
         writer.writerow({key: csv_safe(value) for key, value in row.items()})  # student text is data
     return buf.getvalue()
 
@@ -238,7 +238,13 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
                 print(f"warning: {out.nbgrader.gradebook} has no answer cell {answer.grade_id!r}, so formgrader will "
                       "not show it; grade into a fresh --out folder", file=sys.stderr)
                 continue
-            if answer.answered:
+            if answer.answered and answer.auto_score is not None:
+                # Scored by the grader (Q3a's number, when it is the student's own): final unless a TA
+                # overrides it in formgrader; the note says why, so the export and grades.csv agree.
+                grade.auto_score = float(answer.auto_score)
+                grade.needs_manual_grade = False
+                comment.auto_comment = answer.note or None
+            elif answer.answered:
                 grade.auto_score = None
                 grade.needs_manual_grade = grade.manual_score is None  # a TA's score survives a regrade
                 comment.auto_comment = None

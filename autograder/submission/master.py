@@ -7,6 +7,7 @@ what a locked cell's code looked like when the student got it.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -125,9 +126,27 @@ def release_versions(nb: NotebookNode, master: Path, config: GradingConfig) -> l
     """Cell sources of the release(s) this notebook may come from: its own stamp first, then all."""
     stamp = nb.metadata.get("alexnet_lab") if isinstance(nb.metadata.get("alexnet_lab"), dict) else {}
     variant, profile = stamp.get("variant"), stamp.get("profile")
+    # The release as it was built: a course that switched per-student seeds off (or on) after the
+    # release must not see every student's id section as edited.
+    seeds = stamp.get("per_student_seeds")
+    if isinstance(seeds, bool) and seeds != config.identity.per_student_seeds:
+        config = _with_seeds(config, seeds)
     if variant in config.course.variants and profile in config.profiles:
         own = _release_sources(master, variant, profile, config)
         if own is not None:
             return [own]
     found = [_release_sources(master, v, p, config) for v in config.course.variants for p in config.profiles]
     return [s for s in found if s is not None]
+
+
+_AS_RELEASED: dict[tuple[int, bool], tuple[GradingConfig, GradingConfig]] = {}
+
+
+def _with_seeds(config: GradingConfig, seeds: bool) -> GradingConfig:
+    """The config with per-student seeds as a release was built: one object per config and
+    setting, so the rendered release is cached once (the original is kept alive with it)."""
+    key = (id(config), seeds)
+    if key not in _AS_RELEASED:
+        _AS_RELEASED[key] = (config, dataclasses.replace(
+            config, identity=dataclasses.replace(config.identity, per_student_seeds=seeds)))
+    return _AS_RELEASED[key][1]

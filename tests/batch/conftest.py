@@ -6,6 +6,7 @@ grading runs only.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -43,9 +44,15 @@ def class_folder(tmp_path_factory, executed) -> Path:
     return folder
 
 
+def fixed_seed(config):
+    """The config with per-student seeds off: these classes are copies of one run made with the
+    course's fixed seed (per-student seeds are tested in tests/grading/test_identity_*.py)."""
+    return dataclasses.replace(config, identity=dataclasses.replace(config.identity, per_student_seeds=False))
+
+
 @pytest.fixture(scope="session")
 def graded_class(tmp_path_factory, class_folder, course, config):
     """The class graded once by the local pool with two runners: (output folder, summary)."""
     out = tmp_path_factory.mktemp("graded") / "out"
-    summary = grade([class_folder], out, course, config, profile="smoke", runners=2)
+    summary = grade([class_folder], out, course, fixed_seed(config), profile="smoke", runners=2)
     return out, summary

@@ -97,6 +97,24 @@ def test_honest_students_get_every_automatic_point_and_their_own_q3a_point(grade
         assert r.identity["q3a"]["own_match"] and r.identity.get("matches") is None
 
 
+def test_the_q3a_point_reaches_the_gradebook_and_grades_csv(graded):
+    # The export reads the gradebook: the grader's Q3a point must be there, not waiting for a TA.
+    import csv
+
+    from nbgrader.api import Gradebook
+
+    from alexnet_core.contract import answer_cell
+
+    _, out = graded
+    with (out / "grades.csv").open(newline="") as fh:
+        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}") as gb:
+        for sid in ("ada", "ben"):
+            assert float(rows[sid]["Q3a"]) == Q3A
+            grade = gb.find_grade(answer_cell("Q3a"), CONFIG.course.assignment, CONFIG.course.assignment, sid)
+            assert grade.score == Q3A and not grade.needs_manual_grade
+
+
 def test_a_copied_notebook_is_flagged_with_the_classmate_named(graded):
     results, out = graded
     cal = results["cal"]
