@@ -4,6 +4,7 @@ Set at import time (before any test imports alexnet_core) so that Jupyter kernel
 the tests inherit the same environment: the kernel, the CLI and the tests agree on the profile.
 """
 import os
+import shutil
 import sys
 import tempfile
 from pathlib import Path
@@ -14,7 +15,10 @@ from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
 
 os.environ["ALEXNET_LAB_PROFILE"] = "smoke"
-os.environ.setdefault("ALEXNET_LAB_DATA", tempfile.mkdtemp(prefix="alexnet-lab-test-data-"))
+# The session's own asset cache (synthetic data), removed when the session ends.
+_OWN_DATA = None if "ALEXNET_LAB_DATA" in os.environ else tempfile.mkdtemp(prefix="alexnet-lab-test-data-")
+if _OWN_DATA:
+    os.environ["ALEXNET_LAB_DATA"] = _OWN_DATA
 os.environ["MPLBACKEND"] = "Agg"
 # Two cores: kernels started by tests use one thread each so parallel runners do not fight.
 os.environ.setdefault("OMP_NUM_THREADS", "1")
@@ -49,3 +53,8 @@ def smoke(config):
 @pytest.fixture(scope="session")
 def asset_cache() -> Path:
     return Path(os.environ["ALEXNET_LAB_DATA"])
+
+
+def pytest_sessionfinish(session, exitstatus):
+    if _OWN_DATA:
+        shutil.rmtree(_OWN_DATA, ignore_errors=True)
