@@ -5,6 +5,7 @@ benchmarks use too; what is here is only what a test needs beyond it.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import random
 import signal
@@ -76,3 +77,9 @@ def start_coordinator(inputs, out: Path, *extra: str) -> subprocess.Popen:
 
 def log_of(out: Path) -> str:
     return Path(f"{out}.log").read_text(errors="replace")
+
+
+def fixed_seed(config):
+    """The config with per-student seeds off: classes made of copies of the one shared run, made
+    with the course's fixed seed (per-student seeds are tested in tests/grading/test_identity_*.py)."""
+    return dataclasses.replace(config, identity=dataclasses.replace(config.identity, per_student_seeds=False))

@@ -6,14 +6,13 @@ grading runs only.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from pathlib import Path
 
 import nbformat
 import notebooks
 import pytest
-from classes import all_answers, prose
+from classes import all_answers, fixed_seed, prose
 
 from autograder.batch.coordinator import grade
 from autograder.sample_class import answer, inflate_trajectory
@@ -42,12 +41,6 @@ def class_folder(tmp_path_factory, executed) -> Path:
     (folder / "dave.ipynb").write_text(text[: len(text) // 3], encoding="utf-8")
     (folder / "notes.txt").write_text("not a submission")
     return folder
-
-
-def fixed_seed(config):
-    """The config with per-student seeds off: these classes are copies of one run made with the
-    course's fixed seed (per-student seeds are tested in tests/grading/test_identity_*.py)."""
-    return dataclasses.replace(config, identity=dataclasses.replace(config.identity, per_student_seeds=False))
 
 
 @pytest.fixture(scope="session")

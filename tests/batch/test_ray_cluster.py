@@ -9,7 +9,7 @@ import tempfile
 from pathlib import Path
 
 import pytest
-from classes import kill, processes_matching
+from classes import fixed_seed, kill, processes_matching
 
 RAY = str(Path(sys.executable).parent / "ray")
 COMPARED = ["status", "total", "max_total", "trajectory", "evidence", "kernel_plots",
@@ -53,7 +53,8 @@ def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_fol
 
     local_out, _ = graded_class
     inputs = [class_folder / "alice.ipynb", class_folder / "carol.ipynb"]
-    summary = grade(inputs, tmp_path / "out", course, config, profile="smoke", backend="ray", address=ray_cluster)
+    summary = grade(inputs, tmp_path / "out", course, fixed_seed(config), profile="smoke", backend="ray",
+                    address=ray_cluster)
     assert not ray.is_initialized()  # the coordinator disconnects when done
     assert summary.graded == 2 and summary.failed == 0
     on_ray, local = _rows(tmp_path / "out" / "grades.csv"), _rows(local_out / "grades.csv")
