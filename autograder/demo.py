@@ -2,9 +2,12 @@
 
 Two halves. `training_demo`: build the synthetic smoke data if missing, train AlexNet-mini on it,
 and write what a student would see (sample grid, kernels before and after training, the
-trajectory record). `sample_class.class_demo`: build the release, write a small class of sample
-submissions (complete, partly answered, copied, unrun, tampered, broken), grade them with the
-local pool and print the grade table and where the report is.
+trajectory record). `sample_class.class_demo`: build the release, run it as two honest students
+with their own ids (their own seeds, visibly different trajectories), write the rest of a small
+class (a classmate's executed notebook handed in under another id, unrun, tampered, broken), grade
+them with the local pool and print the grade table and where the report is; then one student is
+graded completely through nbgrader's API and the class exported (the Canvas file, a final
+feedback page).
 """
 from __future__ import annotations
 
