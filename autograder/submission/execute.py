@@ -257,12 +257,11 @@ def _capped_client_class():
             return super().output(outs, msg, display_id, cell_index)
 
         def _update_display_id(self, display_id, msg):
-            # An update replaces outputs in place; it is charged like a new output all the same.
-            for cell_index in range(len(self.nb.cells)):
-                if display_id in self._display_id_map and cell_index in self._display_id_map[display_id]:
-                    if not self._charge(msg.get("content", {}), cell_index):
-                        return None
-                    break
+            # An update replaces outputs in place; it is charged like a new output all the same,
+            # to the first cell showing that display (nbclient maps display id -> {cell: outputs}).
+            cell_index = next(iter(self._display_id_map.get(display_id, {})), None)
+            if cell_index is not None and not self._charge(msg.get("content", {}), cell_index):
+                return None
             return super()._update_display_id(display_id, msg)
 
     return CappedClient

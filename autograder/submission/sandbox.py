@@ -30,6 +30,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from alexnet_core.contract import MB
+
 log = logging.getLogger(__name__)
 
 # Read-only system folders every Python program needs; world-readable, bound by path.
@@ -45,7 +47,6 @@ CONFINE = Path(__file__).with_name("confine.py")
 KERNEL_USER = "student"
 """The account name of a kernel's own uid inside (it has none on the host)."""
 SECCOMP_FD = "@seccomp"  # confine.py puts the filter's descriptor there
-MB = 1024 * 1024
 
 
 # ---------------------------------------------------------------- what the kernel must see
