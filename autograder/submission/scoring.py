@@ -14,7 +14,6 @@ from alexnet_core.contract import (
     KERNEL_ROLES,
     first_number,
     is_answered,
-    own_text,
     read_kernel_plots,
     trajectory_problem,
 )
@@ -177,17 +176,13 @@ def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
 # ---------------------------------------------------------------- answers
 
 def grade_answer(label: str, grade_id: str, text: str, master_text: str, points: Points) -> Answer:
-    """Answered when changed from the placeholder and at least `min_answer_chars` long."""
-    answered = is_answered(text, points.min_answer_chars, master_text)  # the contract's rule
+    """Answered when changed from the release and not empty (the contract's rule: shortness is a
+    note for the report, `is_short`, never a reason to call an answer unanswered)."""
+    answered = is_answered(text, points.min_answer_chars, master_text)
     answer = Answer(label=label, grade_id=grade_id, text=text, answered=answered,
                     max_score=float(points.questions[label]))
-    own = own_text(text)
-    if answered:
-        pass
-    elif text.strip() == master_text.strip() or not own:
+    if not answered:  # the rule leaves only one way: the placeholder (or nothing) is still there
         answer.note = "unanswered: the cell still holds the placeholder"
-    else:
-        answer.note = f"unanswered: {len(own)} characters, fewer than the {points.min_answer_chars} required"
     return answer
 
 
