@@ -42,6 +42,14 @@ CANVAS = re.compile(
     r"^(?P<name>[a-z0-9\-]+?)_(?:(?P<late>late)_)?(?P<userid>\d+)_(?P<subid>\d+)_(?P<file>.+)$",
     re.IGNORECASE,
 )
+
+
+def canvas_match(source: str) -> re.Match | None:
+    """Canvas's file-name pattern matched on the last part of a submission's source
+    ('class.zip!a/smithjane_LATE_1234_5678_alexnet.ipynb' -> its groups), else None."""
+    return CANVAS.match(source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1])
+
+
 BRIGHTSPACE = re.compile(
     r"^(?P<num>\d+-\d+) - (?P<name>.+?) - (?P<date>[^/]*?\d{4}[^/]*?)(?: - (?P<file>[^/]+))?$"
 )

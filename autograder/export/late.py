@@ -50,10 +50,9 @@ def parse_time(text: str) -> datetime | None:
 
 def lateness_of(source: str, due: str = "") -> Lateness:
     """The lateness of a submission from where it came from (`SubmissionResult.source`)."""
-    from autograder.batch.collect import CANVAS  # the one parser of Canvas's names
+    from autograder.batch.collect import canvas_match  # the one parser of Canvas's names
 
-    name = source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    match = CANVAS.match(name)
+    match = canvas_match(source)
     if match and match["late"]:
         return Lateness(True, None, None, "Canvas marked the file _LATE_")
     if "!" not in source:

@@ -25,10 +25,9 @@ BRIGHTSPACE_COLUMNS = ["OrgDefinedId", "Username"]
 
 def lms_id_from_source(source: str) -> str:
     """The Canvas user id in a Canvas download's file name, else ''."""
-    from autograder.batch.collect import CANVAS
+    from autograder.batch.collect import canvas_match
 
-    name = source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1]
-    match = CANVAS.match(name)
+    match = canvas_match(source)
     return match["userid"] if match else ""
 
 
