@@ -100,8 +100,11 @@ class Roster:
     """Rows that could not be used as they are, each naming the roster's file and line."""
     names: dict[str, tuple[str, str]] = field(default_factory=dict)
     """Student id -> (first name, last name) as the roster gives them."""
-    lms_ids: dict[str, str] = field(default_factory=dict)
-    """Student id -> LMS id (one per student; an LMS id two rows share is in neither)."""
+
+    @property
+    def lms_ids(self) -> dict[str, str]:
+        """Student id -> LMS id (one per student; an LMS id two rows share is in neither)."""
+        return {sid: lms for lms, sid in self.by_lms.items()}
 
     def map(self, lms_id: str | None, name: str | None) -> str | None:
         if lms_id and lms_id in self.by_lms:
@@ -125,11 +128,16 @@ def safe_id(raw: str) -> str:
     a dash, at most 64 characters, never one of the output folder's own names. Whatever a file or a
     roster calls a student, their results stay inside OUT and next to no one else's files; the name
     as given is kept in the submission's origin, for display."""
-    text = unicodedata.normalize("NFKD", str(raw)).encode("ascii", "ignore").decode()
-    text = UNSAFE_ID_CHARS.sub("_", text).lstrip("._-")[:MAX_ID_CHARS] or "student"
+    text = _ascii_id(raw).lstrip("._-")[:MAX_ID_CHARS] or "student"
     if text.lower() in _RESERVED:
         text += "_student"
     return text
+
+
+def _ascii_id(raw: str) -> str:
+    """The id in ASCII with every run of other characters as '_' (safe_id before its trimming)."""
+    text = unicodedata.normalize("NFKD", str(raw)).encode("ascii", "ignore").decode()
+    return UNSAFE_ID_CHARS.sub("_", text)
 
 
 def slug(text: str) -> str:
@@ -278,7 +286,6 @@ def _fill_roster(roster: Roster, path: Path, rows: list[tuple[int, dict[str, str
     for key, owners in name_owner.items():
         if len(owners) == 1:  # two students of one name: matching by name would guess
             roster.by_name[key] = next(iter(owners))
-    roster.lms_ids = {sid: lms for lms, sid in roster.by_lms.items()}
 
 
 def _split_name(row: dict[str, str], name: str) -> tuple[str, str]:
@@ -294,8 +301,7 @@ def _split_name(row: dict[str, str], name: str) -> tuple[str, str]:
 
 
 def _has_safe_form(raw: str) -> bool:
-    text = unicodedata.normalize("NFKD", raw).encode("ascii", "ignore").decode()
-    return bool(UNSAFE_ID_CHARS.sub("_", text).strip("._-"))
+    return bool(_ascii_id(raw).strip("._-"))
 
 
 def roster_from_gradebook(db_url: str) -> Roster | None:

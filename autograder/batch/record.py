@@ -355,10 +355,11 @@ class Recorder:
             return
         with Gradebook(self.out.nbgrader.gradebook_url) as gb, warnings.catch_warnings():
             warnings.simplefilter("ignore", category=SAWarning)
+            lms_ids = roster.lms_ids
             for sid in sorted(roster.students):
                 first, last = roster.names.get(sid, ("", ""))
                 fields = {k: v for k, v in (("first_name", first), ("last_name", last),
-                                            ("lms_user_id", roster.lms_ids.get(sid, ""))) if v}
+                                            ("lms_user_id", lms_ids.get(sid, ""))) if v}
                 gb.update_or_create_student(sid, **fields)
         self.roster_students = set(roster.students)
 
