@@ -31,7 +31,7 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 from alexnet_core import synthetic
-from alexnet_core.contract import TRAIN_CELL, TRAJECTORY_MIME, answer_label, grade_id
+from alexnet_core.contract import TRAIN_CELL, TRAJECTORY_MIME, answer_cells, grade_id
 from alexnet_core.identity import ID_CELL, ID_VARIABLE
 from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, RECIPES, Recipe, recipe_to_json
 from autograder.authoring.release import build_release
@@ -130,16 +130,6 @@ def execute_release(release: Path, workdir: Path, profile: Profile, student_id: 
     NotebookClient(nb, timeout=profile.cell_timeout_s * 2, kernel_name="python3",
                    resources={"metadata": {"path": str(workdir)}}).execute(env=env, cwd=str(workdir))
     return nb
-
-
-def answer_cells(nb) -> dict:
-    """The answer cells by question label ('Q1' ... 'Q4b')."""
-    found = {}
-    for c in nb.cells:
-        label = answer_label(grade_id(c))
-        if label:
-            found[label] = c
-    return found
 
 
 def answer(nb, answers: dict | None = None, change=None):
