@@ -12,7 +12,7 @@ classmate's is flagged with the classmate named.
 from __future__ import annotations
 
 from autograder.submission.results import FAILED, SubmissionResult
-from autograder.submission.scoring import trajectory_gap
+from autograder.submission.scoring import trajectories_agree, trajectory_gap
 from grading_config import Identity, Profile
 
 DEFAULT = "default seed"
@@ -20,10 +20,11 @@ OURS = ("outputs match", "ran with the default seed", "Q3a number matches")
 """How the flags this module adds begin (a second pass replaces them)."""
 
 
-def _evidence_mismatch(result: SubmissionResult) -> bool:
-    """The submitted record disagrees with the re-run of the student's own seed (scoring's flag)."""
-    return bool(result.trajectory_submitted and result.trajectory_rerun
-                and any(f.startswith("evidence mismatch") for f in result.flags))
+def _evidence_mismatch(result: SubmissionResult, profile: Profile) -> bool:
+    """The submitted record disagrees with the re-run of the student's own seed: scoring's own test,
+    asked of the records themselves (its flag may have been cut by `results.bounded`)."""
+    submitted, rerun = result.trajectory_submitted, result.trajectory_rerun
+    return bool(submitted and rerun and not trajectories_agree(submitted, rerun, profile)[0])
 
 
 def default_run(reference: dict, profile: Profile) -> dict | None:
@@ -92,7 +93,7 @@ def cross_check(results: dict[str, SubmissionResult], default_run: dict | None, 
         before = (info.get("matches"), info.get("q3a_matches"))
         rest = [f for f in result.flags if not f.startswith(OURS)]
         flags = []  # first in the list: what the TA must see before anything else
-        info["matches"] = whose_run(result, others, default_run, profile) if _evidence_mismatch(result) else None
+        info["matches"] = whose_run(result, others, default_run, profile) if _evidence_mismatch(result, profile) else None
         if info["matches"] == DEFAULT:
             flags.append(f"ran with the default seed {profile.seed}, not the student's own seed "
                          f"{info.get('seed')}: the outputs are the fixed-seed run (was the id left empty?)")
