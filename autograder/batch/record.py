@@ -322,6 +322,8 @@ class Recorder:
         self.results = load_done(out.root, self.unreadable)
         self.problems: list = []
         """collect.Problem list, shown in the report."""
+        self.roster_students: set[str] = set()
+        self._people: dict[str, tuple[str, str]] | None = None
 
     def is_done(self, student_id: str) -> bool:
         """Graded already. A failed submission is not done: once the TA fixed the cause (fetched
@@ -362,17 +364,24 @@ class Recorder:
                                             ("lms_user_id", lms_ids.get(sid, ""))) if v}
                 gb.update_or_create_student(sid, **fields)
         self.roster_students = set(roster.students)
+        self._people = None
 
     def people(self) -> dict[str, tuple[str, str]]:
-        """Student id -> (name, LMS id) as the gradebook holds them."""
-        with Gradebook(self.out.nbgrader.gradebook_url) as gb:
-            return {s.id: (" ".join(p for p in (s.first_name, s.last_name) if p), s.lms_user_id or "")
-                    for s in gb.students}
+        """Student id -> (name, LMS id) as the gradebook holds them, read once per command (after
+        `enrol`): grading adds no names, and the LMS id it adds is the one grades_csv reads from the
+        source anyway, so the tables rewritten after every result need not read the gradebook again."""
+        if self._people is None:
+            with Gradebook(self.out.nbgrader.gradebook_url) as gb:
+                self._people = {s.id: (" ".join(p for p in (s.first_name, s.last_name) if p), s.lms_user_id or "")
+                                for s in gb.students}
+        return self._people
 
     def missing(self, people: dict[str, tuple[str, str]]) -> list[Problem]:
         """Roster students with no submission (nothing recorded for them)."""
-        return [Problem("roster", f"{sid}{f' ({people[sid][0]})' if people.get(sid, ('',))[0] else ''}: no submission",
-                        sid) for sid in sorted(getattr(self, "roster_students", set()) - set(self.results))]
+        missing = sorted(self.roster_students - set(self.results))
+        names = {sid: people.get(sid, ("", ""))[0] for sid in missing}
+        return [Problem("roster", f"{sid}{f' ({names[sid]})' if names[sid] else ''}: no submission", sid)
+                for sid in missing]
 
     def write_tables(self) -> None:
         results = list(self.results.values())
