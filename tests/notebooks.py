@@ -144,6 +144,15 @@ def executed_hidden_tests(factory) -> dict[str, NotebookNode]:
     return copy.deepcopy(_cache["hidden"])
 
 
+def code_notebook(*sources: str, grade_ids: tuple[str, ...] = ("cell_0",)) -> str:
+    """Code cells as a notebook's JSON text (what `run.execute` takes) for the sandbox and GPU tests: the
+    first cells get `grade_ids` as their nbgrader grade ids, the rest none (the runner names them 'cell N')."""
+    cells = [nbformat.v4.new_code_cell(src) for src in sources]
+    for cell, gid in zip(cells, grade_ids):
+        cell.metadata["nbgrader"] = {"grade_id": gid}
+    return nbformat.writes(nbformat.v4.new_notebook(cells=cells))
+
+
 def cell_by_id(nb: NotebookNode, cell_id: str) -> NotebookNode:
     """The cell with this nbgrader grade_id; KeyError if there is none."""
     for cell in nb.cells:

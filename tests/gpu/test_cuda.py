@@ -13,7 +13,7 @@ import warnings
 import nbformat
 import pytest
 import torch
-from notebooks import CONFIG
+from notebooks import CONFIG, code_notebook
 
 import alexnet_core as ac
 from autograder.submission import execute as run
@@ -26,15 +26,6 @@ SMOKE = CONFIG.profiles["smoke"]
 LIMITS = dataclasses.replace(CONFIG.limits, output_mb=1.0, run_extra_code=True, require_sandbox=True)
 
 
-def notebook(*sources: str) -> str:
-    cells = []
-    for i, src in enumerate(sources):
-        cell = nbformat.v4.new_code_cell(src)
-        cell.metadata["nbgrader"] = {"grade_id": f"cell_{i}"}
-        cells.append(cell)
-    return nbformat.writes(nbformat.v4.new_notebook(cells=cells))
-
-
 def texts(execution) -> list[str]:
     """Each cell's stdout (a library's warning on stderr must not spoil a printed figure)."""
     nb = nbformat.reads(execution.notebook, as_version=4)
@@ -43,7 +34,8 @@ def texts(execution) -> list[str]:
 
 def run_on_gpu(*sources: str, limits=LIMITS, cell_s: int = 120, device: str = "cuda:0"):
     profile = dataclasses.replace(SMOKE, cell_timeout_s=cell_s, notebook_timeout_s=4 * cell_s)
-    return run.execute(notebook(*sources), profile=profile, limits=limits, device=device, threads=1)
+    notebook = code_notebook(*sources, grade_ids=tuple(f"cell_{i}" for i in range(len(sources))))
+    return run.execute(notebook, profile=profile, limits=limits, device=device, threads=1)
 
 
 def train_smoke(device: str = "cuda"):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebooks import CONFIG
+from notebooks import CONFIG, code_notebook
 
 from autograder.submission import execute as run
 from autograder.submission import sandbox
@@ -22,13 +22,8 @@ needs_bwrap = pytest.mark.skipif(sandbox.bwrap_problem() is not None, reason="bu
 
 
 def execute(*sources, limits=LIMITS, cell_s=4, **kw):
-    cells = []
-    for i, src in enumerate(sources):
-        cell = nbformat.v4.new_code_cell(src)
-        cell.metadata["nbgrader"] = {"grade_id": f"cell_{i}"} if i == 0 else {}
-        cells.append(cell)
     profile = dataclasses.replace(SMOKE, cell_timeout_s=cell_s)
-    return run.execute(nbformat.writes(nbformat.v4.new_notebook(cells=cells)), profile=profile, limits=limits, **kw)
+    return run.execute(code_notebook(*sources), profile=profile, limits=limits, **kw)
 
 
 def outputs(execution):

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from notebooks import CONFIG
+from notebooks import CONFIG, code_notebook
 
 from alexnet_core.contract import PLOT_MIME, TRAJECTORY_MIME
 from autograder.submission import execute as run
@@ -25,10 +25,7 @@ pytestmark = pytest.mark.skipif(sandbox.bwrap_problem(sandbox.sandbox_uid(LIMITS
 
 
 def execute(*sources, limits=LIMITS, **kw):
-    cells = [nbformat.v4.new_code_cell(src) for src in sources]
-    cells[0].metadata["nbgrader"] = {"grade_id": "first"}
-    notebook = nbformat.writes(nbformat.v4.new_notebook(cells=cells))
-    return run.execute(notebook, profile=SMOKE, limits=limits, **kw)
+    return run.execute(code_notebook(*sources, grade_ids=("first",)), profile=SMOKE, limits=limits, **kw)
 
 
 def printed(execution) -> list[str]:
