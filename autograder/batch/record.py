@@ -32,7 +32,7 @@ from alexnet_core.contract import (
 )
 from autograder.batch.collect import Problem
 from autograder.course import OutputFolder
-from autograder.export.late import lateness_of, parse_time
+from autograder.export.late import Lateness, lateness_of, parse_time
 from autograder.export.lms import lms_id_from_source
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
 from autograder.reports import feedback, report
@@ -133,11 +133,15 @@ def _expect_number(value, name: str) -> None:
 
 
 # -- grades.csv -----------------------------------------------------------------------------
-def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: dict | None = None) -> str:
+def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: dict | None = None,
+               late: dict[str, Lateness] | None = None) -> str:
     """Base columns, one per check, one per question, then lateness, name and LMS id, time and
-    device (README, "TAs"). `people`: student id -> (name, LMS id), from the gradebook."""
+    device (README, "TAs"). `people`: student id -> (name, LMS id), from the gradebook; `late`:
+    student id -> Lateness, when the caller has it already."""
     questions = list(config.points.questions)
     people = people or {}
+    if late is None:
+        late = {r.student_id: lateness_of(r.source, config.late.due) for r in results}
     columns = (BASE_COLUMNS + list(CHECK_CELLS) + questions + LATE_COLUMNS + IDENTITY_COLUMNS
                + ["seconds", "attempts", "device"])
     buf = io.StringIO()
@@ -158,9 +162,9 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: d
             "device": r.device,
         }
         name, lms = people.get(r.student_id, ("", ""))
-        late = lateness_of(r.source, config.late.due)
-        row.update(name=name, lms_id=lms or lms_id_from_source(r.source), late="yes" if late.late else "no",
-                   days_late="" if late.days is None or not late.late else f"{late.days:.2f}")
+        lateness = late[r.student_id]
+        row.update(name=name, lms_id=lms or lms_id_from_source(r.source), late="yes" if lateness.late else "no",
+                   days_late="" if lateness.days is None or not lateness.late else f"{lateness.days:.2f}")
         for c in r.checks:
             if c.name in CHECK_CELLS:
                 row[c.name] = f"{c.score:g}"
@@ -324,6 +328,8 @@ class Recorder:
         """collect.Problem list, shown in the report."""
         self.roster_students: set[str] = set()
         self._people: dict[str, tuple[str, str]] | None = None
+        self._late: dict[str, Lateness] = {}
+        """Lateness by source: a result's source (and its timestamp.txt) does not change during a command."""
 
     def is_done(self, student_id: str) -> bool:
         """Graded already. A failed submission is not done: once the TA fixed the cause (fetched
@@ -386,6 +392,10 @@ class Recorder:
     def write_tables(self) -> None:
         results = list(self.results.values())
         people = self.people()
-        atomic_write(self.out.grades_csv, grades_csv(results, self.config, people))
+        for r in results:
+            if r.source not in self._late:
+                self._late[r.source] = lateness_of(r.source, self.config.late.due)
+        late = {r.student_id: self._late[r.source] for r in results}
+        atomic_write(self.out.grades_csv, grades_csv(results, self.config, people, late))
         report.write_report(self.out, results, self.problems + self.unreadable + self.missing(people), self.config,
-                            self.master)
+                            self.master, late)

@@ -15,7 +15,7 @@ from pathlib import Path
 from alexnet_core.contract import is_short
 from autograder.authoring.render import rubric_notes
 from autograder.course import OutputFolder
-from autograder.export.late import lateness_of
+from autograder.export.late import Lateness, lateness_of
 from autograder.files import atomic_write
 from autograder.reports import charts, identity
 from autograder.reports.duplicates import DuplicatePair, copy_groups, group_by_students, near_duplicates
@@ -50,8 +50,9 @@ def _gradebook_side(out: OutputFolder, student_id: str) -> dict:
 
 
 def write_report(out: OutputFolder, results: list[SubmissionResult], problems: list, config: GradingConfig,
-                 master: Path) -> Path:
-    """Write `report.html` and `questions/<label>.html`; return the report's path."""
+                 master: Path, late: dict[str, Lateness] | None = None) -> Path:
+    """Write `report.html` and `questions/<label>.html`; return the report's path. `late`: student
+    id -> Lateness, when the caller has it already (the recorder, which also writes grades.csv)."""
     results = sorted(results, key=lambda r: r.student_id)
     graded = [r for r in results if r.status != FAILED]
     failed = [r for r in results if r.status == FAILED]
@@ -80,7 +81,7 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         pairs=pairs,
         pair_rows=group_by_students(pairs),
         groups=copy_groups(pairs, tuple(config.points.questions)),
-        late={r.student_id: lateness_of(r.source, config.late.due) for r in results},
+        late=late if late is not None else {r.student_id: lateness_of(r.source, config.late.due) for r in results},
         threshold=config.runners.near_duplicate_ratio,
         evidence=evidence,
         flagged=[r for r in results if r.flags],
