@@ -306,7 +306,8 @@ class ReplaceIdCell(Preprocessor):
         submitter = lab["student_id"]
         cell = next((c for c in nb.cells if grade_id(c) == ID_CELL), None)
         typed = typed_id(cell.source) if cell is not None else None
-        lab["identity"] = {"per_student": identity.per_student_seeds, "submitter": submitter, "typed": typed}
+        lab["identity"] = {"per_student": identity.per_student_seeds, "submitter": submitter, "typed": typed,
+                           "seed": lab["seed"], "record_seed": lab["record_seed"]}
         if cell is None:
             return nb, resources  # an older release without the id cell: nothing to replace
         if not identity.per_student_seeds:
@@ -314,10 +315,9 @@ class ReplaceIdCell(Preprocessor):
             cell.source = master.source if master is not None else cell.source
             return nb, resources
         cell.source = id_cell_source(submitter)
-        own_seed = derive_seed(identity.salt, submitter)
         if typed is None or id_problem(typed):
             # An empty cell whose run has the submitter's seed was filled from the JupyterHub login.
-            if lab.get("record_seed") != own_seed:
+            if lab["record_seed"] != lab["seed"]:
                 why = id_problem(typed) if typed is not None else "the id cell holds no STUDENT_ID = \"...\""
                 lab["flags"].append(f"no student id typed in the notebook ({why}); graded with the seed of the "
                                     f"submitter's id {submitter!r}")
@@ -374,18 +374,16 @@ def prepare(student_id: str, path: Path, nbgrader: NbgraderRoot, master: Path, p
         "nbgrader": {"notebook": config.course.notebook, "assignment": config.course.assignment,
                      "db_url": nbgrader.gradebook_url},
         "alexnet_lab": {"name": path.name, "config": config, "master": cells, "flags": flags, "student_id": student_id,
+                        "seed": student_seed(student_id, profile, config),
                         "record_seed": (evidence.get("trajectory") or {}).get("seed"),
                         "releases": release_versions(nb, master, config)},
     }
     nb = sanitise(nb, resources)
     nb.metadata["alexnet_lab"] = {**stamp, "assignment": config.course.assignment, "profile": profile.name,
                                   "student_id": student_id}
-    identity = resources["alexnet_lab"].get("identity") or {}
-    identity["seed"] = student_seed(student_id, profile, config)
-    identity["record_seed"] = (evidence.get("trajectory") or {}).get("seed")
     return PreparedSubmission(student_id=student_id, source=str(path), notebook=nbformat.writes(nb),
                               evidence=evidence, answers=collect_answers(nb, cells, config.points), flags=flags,
-                              identity=identity)
+                              identity=resources["alexnet_lab"]["identity"])
 
 
 def student_seed(student_id: str, profile: Profile, config: GradingConfig) -> int:
