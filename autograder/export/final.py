@@ -303,15 +303,18 @@ def remove_nbgrader_feedback(out: OutputFolder, config: GradingConfig) -> list[P
     return removed
 
 
-def export(out: Path, config: GradingConfig, allow_pending: bool = False) -> ExportSummary:
-    """Write OUT/final/ and the final feedback; ExportRefused when it would mislead."""
+def export(out: Path, config: GradingConfig, allow_pending: bool = False,
+           results: dict[str, SubmissionResult] | None = None) -> ExportSummary:
+    """Write OUT/final/ and the final feedback; ExportRefused when it would mislead. `results`: the
+    graded.json files of OUT, when the caller has read them already."""
     from autograder.batch.record import load_done
 
     out = OutputFolder(Path(out), config.course)
     if not out.nbgrader.gradebook.is_file():
         raise LabError(f"{out.root}: no gradebook ({out.nbgrader.gradebook} is missing); grade into this folder "
                        "first: alexnet-lab grade INPUT... --out " + str(out.root))
-    results = load_done(out.root)
+    if results is None:
+        results = load_done(out.root)
     students = read_gradebook(out, config, results)
     changed = points_changed(students, config)
     if changed:
@@ -381,8 +384,7 @@ def final_view(s: StudentFinal, policy: str) -> dict:
 def final_gradescope(s: StudentFinal) -> dict:
     """Gradescope's results.json for one student, with the TA's points and comments."""
     tests = []
-    for c in s.checks + s.questions:
-        is_q = c in s.questions
+    for c, is_q in [(c, False) for c in s.checks] + [(q, True) for q in s.questions]:
         out_lines = []
         if c.comment:
             out_lines.append(("TA: " if c.ta_comment else "") + c.comment)
@@ -454,7 +456,7 @@ def demo_export(grading: Path, config: GradingConfig) -> ExportSummary | None:
     print(f"manual grades entered through nbgrader's API: {student.student_id} {label} = {worth:g}/{worth:g} with a "
           f"comment{', and full points for ' + ', '.join(rest) if rest else ''}; the other students' answers "
           "still wait for a TA")
-    summary = export(Path(grading), config, allow_pending=True)
+    summary = export(Path(grading), config, allow_pending=True, results=results)
     for line in summary.lines():
         print(line)
     print(f"Canvas import file:   {summary.files['canvas.csv']}")
