@@ -84,24 +84,25 @@ def answer_label(cell_id: str | None, labels=QUESTIONS) -> str | None:
     return None
 
 
-def answer_cells(nb: dict, labels=QUESTIONS) -> dict:
-    """The answer cells by label, found by grade id. Where a cell was duplicated, the last copy:
-    nbgrader's DeduplicateIds keeps that one's id, so it is the copy the grader reads."""
-    found = {}
+def _labelled_answer_cells(nb: dict, labels):
+    """(label, cell) for every cell carrying an answer grade id, in notebook order, copies included."""
     for cell in nb.get("cells", []) or []:
         label = answer_label(grade_id(cell), labels)
         if label:
-            found[label] = cell
-    return found
+            yield label, cell
+
+
+def answer_cells(nb: dict, labels=QUESTIONS) -> dict:
+    """The answer cells by label, found by grade id. Where a cell was duplicated, the last copy:
+    nbgrader's DeduplicateIds keeps that one's id, so it is the copy the grader reads."""
+    return dict(_labelled_answer_cells(nb, labels))
 
 
 def answer_copies(nb: dict, labels=QUESTIONS) -> dict[str, int]:
     """How many cells carry each question's answer grade id (more than 1: a duplicated cell)."""
     counts: dict[str, int] = {}
-    for cell in nb.get("cells", []) or []:
-        label = answer_label(grade_id(cell), labels)
-        if label:
-            counts[label] = counts.get(label, 0) + 1
+    for label, _ in _labelled_answer_cells(nb, labels):
+        counts[label] = counts.get(label, 0) + 1
     return counts
 
 
