@@ -108,6 +108,15 @@ def time_stock_nbgrader(folder: Path, course: Path) -> float:
     return elapsed
 
 
+def _nvidia_smi(*args) -> list[list[str]]:
+    """The rows of an nvidia-smi CSV query, each split into its fields; OSError when it fails."""
+    done = subprocess.run(["nvidia-smi", *args, "--format=csv,noheader,nounits"], capture_output=True,
+                          text=True, timeout=10)
+    if done.returncode:
+        raise OSError(done.stderr.strip() or done.stdout.strip())
+    return [[x.strip() for x in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
+
+
 class GpuSampler:
     """Samples nvidia-smi every `interval` s while grading: each process's GPU memory, the GPU's."""
 
@@ -120,20 +129,13 @@ class GpuSampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
-    def _query(self, *args) -> list[list[str]]:
-        done = subprocess.run(["nvidia-smi", *args, "--format=csv,noheader,nounits"], capture_output=True,
-                              text=True, timeout=10)
-        if done.returncode:
-            raise OSError(done.stderr.strip() or done.stdout.strip())
-        return [[x.strip() for x in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
-
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                for pid, used in self._query("--query-compute-apps=pid,used_memory"):
+                for pid, used in _nvidia_smi("--query-compute-apps=pid,used_memory"):
                     if used.replace(".", "").isdigit():
                         self.per_process[pid] = max(self.per_process.get(pid, 0.0), float(used))
-                rows = self._query("--query-gpu=memory.used,utilization.gpu")
+                rows = _nvidia_smi("--query-gpu=memory.used,utilization.gpu")
                 self.totals.append(sum(float(r[0]) for r in rows))
                 self.utilisation.append(sum(float(r[1]) for r in rows) / max(len(rows), 1))
             except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
@@ -208,10 +210,8 @@ def describe_breakdown(b: dict) -> str:
 
 def _gpu_used_now() -> float | None:
     try:
-        done = subprocess.run(["nvidia-smi", "--query-gpu=memory.used", "--format=csv,noheader,nounits"],
-                              capture_output=True, text=True, timeout=10)
-        return sum(float(x) for x in done.stdout.split()) if done.returncode == 0 else None
-    except (OSError, ValueError, subprocess.TimeoutExpired):
+        return sum(float(row[0]) for row in _nvidia_smi("--query-gpu=memory.used"))
+    except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
         return None
 
 
