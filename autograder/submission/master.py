@@ -23,6 +23,9 @@ from autograder.errors import LabError
 from grading_config import GradingConfig
 
 # (master, its mtime, variant, profile, config) -> grade_id -> source; rendering costs ~0.1 s.
+# The config is keyed by value (its repr: it holds dicts, so it has no hash), never by id(): a
+# config built per call (`_with_seeds`) then finds its rendering again, and a freed config's id
+# reused by another cannot return the wrong release.
 _RELEASES: dict[tuple, dict[str, str] | None] = {}
 # (gradebook, course, their mtimes) -> the registered master's cells.
 _MASTERS: dict[tuple, list] = {}
@@ -110,7 +113,7 @@ def _source_cells(path: Path) -> dict[str | None, list]:
 
 def _release_sources(master: Path, variant: str, profile: str, config: GradingConfig) -> dict[str, str] | None:
     """grade_id -> source as students received it (hidden tests removed), for one variant/profile."""
-    key = (str(master), master.stat().st_mtime_ns, variant, profile, id(config))
+    key = (str(master), master.stat().st_mtime_ns, variant, profile, repr(config))
     if key not in _RELEASES:
         try:
             nb = render_master(variant, profile, master=master, config=config)
@@ -139,14 +142,6 @@ def release_versions(nb: NotebookNode, master: Path, config: GradingConfig) -> l
     return [s for s in found if s is not None]
 
 
-_AS_RELEASED: dict[tuple[int, bool], tuple[GradingConfig, GradingConfig]] = {}
-
-
 def _with_seeds(config: GradingConfig, seeds: bool) -> GradingConfig:
-    """The config with per-student seeds as a release was built: one object per config and
-    setting, so the rendered release is cached once (the original is kept alive with it)."""
-    key = (id(config), seeds)
-    if key not in _AS_RELEASED:
-        _AS_RELEASED[key] = (config, dataclasses.replace(
-            config, identity=dataclasses.replace(config.identity, per_student_seeds=seeds)))
-    return _AS_RELEASED[key][1]
+    """The config with per-student seeds as a release was built."""
+    return dataclasses.replace(config, identity=dataclasses.replace(config.identity, per_student_seeds=seeds))
