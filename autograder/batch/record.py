@@ -330,6 +330,8 @@ class Recorder:
         self._people: dict[str, tuple[str, str]] | None = None
         self._late: dict[str, Lateness] = {}
         """Lateness by source: a result's source (and its timestamp.txt) does not change during a command."""
+        self._sides: dict[str, dict] = {}
+        """Each student's gradebook.json as the report read it; dropped when record() rewrites it."""
 
     def is_done(self, student_id: str) -> bool:
         """Graded already. A failed submission is not done: once the TA fixed the cause (fetched
@@ -347,6 +349,7 @@ class Recorder:
         atomic_write(folder / OutputFolder.GRADESCOPE, json.dumps(feedback.gradescope_json(result), indent=2))
         atomic_write(folder / OutputFolder.FEEDBACK, feedback.feedback_html(result))
         sanitised = write_gradebook(self.out, result, self.config)
+        self._sides.pop(result.student_id, None)
         if sanitised:  # the TA learns why formgrader's copy differs from the answer in graded.json
             result.flags = bounded(result.flags + [f"formgrader's copy made safe to display ({len(sanitised)} "
                                                    f"change(s)): {sanitised[0]}"])
@@ -398,4 +401,4 @@ class Recorder:
         late = {r.student_id: self._late[r.source] for r in results}
         atomic_write(self.out.grades_csv, grades_csv(results, self.config, people, late))
         report.write_report(self.out, results, self.problems + self.unreadable + self.missing(people), self.config,
-                            self.master, late)
+                            self.master, late, self._sides)

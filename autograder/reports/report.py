@@ -50,9 +50,11 @@ def _gradebook_side(out: OutputFolder, student_id: str) -> dict:
 
 
 def write_report(out: OutputFolder, results: list[SubmissionResult], problems: list, config: GradingConfig,
-                 master: Path, late: dict[str, Lateness] | None = None) -> Path:
+                 master: Path, late: dict[str, Lateness] | None = None, sides: dict[str, dict] | None = None) -> Path:
     """Write `report.html` and `questions/<label>.html`; return the report's path. `late`: student
-    id -> Lateness, when the caller has it already (the recorder, which also writes grades.csv)."""
+    id -> Lateness, when the caller has it already (the recorder, which also writes grades.csv).
+    `sides`: student id -> their gradebook.json, a cache the caller keeps between rewrites (filled
+    here with the students it lacks; the caller drops a student's entry when it rewrites the file)."""
     results = sorted(results, key=lambda r: r.student_id)
     graded = [r for r in results if r.status != FAILED]
     failed = [r for r in results if r.status == FAILED]
@@ -97,7 +99,10 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         duplicates_of.setdefault((p.label, p.a), []).append(p.b)
         duplicates_of.setdefault((p.label, p.b), []).append(p.a)
     page = env.get_template("question.html.j2")
-    sides = {r.student_id: _gradebook_side(out, r.student_id) for r in results}
+    sides = {} if sides is None else sides
+    for r in results:
+        if r.student_id not in sides:
+            sides[r.student_id] = _gradebook_side(out, r.student_id)
     from autograder.export.formgrader import DEFAULT_PORT, formgrader_url, submission_url
 
     for label in labels:
