@@ -146,21 +146,22 @@ def _check_identity(nb: dict, report: SelfCheckReport) -> None:
             report.problems.append(f"The student id cell ({ID_VARIABLE} = ...) near the top is missing: "
                                    "download the notebook again and copy your answers into it.")
         return
-    typed = typed_id(source_text(cell))
-    problem = id_problem(id_from_hub(typed))
+    student = id_from_hub(typed_id(source_text(cell)))
+    problem = id_problem(student)
     if problem:
         report.problems.append(f"Student id: {problem}. Type your id between the quotes in the cell "
                                f"{ID_VARIABLE} = \"...\" near the top, then run the notebook again from there: "
                                "your id gives your own experiment, and the grader re-runs it with your id.")
         return
-    report.passed.append(f"Student id filled in: {id_from_hub(typed)}.")
+    report.passed.append(f"Student id filled in: {student}.")
     # Outputs made before the id was typed (or with another id) are not this student's run.
     imports = next((c for c in nb.get("cells", []) if grade_id(c) == "imports"), None)
     salt = course_salt(source_text(imports)) if imports is not None else None
     record, _ = trajectory_evidence(nb)
-    if salt is not None and record and record.get("seed") != derive_seed(salt, id_from_hub(typed)):
+    seed = derive_seed(salt, student) if salt is not None else None
+    if seed is not None and record and record.get("seed") != seed:
         report.notes.append(f"Your training output was made with seed {record.get('seed')}, but your id gives seed "
-                            f"{derive_seed(salt, id_from_hub(typed))}: was the id typed after running? Run the "
+                            f"{seed}: was the id typed after running? Run the "
                             "notebook again from the top, or the grader will find that your outputs are not your "
                             "own run.")
 
