@@ -63,9 +63,13 @@ def kill(pids) -> None:
             pass
 
 
+def cli_command(*args) -> list[str]:
+    """`alexnet-lab --course REPO ARGS...` as a subprocess's command line, as the installed command runs it."""
+    return [sys.executable, "-m", "autograder.cli", "--course", str(REPO), *map(str, args)]
+
+
 def grade_command(inputs, out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "autograder.cli", "--course", str(REPO), "grade", *map(str, inputs),
-            "--out", str(out), "--profile", "smoke", *extra]
+    return cli_command("grade", *inputs, "--out", out, "--profile", "smoke", *extra)
 
 
 def start_coordinator(inputs, out: Path, *extra: str) -> subprocess.Popen:

@@ -1,13 +1,11 @@
-"""What the browser tests share: the students, the limits, and `alexnet-lab` as a subprocess."""
+"""What the browser tests share: the students, the limits, and `alexnet-lab` as a subprocess (tests/classes.py's
+`cli_command`)."""
 from __future__ import annotations
 
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[2]
+from classes import REPO, cli_command
 
 # Every wait has a limit and says what it waited for. Grading two smoke submissions takes 15-40 s on
 # two shared cores; the limits are generous so a busy machine is slow, not red.
@@ -23,14 +21,9 @@ STUDENTS = {  # student_id: (Canvas user id, name)
 }
 
 
-def cli(*args: str) -> list[str]:
-    """`alexnet-lab --course REPO ARGS...`, as the installed command runs it."""
-    return [sys.executable, "-m", "autograder.cli", "--course", str(REPO), *args]
-
-
 def run_cli(*args: str, timeout: float = COMMAND_TIMEOUT_S) -> subprocess.CompletedProcess:
     try:
-        return subprocess.run(cli(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
+        return subprocess.run(cli_command(*args), cwd=REPO, capture_output=True, text=True, timeout=timeout)
     except subprocess.TimeoutExpired as exc:
         pytest.fail(f"`alexnet-lab {' '.join(args)}` did not finish in {timeout} s; its output so far:\n{exc.output}")
 

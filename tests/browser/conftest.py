@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import notebooks
 import pytest
-from browser_ta import GRADE_TIMEOUT_S, REPO, SERVER_START_S, SERVER_STOP_S, STUDENTS, cli
-from classes import all_answers, grade_command, kill, processes_matching
+from browser_ta import GRADE_TIMEOUT_S, REPO, SERVER_START_S, SERVER_STOP_S, STUDENTS
+from classes import all_answers, cli_command, grade_command, kill, processes_matching
 
 from autograder.sample_class import answer
 
@@ -170,7 +170,7 @@ def formgrader(graded, tmp_path_factory):
     env = dict(os.environ)
     # Jupyter's runtime files (cookie secret, server info) go to the test's folder, not ~/.local.
     env["JUPYTER_RUNTIME_DIR"] = str(log.parent / "runtime")
-    command = cli("formgrader", str(graded), "--port", str(port), "--no-browser")
+    command = cli_command("formgrader", str(graded), "--port", str(port), "--no-browser")
     with log.open("w") as fh:
         process = subprocess.Popen(command, cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True,
                                    start_new_session=True)
