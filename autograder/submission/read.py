@@ -37,12 +37,15 @@ def read_submission(path: Path, limit_mb: float, labels=QUESTIONS) -> tuple[Note
         raise SubmissionError(f"{name}: {refused}; ask the student for the .ipynb file, downloaded again "
                               "from Jupyter/Colab") from None
     flags = summarise(repairs)
+    # The structural reader's output has nbformat 4.5's shape: nbformat reading it is a formality
+    # that gives the preprocessors their NotebookNode. `reads` validates against the schema itself;
+    # its verdict is captured rather than asked for a second time.
+    captured: dict = {}
     try:
-        # The structural reader's output has nbformat 4.5's shape: nbformat reading it is a formality
-        # that gives the preprocessors their NotebookNode.
-        nb = nbformat.reads(json.dumps(data), as_version=4)
-        nbformat.validate(nb)
-    except (nbformat.ValidationError, ValueError) as exc:
-        flags.append(f"notebook does not fully follow the nbformat schema ({str(exc).splitlines()[0][:120]})")
-        nb = nbformat.from_dict(data)
+        nb = nbformat.reads(json.dumps(data), as_version=4, capture_validation_error=captured)
+    except ValueError as exc:
+        captured["ValidationError"], nb = exc, nbformat.from_dict(data)
+    if "ValidationError" in captured:
+        flags.append("notebook does not fully follow the nbformat schema "
+                     f"({str(captured['ValidationError']).splitlines()[0][:120]})")
     return nb, flags
