@@ -9,8 +9,8 @@ from __future__ import annotations
 
 from autograder.submission.results import FAILED, SubmissionResult
 
-_FLAG_STARTS = ("outputs match", "ran with the default seed", "Q3a number matches", "typed student id",
-                "no student id typed", "evidence mismatch")
+ID_FLAG_STARTS = ("typed student id", "no student id typed")
+"""sanitise.py's flags for an id cell that does not name the submitter: the row is a suspect."""
 
 
 def rows(results: list[SubmissionResult]) -> list[dict]:
@@ -44,15 +44,15 @@ def rows(results: list[SubmissionResult]) -> list[dict]:
         table.append({"student_id": r.student_id, "typed": info.get("typed"), "seed": info.get("seed"),
                       "record_seed": submitted.get("seed"), "run": run, "q3a": q3a_text,
                       "suspect": run not in ("own run", "no outputs submitted") or bool(info.get("q3a_matches"))
-                      or any(f.startswith(_FLAG_STARTS[3:5]) for f in r.flags)})
+                      or any(f.startswith(ID_FLAG_STARTS) for f in r.flags)})
     return table
 
 
 def section(results: list[SubmissionResult], env) -> str:
     """The section's HTML (empty when no result carries identity information)."""
-    table = rows(results)
     if not any(isinstance(r.identity, dict) and r.identity for r in results):
         return ""
+    table = rows(results)
     return env.get_template("identity.html.j2").render(
         rows=table, suspects=[row for row in table if row["suspect"]],
         seeds=len({row["seed"] for row in table if row["seed"] is not None}))
