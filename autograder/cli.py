@@ -11,7 +11,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from alexnet_core import assets, selfcheck, synthetic
+from alexnet_core import assets, selfcheck
 from alexnet_core.errors import AssetError
 from autograder.config import BACKENDS, LoadedConfig, describe, load_config, profile_name, select_profile
 from autograder.course import CourseFolder
@@ -39,6 +39,8 @@ def _cmd_assets(args) -> int:
         for line in assets.fetch_all(force=args.force):
             print(line)
     else:  # synthetic
+        from alexnet_core import synthetic  # numpy: not imported for the other commands (`check` included)
+
         # The config's profile: the cache must hold what the grader will call ready.
         profile = select_profile(_loaded(args).config, args.profile or "smoke")
         folder = synthetic.ensure_synthetic(profile)
