@@ -117,6 +117,9 @@ class Runners:
     cpu_runners: int = _f(0, "Runners when there is no GPU; 0 means one per two CPU cores, at least 1.")
     threads_per_runner: int = _f(1, "Torch/OMP threads per CPU runner (kernels fight for cores).")
     retries: int = _f(1, "Times a submission whose runner died is retried before it is failed.")
+    warm_start: bool = _f(True, "Fork each sandboxed kernel from a per-runner process that has already imported "
+                                "torch, torchvision, matplotlib and ipykernel (about 3 s less per submission on "
+                                "CPU); false, or `grade --cold`: start every kernel from nothing.")
     ray_address: str = _f("auto", "Ray cluster address for --backend ray.")
     ray_gpu_fraction: float = _f(0.5, "GPU share one submission asks Ray for (0.5 = two per GPU).")
     near_duplicate_ratio: float = _f(0.9, "Answer similarity (0-1) from which two students are flagged.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from dataclasses import replace
 from pathlib import Path
 
 from alexnet_core import assets, selfcheck
@@ -70,6 +71,8 @@ def _cmd_grade(args) -> int:
     from autograder.batch.coordinator import grade
 
     config = _loaded(args).config
+    if args.cold:
+        config = replace(config, runners=replace(config.runners, warm_start=False))
     grade(
         inputs=[Path(p) for p in args.inputs],
         out=Path(args.out),
@@ -166,6 +169,8 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--out", default="grading", help="output folder (default ./grading)")
     g.add_argument("--regrade", action="store_true", help="grade again submissions already graded")
     g.add_argument("--roster", help="CSV with a student_id column; unknown ids are reported")
+    g.add_argument("--cold", action="store_true", help="start every kernel from nothing (no warm start: "
+                   "runners.warm_start off for this run)")
     g.set_defaults(func=_cmd_grade)
 
     x = sub.add_parser("export", help="final grades from the gradebook: final_grades.csv, Canvas/Brightspace/"

@@ -1,13 +1,16 @@
-"""Batch grading benchmark: our local pool with 1 and 2 runners against stock `nbgrader autograde`.
+"""Batch grading benchmark: warm against cold kernel starts, 1 and 2 runners, and stock `nbgrader autograde`.
 
 One run, the same N smoke submissions (default 16, copies of one executed and answered release
-notebook) graded three ways:
-  1. `alexnet-lab grade` with 1 runner,
-  2. `alexnet-lab grade` with 2 runners (each pinned to one thread),
-  3. stock `nbgrader autograde` on a real nbgrader course folder holding the same submissions
+notebook) graded four ways:
+  1. `alexnet-lab grade --cold` with 2 runners (every kernel started from nothing),
+  2. `alexnet-lab grade` with 2 runners (each pinned to one thread; kernels forked warm),
+  3. `alexnet-lab grade` with 1 runner,
+  4. stock `nbgrader autograde` on a real nbgrader course folder holding the same submissions
      (nbgrader's defaults: one kernel at a time, torch free to use every core).
 Ours includes everything a TA gets (prepare, sandbox, checks, gradebook, feedback, report); stock
-includes nbgrader's own gradebook writes. Prints submissions per minute and the ratios.
+includes nbgrader's own gradebook writes. Prints submissions per minute, the ratios, where a
+submission's time goes with each start, and whether the lab's cells gave the same outputs warm
+and cold (exit status 1 when not).
 
     .venv/bin/python benchmarks/bench_grading.py [--submissions 16] [--keep DIR]
 
@@ -42,6 +45,7 @@ from autograder.authoring.release import register
 from autograder.batch.pool import visible_gpus
 from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
+from autograder.submission.execute import student_view
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = load_config().config
@@ -71,10 +75,10 @@ def make_submissions(work: Path, count: int, profile: str = "smoke", run: bool =
 
 
 def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke", timeout_s: float | None = None,
-              env: dict | None = None) -> float:
+              env: dict | None = None, cold: bool = False) -> float:
     """Seconds `alexnet-lab grade` takes; the whole process group is killed past `timeout_s`."""
     cmd = [sys.executable, "-m", "autograder.cli", "--course", str(REPO), "grade", str(folder), "--out", str(out),
-           "--profile", profile, "--runners", str(runners)]
+           "--profile", profile, "--runners", str(runners)] + (["--cold"] if cold else [])
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
@@ -208,6 +212,17 @@ def describe_breakdown(b: dict) -> str:
                if "coordinator" in b else ""))
 
 
+def differing_outputs(out_a: Path, out_b: Path) -> list[str]:
+    """The submissions whose executed notebooks differ in any cell output between two grading runs."""
+    differ = []
+    for executed in sorted(out_a.glob("*/executed.ipynb")):
+        other = out_b / executed.parent.name / "executed.ipynb"
+        if not other.is_file() or student_view(json.loads(executed.read_text())) != student_view(
+                json.loads(other.read_text())):
+            differ.append(executed.parent.name)
+    return differ
+
+
 def _gpu_used_now() -> float | None:
     try:
         return sum(float(row[0]) for row in _nvidia_smi("--query-gpu=memory.used"))
@@ -318,23 +333,35 @@ def main() -> int:
     try:
         print(f"preparing {n} smoke submissions in {work} ...", flush=True)
         folder = make_submissions(work, n)
+        runs = {"ours, 2 runners, cold start": (work / "out-cold", lambda o: time_ours(folder, o, 2, cold=True)),
+                "ours, 2 runners": (work / "out-2", lambda o: time_ours(folder, o, 2)),
+                "ours, 1 runner": (work / "out-1", lambda o: time_ours(folder, o, 1)),
+                "stock nbgrader autograde": (work / "course", lambda o: time_stock_nbgrader(folder, o))}
         times, loads = {}, {}
-        for label, fn in (("ours, 1 runner", lambda: time_ours(folder, work / "out-1", 1)),
-                          ("ours, 2 runners", lambda: time_ours(folder, work / "out-2", 2)),
-                          ("stock nbgrader autograde", lambda: time_stock_nbgrader(folder, work / "course"))):
+        for label, (out, fn) in runs.items():
             print(f"grading with {label} ...", flush=True)
             before = os.getloadavg()[0]
-            times[label] = fn()
+            times[label] = fn(out)
             # Other work on the machine skews a phase: the 1-minute load average says how much.
             loads[label] = (before, os.getloadavg()[0])
         print(f"\n{n} smoke submissions, {os.cpu_count()} CPU cores")
         for label, seconds in times.items():
-            print(f"  {label:<26} {seconds:7.1f} s   {n / seconds * 60:6.2f} submissions/minute"
+            print(f"  {label:<28} {seconds:7.1f} s   {n / seconds * 60:6.2f} submissions/minute"
                   f"   (load average {loads[label][0]:.1f} before, {loads[label][1]:.1f} after)")
-        one, two, stock = times["ours, 1 runner"], times["ours, 2 runners"], times["stock nbgrader autograde"]
+        cold, one, two = times["ours, 2 runners, cold start"], times["ours, 1 runner"], times["ours, 2 runners"]
+        stock = times["stock nbgrader autograde"]
+        print(f"  warm vs cold start, 2 runners:  {cold / two:.2f}x  (target >= 1.3x)")
         print(f"  2 runners vs 1 runner:          {one / two:.2f}x  (target >= 1.5x)")
         print(f"  ours (2 runners) vs stock:      {stock / two:.2f}x  (target >= 1.7x)")
         print(f"  ours (1 runner) vs stock:       {stock / one:.2f}x")
+        print("  where a submission's time goes:")
+        for label, out in (("cold start", work / "out-cold"), ("warm start", work / "out-2")):
+            print(f"    {label}: {describe_breakdown(time_breakdown(out))}")
+        differ = differing_outputs(work / "out-cold", work / "out-2")
+        print("  the lab's cells, warm against cold: " + (f"OUTPUTS DIFFER in {differ}" if differ else
+                                                         "the same outputs in every graded notebook"))
+        if differ:
+            return 1
     finally:
         if not args.keep:
             shutil.rmtree(work, ignore_errors=True)

@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.apps import NbGraderAPI
 from traitlets.config import Config
 
@@ -24,6 +23,7 @@ from autograder.authoring.render import render_master, resolve_profile, resolve_
 from autograder.config import select_profile
 from autograder.course import CourseFolder, NbgraderRoot
 from autograder.errors import ReleaseError
+from autograder.gradebook import Gradebook, MissingEntry
 from grading_config import GradingConfig
 
 ID_STUB = f'{ID_VARIABLE} = ""  # your student id, between the quotes'

@@ -27,11 +27,10 @@ import zlib
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from nbgrader.api import Gradebook
-
 from alexnet_core.contract import ASSIGNMENT, MB
 from autograder.course import OutputFolder
 from autograder.errors import ConfigError
+from autograder.gradebook import Gradebook
 from grading_config import Limits
 
 NOTEBOOK_SUFFIX = ".ipynb"

@@ -105,7 +105,7 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
         own = replace(profile, seed=prepared.identity.get("seed", profile.seed))
         yield Job(prepared=prepared, profile=own, device="cpu", threads=config.runners.threads_per_runner,
                   reference=reference, limits=config.limits, points=config.points, hide=hide,
-                  scratch=str(out.scratch), identity=config.identity)
+                  scratch=str(out.scratch), identity=config.identity, warm=config.runners.warm_start)
 
 
 def _cross_check(recorder: Recorder, out: OutputFolder, prof: Profile, reference: dict, config: GradingConfig) -> int:

@@ -38,9 +38,11 @@ from pathlib import Path
 from alexnet_core.assets import DATA_ENV
 from autograder.config import BACKENDS
 from autograder.errors import ConfigError
-from autograder.submission.execute import THREAD_VARS
+from autograder.submission.execute import THREAD_VARS, start_zygote
 from autograder.submission.job import run_job
 from autograder.submission.results import SubmissionResult, failed_result
+from autograder.submission.sandbox import bwrap_problem, sandbox_uid
+from autograder.submission.zygote import Zygote
 from grading_config import GradingConfig
 
 RUNNER_MODULE = "autograder.submission.job"
@@ -100,8 +102,8 @@ def plan_slots(runners: int | None, config: GradingConfig, gpus: list[int] | Non
     return [Slot(i, "cpu", threads) for i in range(count)]
 
 
-def _pin(job, slot: Slot):
-    return dataclasses.replace(job, device=slot.device, threads=slot.threads)
+def _pin(job, slot: Slot, zygote: str | None = None):
+    return dataclasses.replace(job, device=slot.device, threads=slot.threads, zygote=zygote)
 
 
 def _identity(job) -> tuple[str, str]:
@@ -153,6 +155,10 @@ class LocalPool:
         self.runner_module = runner_module
         self._running: set[subprocess.Popen] = set()
         self._stopping = threading.Event()
+        # One zygote per slot (warm start, zygote.py), started with the slot's first job and kept
+        # for the batch: each job's runner process is new, the zygote outlives it.
+        self._zygotes: dict[int, Zygote] = {}
+        self._zygote_lock = threading.Lock()
 
     def describe(self) -> str:
         return f"local pool, {len(self.slots)} runner(s): " + ", ".join(s.describe() for s in self.slots)
@@ -185,11 +191,27 @@ class LocalPool:
             for proc in list(self._running):
                 _kill_group(proc)
             executor.shutdown(wait=True)
+            with self._zygote_lock:
+                for zygote in self._zygotes.values():
+                    zygote.close()
+                self._zygotes.clear()
+
+    def _zygote(self, job, slot: Slot) -> str | None:
+        """The socket of the slot's zygote when the job starts warm in a sandbox (started now if needed)."""
+        if not (job.warm and job.sandbox) or bwrap_problem(sandbox_uid(job.limits.sandbox_uid_base)) is not None:
+            return None
+        with self._zygote_lock:
+            zygote = self._zygotes.get(slot.index)
+            if zygote is None or not zygote.alive:
+                if zygote is not None:
+                    zygote.close()
+                zygote = self._zygotes[slot.index] = start_zygote(slot.device, slot.threads)
+            return zygote.path
 
     def _run_on_free_slot(self, job, free: queue.Queue) -> SubmissionResult:
         slot = free.get()
         try:
-            return self.run_attempts(_pin(job, slot), slot)
+            return self.run_attempts(_pin(job, slot, self._zygote(job, slot)), slot)
         finally:
             free.put(slot)
 

@@ -19,7 +19,6 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import nbformat
-from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import SaveAutoGrades
 from sqlalchemy.exc import SAWarning
 
@@ -35,6 +34,7 @@ from autograder.course import OutputFolder
 from autograder.export.late import Lateness, lateness_of, parse_time
 from autograder.export.lms import lms_id_from_source
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
+from autograder.gradebook import Gradebook, MissingEntry
 from autograder.reports import feedback, report
 from autograder.reports.inert import inert_notebook
 from autograder.submission.results import FAILED, SubmissionResult, bounded, complete

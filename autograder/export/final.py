@@ -29,7 +29,6 @@ from dataclasses import dataclass, field
 from datetime import UTC
 from pathlib import Path
 
-from nbgrader.api import Gradebook, MissingEntry
 from sqlalchemy.exc import SAWarning
 
 from alexnet_core.contract import CHECK_CELLS, answer_cell, answer_label
@@ -38,6 +37,7 @@ from autograder.errors import LabError
 from autograder.export import lms
 from autograder.export.late import Lateness, describe_policy, lateness_of, parse_time, penalty_percent
 from autograder.files import atomic_write, csv_safe
+from autograder.gradebook import Gradebook, MissingEntry
 from autograder.reports import feedback
 from autograder.submission.results import FAILED, SubmissionResult
 from grading_config import GradingConfig

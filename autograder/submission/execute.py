@@ -11,8 +11,12 @@ grade_id and the run goes on (later cells may still earn points).
 """
 from __future__ import annotations
 
+import atexit
+import contextlib
 import json
+import logging
 import os
+import re
 import shutil
 import signal
 import sys
@@ -28,7 +32,10 @@ from alexnet_core.contract import MB, grade_id
 from alexnet_core.errors import AssetError
 from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
 from autograder.submission import sandbox as sb
+from autograder.submission import zygote as zg
 from grading_config import Limits, Profile
+
+log = logging.getLogger(__name__)
 
 OK, ERROR, TIMEOUT, DEAD, MEMORY, CRASHED = "ok", "error", "timeout", "dead-kernel", "memory", "crashed"
 OUTPUT = "output-channel"
@@ -46,6 +53,13 @@ KERNEL_ENV_NAMES = ("PATH", "LANG", "LC_ALL", "TZ", "LD_LIBRARY_PATH")
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
 # Unix socket paths are limited to 108 bytes; past this, the sockets go to a short private folder.
 SOCKET_PATH_MAX = 100
+# What a warm start's zygote imports once for all its kernels: what the lab's cells and ipykernel
+# import (torch 1.3-2 s, torchvision, matplotlib and its font list, IPython), and the student floor.
+PRELOAD = ("torch", "torchvision", "numpy", "PIL.Image", "matplotlib.pyplot", "ipykernel.kernelapp",
+           "ipykernel.ipkernel", "alexnet_core", *(f"alexnet_core.{name}" for name in (
+               "assets", "cifar", "display", "identity", "imagenet", "models", "plots", "profiles", "runtime",
+               "synthetic", "training")))
+KERNEL_ARGS = ("--HistoryManager.enabled=False",)
 UNNAMED = "cell "
 """How a cell without a grade id is named in results: 'cell N' (1-based); only a student's own cell has none."""
 
@@ -67,6 +81,8 @@ class Execution:
     """Cells whose outputs were cut at the output cap."""
     seconds: float = 0.0
     sandboxed: bool = False
+    warm_start: bool = False
+    """The kernel was forked from a zygote (else started from nothing)."""
 
     @property
     def stopped(self) -> bool:
@@ -96,52 +112,82 @@ def warm_assets(profile: Profile) -> None:
         pass
 
 
-def kernel_env(workdir: Path, profile: Profile, device: str, threads: int) -> dict[str, str]:
-    """The kernel's whole environment: a few names from the grader's, the rest set here."""
+def fixed_kernel_env(device: str, threads: int) -> dict[str, str]:
+    """The part of a kernel's environment that is the same for every run of a runner slot: a few
+    names from the grader's, the rest set here (a zygote imports with exactly this)."""
     env = {name: os.environ[name] for name in KERNEL_ENV_NAMES if name in os.environ}
     env.setdefault("PATH", "/usr/local/bin:/usr/bin:/bin")
-    env[PROFILE_ENV] = profile.name
-    env[RECIPE_ENV] = recipe_to_json(profile)  # the recipe as this config resolved it, overrides included
     env[DATA_ENV] = str(cache_dir())
     for name in THREAD_VARS:
         env[name] = str(max(1, threads))
     env["CUDA_VISIBLE_DEVICES"] = device.split(":", 1)[1] if device.startswith("cuda") else ""
-    # Homes inside the kernel's own working folder. (No MPLBACKEND: ipykernel then uses the inline
-    # backend, as a student's Jupyter does.)
-    env["HOME"] = env["TMPDIR"] = str(workdir)
     # Who the kernel is, for getpass.getuser() (torch's compile cache asks): its uid has no
-    # account on the host.
+    # account on the host. (No MPLBACKEND: ipykernel then uses the inline backend, as a student's
+    # Jupyter does.)
     env["USER"] = env["LOGNAME"] = sb.KERNEL_USER
-    for name, sub in (("JUPYTER_RUNTIME_DIR", ".runtime"), ("IPYTHONDIR", ".ipython"), ("MPLCONFIGDIR", ".mpl")):
-        env[name] = str(workdir / sub)
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     # The project's student floor must import inside, installed or editable.
     env["PYTHONPATH"] = os.pathsep.join(str(root) for root in sb.code_roots())
     return env
 
 
+def kernel_env(workdir: Path, profile: Profile, device: str, threads: int) -> dict[str, str]:
+    """The kernel's whole environment: the slot's fixed part and this run's names (PER_RUN_ENV)."""
+    env = fixed_kernel_env(device, threads)
+    env[PROFILE_ENV] = profile.name
+    env[RECIPE_ENV] = recipe_to_json(profile)  # the recipe as this config resolved it, overrides included
+    env["HOME"] = env["TMPDIR"] = str(workdir)  # homes inside the kernel's own working folder
+    for name, sub in (("JUPYTER_RUNTIME_DIR", ".runtime"), ("IPYTHONDIR", ".ipython"), ("MPLCONFIGDIR", ".mpl")):
+        env[name] = str(workdir / sub)
+    return env
+
+
+PER_RUN_ENV = (PROFILE_ENV, RECIPE_ENV, "HOME", "TMPDIR", "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR")
+"""The names `kernel_env` sets per run (read by alexnet_core when called, never at import)."""
+
+
+def start_zygote(device: str, threads: int) -> zg.Zygote:
+    """A zygote for the kernels of a runner slot (the local pool starts one per slot)."""
+    return zg.Zygote(fixed_kernel_env(device, threads), preload=PRELOAD)
+
+
 def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "cpu", threads: int = 1,
-            sandbox: bool = True, hidden: list = (), scratch: Path | None = None) -> Execution:
+            sandbox: bool = True, hidden: list = (), scratch: Path | None = None, warm: bool = True,
+            zygote: str | None = None) -> Execution:
     """Run the notebook (nbformat JSON text) with a fresh kernel; never raises for the notebook's faults.
 
     `scratch`: the folder to make this run's scratch in (the batch passes OUT/.work/scratch); the
-    run's folder is removed when it ends.
+    run's folder is removed when it ends. `warm`: fork the kernel from a zygote (zygote.py) when
+    the run is sandboxed: the one listening at `zygote` (the pool's, for this slot), else one this
+    process starts and keeps; a warm start that fails is said once, and this run and every later one
+    in this process start cold.
     """
     started = time.monotonic()
     if scratch is not None:
         Path(scratch).mkdir(parents=True, exist_ok=True)
     # Absolute: the sandbox's command line is run from the kernel's folder, not from here.
+    kw = dict(profile=profile, limits=limits, device=device, threads=threads, sandbox=sandbox, hidden=list(hidden),
+              zygote=zygote)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch)).resolve()
     try:
-        result = _execute(notebook, run_dir, profile=profile, limits=limits, device=device, threads=threads,
-                          sandbox=sandbox, hidden=list(hidden))
+        try:
+            result = _execute(notebook, run_dir, warm=warm, **kw)
+        except zg.WarmStartError as exc:  # before any student code ran: start this one cold
+            if exc.lasting:
+                _warm_failed(str(exc))
+            else:
+                log.info("%s", exc)
+            shutil.rmtree(run_dir, ignore_errors=True)
+            run_dir.mkdir()
+            result = _execute(notebook, run_dir, warm=False, **kw)
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
     result.seconds = round(time.monotonic() - started, 2)
     return result
 
 
-def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, sandbox, hidden) -> Execution:
+def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, sandbox, hidden, warm,
+             zygote) -> Execution:
     uid = sb.sandbox_uid(limits.sandbox_uid_base)
     sandboxed = False
     if sandbox:
@@ -165,13 +211,19 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
         if cache_dir().is_dir():
             sb.open_to_others(cache_dir())
     env = kernel_env(workdir, profile, device, threads)
-    gpu = device.startswith("cuda")
+    # On CPU the address-space cap makes a runaway allocation a MemoryError inside the kernel;
+    # CUDA reserves huge address ranges, so GPU runs rely on the resident-memory watchdog.
+    caps = {"processes": limits.processes, "memory_mb": None if device.startswith("cuda") else limits.memory_mb,
+            "file_mb": limits.scratch_mb}
+    launch = None
+    if warm and sandboxed and _zygote_problem is None:
+        fixed = zg.fixed_part(env, PER_RUN_ENV)
+        launch = WarmLaunch(path=zygote or _own_zygote(fixed).path, fixed=fixed, fifo=sockets / "kernel.pid",
+                            uid=uid, env=env, cwd=workdir, spec=sb.confine_spec(uid=uid, **caps))
 
     def wrap(kernel: list[str]) -> list[str]:
-        # On CPU the address-space cap makes a runaway allocation a MemoryError inside the kernel;
-        # CUDA reserves huge address ranges, so GPU runs rely on the resident-memory watchdog.
-        caps = {"processes": limits.processes, "memory_mb": None if gpu else limits.memory_mb,
-                "file_mb": limits.scratch_mb}
+        if launch is not None:  # the sandbox runs a holder; the zygote forks the kernel into it
+            kernel = sb.holder_command(launch.fifo)
         if sandboxed:
             accounts = sb.write_accounts(run_dir, uid, workdir) if uid is not None else None
             return sb.sandbox_command(kernel, workdir=workdir, shared=sockets, env=env, uid=uid, readable=[cache_dir()],
@@ -182,7 +234,7 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     try:
         with open(run_dir / "kernel.log", "wb") as log:
             result = _drive(notebook, wrap=wrap, env=env, workdir=workdir, sockets=sockets, owner=owner, log=log,
-                            profile=profile, limits=limits)
+                            profile=profile, limits=limits, launch=launch)
         if result.status == CRASHED:
             tail = (run_dir / "kernel.log").read_bytes()[-2000:].decode("utf-8", "replace").strip().splitlines()
             if tail:
@@ -191,8 +243,92 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
         if sockets.parent != run_dir:
             shutil.rmtree(sockets, ignore_errors=True)
     result.sandboxed = sandboxed
+    result.warm_start = launch is not None and launch.pid is not None
     return result
 
+
+# ---------------------------------------------------------------- the warm start
+
+_zygote: zg.Zygote | None = None
+"""The zygote this process started for itself (a Ray worker, a test): kept across runs."""
+_zygote_lock = threading.Lock()
+_zygote_problem: str | None = None
+"""Why this process starts its kernels cold from now on (a warm start failed once), or None."""
+
+
+def _own_zygote(fixed: dict[str, str]) -> zg.Zygote:
+    """This process's zygote for kernels with the `fixed` environment (a new one when that changed)."""
+    global _zygote
+    with _zygote_lock:  # runs on several threads of one process (the tests) share it
+        if _zygote is not None and (_zygote.fixed != fixed or not _zygote.alive):
+            _close_zygote()
+        if _zygote is None:
+            _zygote = zg.Zygote(fixed, preload=PRELOAD)
+        return _zygote
+
+
+def _close_zygote() -> None:
+    global _zygote
+    if _zygote is not None:
+        _zygote.close()
+        _zygote = None
+
+
+atexit.register(_close_zygote)
+
+
+def _warm_failed(reason: str) -> None:
+    global _zygote_problem
+    _zygote_problem = reason
+    _close_zygote()
+    log.warning("warm start off in this runner, kernels start cold from now on: %s", reason)
+
+
+@dataclass
+class WarmLaunch:
+    """A kernel to fork from the zygote into the sandbox that `wrap` starts with a holder."""
+
+    path: str
+    """The zygote's socket."""
+    fixed: dict
+    fifo: Path
+    uid: int | None
+    env: dict
+    cwd: Path
+    spec: dict
+    """confine.py's spec for the kernel: its limits and seccomp program."""
+    pid: int | None = None
+    """The kernel's host PID once forked."""
+
+    def start(self, sandbox_process, connection_file: str, log_fd: int) -> None:
+        holder = _find_holder(sandbox_process, self.fifo)
+        self.pid = zg.spawn(
+            self.path, fixed=self.fixed, holder_pid=holder, uid=self.uid, limits={k: self.spec[k] for k in ("nproc", "as_bytes", "fsize_bytes")},
+            seccomp=bytes.fromhex(self.spec["seccomp"]), env=self.env, cwd=str(self.cwd),
+            argv=["-f", connection_file, *KERNEL_ARGS], fifo=str(self.fifo), log_fd=log_fd)
+
+
+def _find_holder(process, fifo: Path, timeout_s: float = 30) -> int:
+    """The host PID of the sandbox's holder, once it has made its FIFO."""
+    deadline = time.monotonic() + timeout_s
+    while not fifo.exists():
+        if process.poll() is not None:
+            raise zg.WarmStartError(f"the sandbox ended (exit {process.returncode}) before its holder started")
+        if time.monotonic() > deadline:
+            raise zg.WarmStartError(f"the sandbox's holder did not start within {timeout_s:g} s")
+        time.sleep(0.005)
+    wanted = sb.holder_command(fifo)
+    for pid in _descendants(process.pid):
+        try:
+            argv = Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace").split("\0")[:-1]
+        except OSError:
+            continue
+        if argv == wanted:
+            return pid
+    raise zg.WarmStartError("the sandbox's holder process was not found")
+
+
+# ---------------------------------------------------------------- the kernel and its client
 
 def _kernel_manager_class():
     from jupyter_client.manager import AsyncKernelManager
@@ -204,11 +340,16 @@ def _kernel_manager_class():
         wrap = staticmethod(lambda cmd: cmd)
         owner: int | None = None
         max_message = 0
+        launch: WarmLaunch | None = None
+        log_fd: int = 2
 
         def format_kernel_cmd(self, extra_arguments=None):
-            kernel = [sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file,
-                      "--HistoryManager.enabled=False"]
-            return self.wrap(kernel)
+            return self.wrap([sys.executable, "-m", "ipykernel_launcher", "-f", self.connection_file, *KERNEL_ARGS])
+
+        async def _async_launch_kernel(self, kernel_cmd, **kw):
+            await super()._async_launch_kernel(kernel_cmd, **kw)
+            if self.launch is not None:
+                self.launch.start(self.provisioner.process, self.connection_file, self.log_fd)
 
         def client(self, **kwargs):
             kc = super().client(**kwargs)
@@ -267,8 +408,8 @@ def _capped_client_class():
     return CappedClient
 
 
-def _tree_rss_mb(root: int) -> float:
-    """Resident memory of a process and all its descendants (the sandbox's processes)."""
+def _descendants(*roots: int) -> list[int]:
+    """The processes and all their descendants, roots first."""
     children: dict[int, list[int]] = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
@@ -276,18 +417,30 @@ def _tree_rss_mb(root: int) -> float:
         except (OSError, IndexError):
             continue
         children.setdefault(int(fields[1]), []).append(int(stat.parent.name))
-    total, todo = 0.0, [root]
+    found, todo = [], list(roots)
     while todo:
-        pid = todo.pop()
+        pid = todo.pop(0)
+        found.append(pid)
         todo += children.get(pid, [])
-        try:
-            with open(f"/proc/{pid}/status") as fh:
-                for line in fh:
-                    if line.startswith("VmRSS:"):
-                        total += int(line.split()[1]) / 1024
-                        break
-        except OSError:
-            pass
+    return found
+
+
+def _tree_memory_mb(*roots: int) -> float:
+    """Memory of processes and all their descendants (the sandbox's processes, and a warm-started
+    kernel, which is the zygote's child): their proportional set size, so pages shared between them,
+    or with the zygote they were forked from, count once in all (resident size would count the
+    preloaded torch once per forked process). Resident size where the kernel has no smaps_rollup."""
+    total = 0.0
+    for pid in _descendants(*roots):
+        for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
+            try:
+                with open(path) as fh:
+                    kb = next((int(line.split()[1]) for line in fh if line.startswith(key)), None)
+            except OSError:
+                continue
+            if kb is not None:
+                total += kb / 1024
+                break
     return total
 
 
@@ -295,7 +448,9 @@ def _watch_memory(client, limit_mb: int, tripped: threading.Event, done: threadi
     """Kill the kernel's whole sandbox when its resident memory passes the cap."""
     while not done.wait(0.5):
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
-        if process is not None and _tree_rss_mb(process.pid) > limit_mb:
+        launch = client.km.launch
+        kernel = launch.pid if launch is not None and launch.pid else None
+        if process is not None and _tree_memory_mb(process.pid, *([kernel] if kernel else [])) > limit_mb:
             tripped.set()
             try:
                 os.killpg(process.pid, signal.SIGKILL)
@@ -307,25 +462,75 @@ def _watch_memory(client, limit_mb: int, tripped: threading.Event, done: threadi
             return
 
 
-def _kill_sandbox(km) -> None:
-    """Make sure nothing of the run outlives it (nbclient has asked the kernel to stop; a fork of
-    the kernel would not have): killing the sandbox's first process takes its whole PID namespace."""
+# Seconds to wait for the processes of a killed sandbox to be gone.
+TEARDOWN_WAIT_S = 10
+
+
+def _sandbox_processes(km) -> list[int]:
+    """Handles (pidfds) on every process of the run's sandbox and kernel now: a reused PID is
+    never mistaken for one of them."""
     process = getattr(getattr(km, "provisioner", None), "process", None)
-    if process is None:
-        return
-    for kill in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):
+    kernel = km.launch.pid if km.launch is not None and km.launch.pid else None
+    handles = []
+    for pid in _descendants(*([process.pid] if process is not None else []), *([kernel] if kernel else [])):
         try:
-            kill()
+            handles.append(os.pidfd_open(pid))
         except OSError:
             pass
+    return handles
+
+
+@contextlib.contextmanager
+def _noting_processes(km, into: list[int]):
+    """On leaving, add the sandbox's processes to `into`: entered after nbclient's kernel context,
+    it leaves first, while they are all still there to be found."""
     try:
-        process.wait(timeout=10)
-    except Exception:
-        pass
+        yield
+    finally:
+        into.extend(_sandbox_processes(km))
+
+
+def _kill_sandbox(km, ending: list[int]) -> None:
+    """Make sure nothing of the run outlives it (nbclient has asked the kernel to stop; a fork of
+    the kernel would not have): killing the sandbox's first process takes its whole PID namespace.
+    Returns once they have all ended: the namespace goes down asynchronously (processes that mapped
+    torch take a while to unmap it), and the next run in this runner has the same uid, whose process
+    limit the last ones would otherwise still hold."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    ending = ending + _sandbox_processes(km)
+    if process is not None:  # else nbclient's shutdown has killed it already
+        for kill in (lambda: os.killpg(process.pid, signal.SIGKILL), process.kill):
+            try:
+                kill()
+            except OSError:
+                pass
+        try:
+            process.wait(timeout=TEARDOWN_WAIT_S)
+        except Exception:
+            pass
+    _wait_ended(ending, time.monotonic() + TEARDOWN_WAIT_S)
+
+
+def _wait_ended(pidfds: list[int], deadline: float) -> None:
+    """Wait until every process behind `pidfds` has ended (a pidfd turns readable then), or the deadline."""
+    import select
+
+    poller = select.poll()
+    for fd in pidfds:
+        poller.register(fd, select.POLLIN)
+    left = set(pidfds)
+    try:
+        while left and time.monotonic() < deadline:
+            for fd, _ in poller.poll(max(1, int((deadline - time.monotonic()) * 1000))):
+                poller.unregister(fd)
+                left.discard(fd)
+    finally:
+        for fd in pidfds:
+            os.close(fd)
 
 
 def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log, profile: Profile,
-           limits: Limits) -> Execution:
+           limits: Limits, launch: WarmLaunch | None = None) -> Execution:
     """Start the kernel, run every code cell, and build the executed notebook from what came back."""
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -334,7 +539,7 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
     cell_s, notebook_s = profile.cell_timeout_s, profile.notebook_timeout_s
     km = _kernel_manager_class()(kernel_name="python3", transport="ipc", ip=str(sockets / "k"),
                                  connection_file=str(sockets / "kernel.json"))
-    km.wrap, km.owner = wrap, owner
+    km.wrap, km.owner, km.launch, km.log_fd = wrap, owner, launch, log.fileno()
     km.max_message = int(max(2 * limits.output_mb, MESSAGE_FLOOR_MB) * MB)
     # Immediate shutdown: a kernel stuck in a loop would otherwise hold the runner for a grace period.
     client = _capped_client_class()(nb, km=km, timeout=cell_s, allow_errors=True, shutdown_kernel="immediate",
@@ -346,8 +551,9 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
     result = Execution(None)
     deadline = time.monotonic() + notebook_s
     tripped, done = threading.Event(), threading.Event()
+    ending: list[int] = []
     try:
-        with client.setup_kernel(env=env, cwd=str(workdir), stdout=log, stderr=log):
+        with client.setup_kernel(env=env, cwd=str(workdir), stdout=log, stderr=log), _noting_processes(km, ending):
             threading.Thread(target=_watch_memory, args=(client, limits.memory_mb, tripped, done), daemon=True).start()
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
@@ -381,16 +587,50 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
                         result.status, result.reason = DEAD, f"the kernel died while running cell {name}"
                     break
                 _record_errors(result, cell, name, limits)
+    except zg.WarmStartError:
+        raise  # nothing of the student's ran: execute() starts it again, cold
     except Exception as exc:  # the kernel could not start, etc.: recorded, never raised to the runner
         if result.status == OK:
             result.status = CRASHED
             result.reason = f"execution failed: {type(exc).__name__}: {str(exc)[:300]}"
     finally:
         done.set()
-        _kill_sandbox(km)
+        _kill_sandbox(km, ending)
     result.truncated = list(client.truncated)
     result.notebook = nbformat.writes(nb)
     return result
+
+
+def student_view(notebook: dict) -> list[dict]:
+    """What a student sees of each code cell, less what differs between two runs of the same code:
+    its stream text (however the kernel split it into messages), its rich outputs and errors, with
+    wall-clock seconds and execution counters left out. Two runs of a seeded lab compare equal."""
+    cells = []
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") != "code":
+            continue
+        streams: dict[str, str] = {}
+        rich = []
+        for out in cell.get("outputs", []):
+            if out.get("output_type") == "stream":
+                text = out.get("text", "")
+                streams[out.get("name")] = streams.get(out.get("name"), "") + (
+                    "".join(text) if isinstance(text, list) else text)
+            else:
+                rich.append({k: v for k, v in out.items() if k not in ("execution_count", "metadata", "transient")})
+        cells.append(_steady({"streams": streams, "outputs": rich}))
+    return cells
+
+
+_SECONDS = re.compile(r"\b\d+(\.\d+)? ?s\b")
+
+
+def _steady(value):
+    if isinstance(value, dict):
+        return {k: _steady(v) for k, v in value.items() if k != "seconds"}
+    if isinstance(value, list):
+        return [_steady(v) for v in value]
+    return _SECONDS.sub("<seconds>", value) if isinstance(value, str) else value
 
 
 def _record_errors(result: Execution, cell, name: str, limits: Limits) -> None:

@@ -45,6 +45,10 @@ class Job:
     """Extra folders the sandbox must not show (course root, output folder, submissions)."""
     scratch: str | None = None
     """Where runs make their scratch folder (OUT/.work/scratch); None: the system's temporary folder."""
+    warm: bool = True
+    """Fork the kernel from a zygote (runners.warm_start)."""
+    zygote: str | None = None
+    """The socket of the local pool's zygote for this job's slot; None: the runner process's own."""
     identity: Identity | None = None
     """The course's per-student seed settings (the Q3a tolerance and auto points); the seed itself
     is already in `profile`."""
@@ -75,7 +79,8 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     warm_assets(profile)
     hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
     execution = execute(prepared.notebook, profile=profile, device=job.device, threads=job.threads,
-                        limits=job.limits, sandbox=job.sandbox, hidden=hide, scratch=job.scratch)
+                        limits=job.limits, sandbox=job.sandbox, hidden=hide, scratch=job.scratch, warm=job.warm,
+                        zygote=job.zygote)
     result.executed_notebook = execution.notebook
     result.failed_cell = execution.failed_cell
     if job.sandbox and not execution.sandboxed and execution.status != CRASHED:

@@ -13,13 +13,13 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from nbformat import NotebookNode
-from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.preprocessors import ClearHiddenTests
 
 from alexnet_core.contract import grade_id
 from autograder.authoring.render import render_master
 from autograder.course import NbgraderRoot
 from autograder.errors import LabError
+from autograder.gradebook import Gradebook, MissingEntry
 from grading_config import GradingConfig
 
 # (master, its mtime, variant, profile, config) -> grade_id -> source; rendering costs ~0.1 s.
