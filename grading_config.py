@@ -48,6 +48,9 @@ def _profile(recipe: Recipe, **bars) -> Profile:
 
 PROFILES: dict[str, Profile] = {
     "full": _profile(RECIPES["full"]),
+    # The full-size lab on synthetic data: the full profile's bars, its own envelope (built on an
+    # H100 by the GPU kit's visit; `alexnet-lab reference --profile full-synthetic` rebuilds it).
+    "full-synthetic": _profile(RECIPES["full-synthetic"]),
     "smoke": _profile(RECIPES["smoke"], final_floor=45.0, envelope_margin=8.0,
                       cell_timeout_s=120, notebook_timeout_s=300),
 }
@@ -106,6 +109,9 @@ class Limits:
     require_sandbox: bool = _f(False, "Refuse to grade when bubblewrap is not available.")
     processes: int = _f(256, "Most processes and threads one grading kernel may run (a fork bomb stops there).")
     scratch_mb: int = _f(1024, "Size of the kernel's writable folders (tmpfs) and of the largest file it may write (MiB).")
+    gpu_memory_mb: int = _f(0, "GPU memory one grading kernel may hold (MiB); 0: its slot's share of the GPU (the "
+                               "GPU's memory divided by the slots on it, or runners.ray_gpu_fraction of it). A kernel "
+                               "over it is stopped, so one submission cannot take the GPU from the others.")
     sandbox_uid_base: int = _f(1_900_000_000, "When grading as root, a kernel runs as this uid plus its runner's "
                                               "process id: an unused uid of its own, never root.")
 
@@ -113,7 +119,10 @@ class Limits:
 @dataclass(frozen=True)
 class Runners:
     backend: str = _f("local", "Runner pool: 'local' (processes on this machine) or 'ray'.")
-    slots_per_gpu: int = _f(1, "Submissions run at once on each visible GPU.")
+    slots_per_gpu: int = _f(4, "Submissions run at once on each visible GPU, at most one per CPU core. 4: the "
+                               "sweep on an H100 (README, 'On a GPU'): 1, 2, 4 slots graded 526, 783, 948 "
+                               "submissions/hour, about 1 GiB of GPU memory each; a kernel is mostly Python "
+                               "on a CPU core, the GPU under 2 % busy.")
     cpu_runners: int = _f(0, "Runners when there is no GPU; 0 means one per two CPU cores, at least 1.")
     threads_per_runner: int = _f(1, "Torch/OMP threads per CPU runner (kernels fight for cores).")
     retries: int = _f(1, "Times a submission whose runner died is retried before it is failed.")

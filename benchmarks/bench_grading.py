@@ -231,7 +231,7 @@ def _gpu_used_now() -> float | None:
 
 
 def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
-          deadline_s: float | None = None, unrun: bool = False) -> dict:
+          deadline_s: float | None = None, unrun: bool = False, cold: bool = False) -> dict:
     """Grade the same n submissions with s runners per GPU (or s CPU runners), for each s."""
     started = time.monotonic()
     gpus = [] if cpu else visible_gpus()
@@ -246,7 +246,7 @@ def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
     t = time.monotonic()
     folder = make_submissions(work, n, profile, run=not unrun)
     where = "CPU runners" if cpu else f"{len(gpus)} GPU(s)"
-    results = {"profile": profile, "submissions": n, "where": where, "cpu_cores": os.cpu_count(),
+    results = {"profile": profile, "submissions": n, "where": where, "cpu_cores": os.cpu_count(), "cold": cold,
                "prepare_seconds": round(time.monotonic() - t, 1), "sweep": []}
     print(f"\n{n} {profile} submissions, {where} (prepared in {results['prepare_seconds']} s)", flush=True)
     for per_gpu in slots:
@@ -262,7 +262,7 @@ def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
         baseline = _gpu_used_now()
         try:
             with GpuSampler() as sampler:
-                seconds = time_ours(folder, out, runners, profile, timeout_s=left, env=env)
+                seconds = time_ours(folder, out, runners, profile, timeout_s=left, env=env, cold=cold)
         except subprocess.TimeoutExpired:
             row["skipped"] = "stopped at the deadline"
             print(f"  {per_gpu} slot(s): stopped at the deadline", flush=True)
@@ -314,6 +314,7 @@ def main() -> int:
     parser.add_argument("--cpu", action="store_true", help="with --slots: sweep CPU runners instead of runners per GPU")
     parser.add_argument("--deadline-s", type=float, help="with --slots: skip slot counts past this many seconds")
     parser.add_argument("--json", help="with --slots: also write the figures to this JSON file")
+    parser.add_argument("--cold", action="store_true", help="with --slots: grade with `--cold` (no warm start)")
     parser.add_argument("--unrun", action="store_true", help="with --slots: submissions handed in without running "
                         "(saves executing the release once; the kit's dry run)")
     args = parser.parse_args()
@@ -323,7 +324,7 @@ def main() -> int:
     if args.slots:
         try:
             results = sweep(work, n, args.profile, [int(s) for s in args.slots.split(",")], cpu=args.cpu,
-                            deadline_s=args.deadline_s, unrun=args.unrun)
+                            deadline_s=args.deadline_s, unrun=args.unrun, cold=args.cold)
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
             return 0 if any("per_hour" in r for r in results["sweep"]) else 1

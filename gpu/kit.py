@@ -339,7 +339,7 @@ class Kit:
                             if line.startswith(("PASSED", "FAILED", "SKIPPED", "ERROR"))]
         figures["figures"] = [line.strip() for line in out.splitlines()
                               if line.startswith(("smoke on", "two seeded runs", "inside bubblewrap", "host memory cap",
-                                                  "filling the GPU"))]
+                                                  "filling the GPU", "GPU share"))]
         return ("ok" if code == 0 else "failed" if code is not None else "timeout"), figures
 
     def training(self, limit: float):

@@ -92,18 +92,22 @@ def plan_slots(runners: int | None, config: GradingConfig, gpus: list[int] | Non
     gpus = visible_gpus() if gpus is None else gpus
     if runners is not None and runners < 1:
         raise ConfigError(f"--runners {runners}: give at least 1 (or leave it out for the default).")
+    cores = os.cpu_count() or 1
     if gpus:
-        count = runners or len(gpus) * max(1, r.slots_per_gpu)
+        # A slot's kernel is mostly Python on one core: more slots per GPU than cores per GPU wait.
+        per_gpu = min(max(1, r.slots_per_gpu), max(1, cores // len(gpus)))
+        count = runners or len(gpus) * per_gpu
         # Round-robin over GPUs: with 2 GPUs and 4 slots, slots 0 and 2 share GPU 0.
         return [Slot(i, f"cuda:{gpus[i % len(gpus)]}", max(1, r.threads_per_runner)) for i in range(count)]
-    cores = os.cpu_count() or 1
     count = runners or (r.cpu_runners if r.cpu_runners >= 1 else max(1, cores // 2))
     threads = max(1, r.threads_per_runner)
     return [Slot(i, "cpu", threads) for i in range(count)]
 
 
-def _pin(job, slot: Slot, zygote: str | None = None):
-    return dataclasses.replace(job, device=slot.device, threads=slot.threads, zygote=zygote)
+def _pin(job, slot: Slot, zygote: str | None = None, sharing: int = 1):
+    """The job on `slot`, whose GPU (if any) `sharing` slots share."""
+    return dataclasses.replace(job, device=slot.device, threads=slot.threads, zygote=zygote,
+                               gpu_share=1.0 / max(1, sharing))
 
 
 def _identity(job) -> tuple[str, str]:
@@ -211,7 +215,8 @@ class LocalPool:
     def _run_on_free_slot(self, job, free: queue.Queue) -> SubmissionResult:
         slot = free.get()
         try:
-            return self.run_attempts(_pin(job, slot, self._zygote(job, slot)), slot)
+            sharing = sum(1 for s in self.slots if s.device == slot.device)
+            return self.run_attempts(_pin(job, slot, self._zygote(job, slot), sharing), slot)
         finally:
             free.put(slot)
 
@@ -281,7 +286,8 @@ def _ray_task(job, threads: int):
     for name in THREAD_VARS:
         os.environ[name] = str(threads)
     start = time.monotonic()
-    result = run_job(dataclasses.replace(job, device=device, threads=threads))
+    share = ray.get_runtime_context().get_assigned_resources().get("GPU", 1.0) if gpu_ids else 1.0
+    result = run_job(dataclasses.replace(job, device=device, threads=threads, gpu_share=min(1.0, share)))
     result.seconds = result.seconds or time.monotonic() - start
     result.device = result.device or f"{device} on {ray.util.get_node_ip_address()}"
     return result

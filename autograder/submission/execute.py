@@ -153,21 +153,27 @@ def start_zygote(device: str, threads: int) -> zg.Zygote:
 
 def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "cpu", threads: int = 1,
             sandbox: bool = True, hidden: list = (), scratch: Path | None = None, warm: bool = True,
-            zygote: str | None = None) -> Execution:
+            zygote: str | None = None, gpu_share: float = 1.0) -> Execution:
     """Run the notebook (nbformat JSON text) with a fresh kernel; never raises for the notebook's faults.
 
     `scratch`: the folder to make this run's scratch in (the batch passes OUT/.work/scratch); the
     run's folder is removed when it ends. `warm`: fork the kernel from a zygote (zygote.py) when
     the run is sandboxed: the one listening at `zygote` (the pool's, for this slot), else one this
     process starts and keeps; a warm start that fails is said once, and this run and every later one
-    in this process start cold.
+    in this process start cold. `gpu_share`: the part of its GPU this run's slot owns; a kernel
+    holding more GPU memory than that share (or `limits.gpu_memory_mb`) is stopped, so a runner
+    that takes the GPU from the others fails alone.
     """
     started = time.monotonic()
     if scratch is not None:
         Path(scratch).mkdir(parents=True, exist_ok=True)
     # Absolute: the sandbox's command line is run from the kernel's folder, not from here.
+    gpu_cap_mb = None
+    if device.startswith("cuda"):
+        total = gpu_total_mb(device) if not limits.gpu_memory_mb and gpu_share < 1 else None
+        gpu_cap_mb = limits.gpu_memory_mb or (total * gpu_share if total else None)
     kw = dict(profile=profile, limits=limits, device=device, threads=threads, sandbox=sandbox, hidden=list(hidden),
-              zygote=zygote)
+              zygote=zygote, gpu_cap_mb=gpu_cap_mb)
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch)).resolve()
     try:
         try:
@@ -187,7 +193,7 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
 
 
 def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, sandbox, hidden, warm,
-             zygote) -> Execution:
+             zygote, gpu_cap_mb) -> Execution:
     uid = sb.sandbox_uid(limits.sandbox_uid_base)
     sandboxed = False
     if sandbox:
@@ -234,7 +240,7 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     try:
         with open(run_dir / "kernel.log", "wb") as log:
             result = _drive(notebook, wrap=wrap, env=env, workdir=workdir, sockets=sockets, owner=owner, log=log,
-                            profile=profile, limits=limits, launch=launch)
+                            profile=profile, limits=limits, launch=launch, gpu_cap_mb=gpu_cap_mb)
         if result.status == CRASHED:
             tail = (run_dir / "kernel.log").read_bytes()[-2000:].decode("utf-8", "replace").strip().splitlines()
             if tail:
@@ -444,14 +450,62 @@ def _tree_memory_mb(*roots: int) -> float:
     return total
 
 
-def _watch_memory(client, limit_mb: int, tripped: threading.Event, done: threading.Event) -> None:
-    """Kill the kernel's whole sandbox when its resident memory passes the cap."""
+def gpu_memory_by_pid() -> dict[int, float]:
+    """MiB of GPU memory each process holds, from nvidia-smi (host PIDs); empty where it cannot say."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
+                             capture_output=True, text=True, timeout=10).stdout
+    except (OSError, subprocess.TimeoutExpired):
+        return {}
+    held: dict[int, float] = {}
+    for line in out.splitlines():
+        pid, _, mib = line.partition(",")
+        try:
+            held[int(pid)] = held.get(int(pid), 0.0) + float(mib)
+        except ValueError:
+            continue
+    return held
+
+
+def gpu_total_mb(device: str) -> float | None:
+    """The memory of the GPU `device` ("cuda:N", a physical index) names, from nvidia-smi."""
+    import subprocess
+
+    try:
+        out = subprocess.run(["nvidia-smi", "-i", device.split(":", 1)[1], "--query-gpu=memory.total",
+                              "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10).stdout
+        return float(out.split()[0])
+    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
+        return None
+
+
+# Seconds between two looks at the GPU's memory (nvidia-smi costs about 0.1 s of a core).
+GPU_WATCH_S = 2.0
+
+
+def _watch_memory(client, limit_mb: int, gpu_cap_mb: float | None, tripped: dict, done: threading.Event) -> None:
+    """Kill the kernel's whole sandbox when its memory passes the cap, or its GPU memory its share
+    of the GPU (`gpu_cap_mb`); `tripped` says which: {"memory": MiB} or {"gpu": MiB}."""
+    next_gpu = time.monotonic()
     while not done.wait(0.5):
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
         launch = client.km.launch
         kernel = launch.pid if launch is not None and launch.pid else None
-        if process is not None and _tree_memory_mb(process.pid, *([kernel] if kernel else [])) > limit_mb:
-            tripped.set()
+        if process is None:
+            continue
+        roots = [process.pid, *([kernel] if kernel else [])]
+        used = _tree_memory_mb(*roots)
+        if used > limit_mb:
+            tripped["memory"] = used
+        elif gpu_cap_mb and time.monotonic() >= next_gpu:
+            next_gpu = time.monotonic() + GPU_WATCH_S
+            held = gpu_memory_by_pid()
+            on_gpu = sum(held.get(pid, 0.0) for pid in _descendants(*roots))
+            if on_gpu > gpu_cap_mb:
+                tripped["gpu"] = on_gpu
+        if tripped:
             try:
                 os.killpg(process.pid, signal.SIGKILL)
             except OSError:
@@ -530,7 +584,7 @@ def _wait_ended(pidfds: list[int], deadline: float) -> None:
 
 
 def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log, profile: Profile,
-           limits: Limits, launch: WarmLaunch | None = None) -> Execution:
+           limits: Limits, launch: WarmLaunch | None = None, gpu_cap_mb: float | None = None) -> Execution:
     """Start the kernel, run every code cell, and build the executed notebook from what came back."""
     import nbformat
     from nbclient.exceptions import CellTimeoutError, DeadKernelError
@@ -550,11 +604,13 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
     client.truncated = []
     result = Execution(None)
     deadline = time.monotonic() + notebook_s
-    tripped, done = threading.Event(), threading.Event()
+    tripped: dict[str, float] = {}
+    done = threading.Event()
     ending: list[int] = []
     try:
         with client.setup_kernel(env=env, cwd=str(workdir), stdout=log, stderr=log), _noting_processes(km, ending):
-            threading.Thread(target=_watch_memory, args=(client, limits.memory_mb, tripped, done), daemon=True).start()
+            threading.Thread(target=_watch_memory, args=(client, limits.memory_mb, gpu_cap_mb, tripped, done),
+                             daemon=True).start()
             for index, cell in enumerate(nb.cells):
                 if cell.cell_type != "code":
                     continue
@@ -580,7 +636,11 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
                     break
                 except DeadKernelError:
                     result.failed_cell = name
-                    if tripped.is_set():
+                    if "gpu" in tripped:
+                        result.status = MEMORY
+                        result.reason = (f"cell {name} held {tripped['gpu']:,.0f} MiB of GPU memory, more than its "
+                                         f"share of the GPU ({gpu_cap_mb:,.0f} MiB); the kernel was stopped")
+                    elif tripped:
                         result.status = MEMORY
                         result.reason = f"cell {name} used more than {limits.memory_mb} MB of memory; the kernel was stopped"
                     else:

@@ -47,6 +47,8 @@ class Job:
     """Where runs make their scratch folder (OUT/.work/scratch); None: the system's temporary folder."""
     warm: bool = True
     """Fork the kernel from a zygote (runners.warm_start)."""
+    gpu_share: float = 1.0
+    """The part of its GPU the job's slot owns (1 / slots on that GPU; Ray: runners.ray_gpu_fraction)."""
     zygote: str | None = None
     """The socket of the local pool's zygote for this job's slot; None: the runner process's own."""
     identity: Identity | None = None
@@ -80,7 +82,7 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
     execution = execute(prepared.notebook, profile=profile, device=job.device, threads=job.threads,
                         limits=job.limits, sandbox=job.sandbox, hidden=hide, scratch=job.scratch, warm=job.warm,
-                        zygote=job.zygote)
+                        zygote=job.zygote, gpu_share=job.gpu_share)
     result.executed_notebook = execution.notebook
     result.failed_cell = execution.failed_cell
     if job.sandbox and not execution.sandboxed and execution.status != CRASHED:

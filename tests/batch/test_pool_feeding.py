@@ -15,6 +15,9 @@ class FakeJob:
     prepared: SimpleNamespace
     device: str = "cpu"
     threads: int = 1
+    warm: bool = False
+    zygote: str | None = None
+    gpu_share: float = 1.0
 
 
 def test_results_are_yielded_while_the_generator_still_has_jobs(tmp_path, monkeypatch):

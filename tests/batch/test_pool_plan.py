@@ -12,11 +12,16 @@ def _config(**runners):
     return dataclasses.replace(CONFIG, runners=dataclasses.replace(CONFIG.runners, **runners))
 
 
-def test_one_slot_per_gpu_by_default_and_more_when_configured():
+def test_slots_per_gpu_as_configured_and_never_more_than_the_cores(monkeypatch):
+    monkeypatch.setattr("os.cpu_count", lambda: 16)
+    assert len(plan_slots(None, CONFIG, gpus=[0])) == CONFIG.runners.slots_per_gpu
     assert [s.device for s in plan_slots(None, _config(slots_per_gpu=1), gpus=[0, 1])] == ["cuda:0", "cuda:1"]
     four = plan_slots(None, _config(slots_per_gpu=2), gpus=[0, 1])
     assert [s.device for s in four] == ["cuda:0", "cuda:1", "cuda:0", "cuda:1"]
     assert [s.device for s in plan_slots(3, CONFIG, gpus=[5])] == ["cuda:5"] * 3
+    monkeypatch.setattr("os.cpu_count", lambda: 2)  # a 2-core GPU box: one slot per core
+    assert len(plan_slots(None, _config(slots_per_gpu=4), gpus=[0])) == 2
+    assert len(plan_slots(None, _config(slots_per_gpu=4), gpus=[0, 1])) == 2
 
 
 def test_cpu_runners_follow_the_machine_or_the_config(monkeypatch):

@@ -124,3 +124,26 @@ def test_a_kernel_that_fills_the_gpu_gets_an_out_of_memory_error_in_its_cell():
     assert e.status == run.ERROR and e.failed_cell == "cell_0"
     assert e.errors[0]["ename"] in ("OutOfMemoryError", "RuntimeError")
     assert texts(e)[1].endswith("GiB taken, then given back\n")
+
+
+def test_a_runner_that_takes_the_gpu_from_the_others_fails_alone():
+    # Four slots share the GPU: a kernel holding more than a quarter of its memory is stopped with
+    # a reason naming its share, while a neighbour on the same GPU trains to the end.
+    from concurrent.futures import ThreadPoolExecutor
+
+    hog = ("import torch, time\nblocks = []\nwhile True:\n"
+           "    blocks.append(torch.empty(2**30, dtype=torch.uint8, device='cuda'))\n    time.sleep(0.05)")
+    neighbour = ("import torch, time\nx = torch.ones(256, 256, device='cuda')\nfor _ in range(40):\n"
+                 "    x = (x @ x).clamp(max=1.0)\n    time.sleep(0.25)\nprint('neighbour done', float(x.sum()) > 0)")
+    profile = dataclasses.replace(SMOKE, cell_timeout_s=180, notebook_timeout_s=360)
+
+    def grade(source):
+        return run.execute(code_notebook(source, grade_ids=("cell_0",)), profile=profile, limits=LIMITS,
+                           device="cuda:0", threads=1, gpu_share=0.25)
+
+    with ThreadPoolExecutor(2) as pool:
+        hogged, calm = pool.map(grade, [hog, neighbour])
+    print(f"\nGPU share on cuda:0: hog {hogged.status}, {hogged.reason!r} after {hogged.seconds} s; "
+          f"neighbour {calm.status} ({texts(calm)[0].strip()!r})")
+    assert hogged.status == run.MEMORY and "share of the GPU" in hogged.reason, hogged.reason
+    assert calm.status == run.OK and texts(calm)[0] == "neighbour done True\n", calm.reason
