@@ -117,12 +117,11 @@ def own_text(text: str) -> str:
     return text.replace(PLACEHOLDER, "").strip()
 
 
-def is_answered(text: str, min_chars: int = MIN_ANSWER_CHARS, master_text: str = PLACEHOLDER) -> bool:
+def is_answered(text: str, master_text: str = PLACEHOLDER) -> bool:
     """The one rule, for the student's check and the grader: changed from the release (`master_text`,
     the answer cell as released) and not empty without the placeholder. Any such text reaches a TA,
-    however short (`min_chars` only decides `is_short`): an empty or placeholder answer is the only
-    unanswered one."""
-    del min_chars  # kept for callers; shortness is a note (is_short), never a zero
+    however short (shortness is a note, `is_short`, never a zero): an empty or placeholder answer
+    is the only unanswered one."""
     own = own_text(text)
     return bool(own) and text.strip() != master_text.strip()
 

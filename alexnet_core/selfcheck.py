@@ -171,7 +171,7 @@ def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> N
     cells = answer_cells(nb, questions)  # as the grader finds them: by grade id, the last copy
     missing = [q for q in questions if q not in cells]
     unanswered = [label for label, cell in cells.items()
-                  if not is_answered(source_text(cell), expect.min_answer_chars)]
+                  if not is_answered(source_text(cell))]
     report.unanswered = [q for q in questions if q in unanswered or q in missing]
     for label, count in answer_copies(nb, questions).items():
         if count > 1 and label in unanswered:

@@ -17,6 +17,7 @@ from alexnet_core.errors import AssetError
 from autograder.config import BACKENDS, LoadedConfig, describe, load_config, profile_name, select_profile
 from autograder.course import CourseFolder
 from autograder.errors import LabError
+from autograder.export.formgrader import DEFAULT_PORT as FORMGRADER_PORT
 
 # The grader's commands import their modules when they run: `pip install alexnet-lab` (the
 # student's install) has `alexnet-lab check` and `assets` but not nbgrader, nbclient or jinja2,
@@ -182,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 
     f = sub.add_parser("formgrader", help="serve nbgrader's formgrader on OUT/nbgrader until interrupted")
     f.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote")
-    f.add_argument("--port", type=int, default=8765, help="port (default 8765: the question pages link there)")
+    f.add_argument("--port", type=int, default=FORMGRADER_PORT,
+                   help=f"port (default {FORMGRADER_PORT}: the question pages link there)")
     f.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     f.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     f.set_defaults(func=_cmd_formgrader)

@@ -178,7 +178,7 @@ def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
 def grade_answer(label: str, grade_id: str, text: str, master_text: str, points: Points) -> Answer:
     """Answered when changed from the release and not empty (the contract's rule: shortness is a
     note for the report, `is_short`, never a reason to call an answer unanswered)."""
-    answered = is_answered(text, points.min_answer_chars, master_text)
+    answered = is_answered(text, master_text)
     answer = Answer(label=label, grade_id=grade_id, text=text, answered=answered,
                     max_score=float(points.questions[label]))
     if not answered:  # the rule leaves only one way: the placeholder (or nothing) is still there
