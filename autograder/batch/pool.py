@@ -9,10 +9,13 @@ Local pool: one slot per runner, each pinned to a GPU (`cuda:N`) or to a few CPU
 (kernels that each use every core run slower together than one after the other: ARCHITECTURE.md).
 Every job runs in its own process, `python -m autograder.submission.job JOB.pkl OUT.json`, so a runner
 that dies (OOM killer, segfault, kill -9) is seen: its job is retried `Runners.retries` times,
-then failed with the reason.
+then failed with the reason. Each slot keeps one zygote for the batch (the warm start,
+`submission/zygote.py`): the job process asks it for its kernel, and a slot's GPU share
+(1 / slots on that GPU) caps the GPU memory its kernels may hold.
 
-Ray: the same `run_job` as a Ray task, asking for a GPU share (`Runners.ray_gpu_fraction`)
-where the cluster has GPUs and CPUs otherwise; Ray retries a task whose worker died. Every node
+Ray: the same `run_job` as a Ray task, asking for a GPU share (`Runners.ray_gpu_fraction`, which
+is then its kernel's GPU memory share) where the cluster has GPUs and CPUs otherwise; Ray retries
+a task whose worker died; a worker keeps its own zygote across tasks. Every node
 needs this project installed (`pip install 'alexnet-lab[ray]'`) and the assets in its cache.
 """
 from __future__ import annotations

@@ -167,13 +167,13 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
     started = time.monotonic()
     if scratch is not None:
         Path(scratch).mkdir(parents=True, exist_ok=True)
-    # Absolute: the sandbox's command line is run from the kernel's folder, not from here.
     gpu_cap_mb = None
     if device.startswith("cuda"):
         total = gpu_total_mb(device) if not limits.gpu_memory_mb and gpu_share < 1 else None
         gpu_cap_mb = limits.gpu_memory_mb or (total * gpu_share if total else None)
     kw = dict(profile=profile, limits=limits, device=device, threads=threads, sandbox=sandbox, hidden=list(hidden),
               zygote=zygote, gpu_cap_mb=gpu_cap_mb)
+    # Absolute: the sandbox's command line is run from the kernel's folder, not from here.
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch)).resolve()
     try:
         try:
@@ -238,8 +238,8 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
         return sb.confine_command(sb.confine_spec(uid=None, seccomp=False, **caps), kernel)
 
     try:
-        with open(run_dir / "kernel.log", "wb") as log:
-            result = _drive(notebook, wrap=wrap, env=env, workdir=workdir, sockets=sockets, owner=owner, log=log,
+        with open(run_dir / "kernel.log", "wb") as kernel_log:
+            result = _drive(notebook, wrap=wrap, env=env, workdir=workdir, sockets=sockets, owner=owner, log=kernel_log,
                             profile=profile, limits=limits, launch=launch, gpu_cap_mb=gpu_cap_mb)
         if result.status == CRASHED:
             tail = (run_dir / "kernel.log").read_bytes()[-2000:].decode("utf-8", "replace").strip().splitlines()
