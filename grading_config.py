@@ -98,8 +98,10 @@ class Points:
 
 @dataclass(frozen=True)
 class Limits:
-    memory_mb: int = _f(6_000, "Memory cap for the grading kernel (MiB): address space on CPU runners, "
-                               "resident memory on GPU runners (CUDA reserves large address ranges).")
+    memory_mb: int = _f(6_000, "Memory cap for the grading kernel (MiB): address space on CPU runners (at least "
+                               "4,000 for a warm start: torch maps 3.2 GB at import), resident memory on GPU "
+                               "runners (CUDA reserves large address ranges), counted as proportional set size "
+                               "so pages shared with the zygote or between forks count once.")
     output_mb: float = _f(20.0, "Cap on the executed notebook's outputs (MiB); larger outputs are cut.")
     submission_mb: float = _f(SUBMISSION_MB, "Submissions larger than this (MiB) are refused before parsing.")
     zip_total_mb: float = _f(2048.0, "Most an input zip may expand to (MiB); the rest of its members are skipped.")
