@@ -29,7 +29,7 @@ CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000
 NAMESPACES = (("net", CLONE_NEWNET), ("ipc", CLONE_NEWIPC), ("uts", CLONE_NEWUTS), ("cgroup", CLONE_NEWCGROUP),
               ("pid", CLONE_NEWPID), ("mnt", CLONE_NEWNS))
 NS_GET_PARENT = 0xB702  # ioctl: the parent of a user namespace
-PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAP_AMBIENT = 24, 38, 22, 47
+PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_SET_SECCOMP, PR_CAP_AMBIENT, PR_SET_DUMPABLE = 24, 38, 22, 47, 4
 PR_CAP_AMBIENT_CLEAR_ALL, SECCOMP_MODE_FILTER = 4, 2
 CAPABILITY_VERSION_3 = 0x20080522
 
@@ -129,5 +129,8 @@ def enter(holder_pid: int, *, uid: int | None, limits: dict, seccomp: bytes) -> 
         for fd in files.values():
             os.close(fd)
     _drop_capabilities()
+    # Leaving root cleared the dumpable flag, which an exec would have set again: without it the
+    # kernel could not read its own /proc/self/environ, as a cold kernel can.
+    _call("setting the process dumpable", _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
     _call("setting no-new-privileges", _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
     load_seccomp(seccomp)

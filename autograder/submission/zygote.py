@@ -147,10 +147,14 @@ def _load_enter():
 
 def _fresh_process_state() -> None:
     """What a new interpreter would not share with its siblings: numpy's global random state (seeded
-    at import) and tempfile's cached folder. (Python's `random` reseeds itself after a fork.)"""
+    at import), tempfile's cached folder, and the import system's listings of the host's folders
+    (the sandbox shows fewer). Python's `random` reseeds itself after a fork."""
+    import importlib
     import tempfile as tf
 
     tf.tempdir = None
+    sys.path_importer_cache.clear()
+    importlib.invalidate_caches()
     numpy = sys.modules.get("numpy")
     if numpy is not None:
         numpy.random.seed()
@@ -159,7 +163,9 @@ def _fresh_process_state() -> None:
 def _kernel(request: dict) -> None:
     """In the sandbox, as the kernel: report the PID to the holder, then run ipykernel until shutdown."""
     os.setsid()
-    fd = os.open(request["fifo"], os.O_WRONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    # Blocking: the holder may not have opened its end yet (it made the FIFO, which is what the
+    # runner waited for); if the holder is gone, so is the sandbox, and this process with it.
+    fd = os.open(request["fifo"], os.O_WRONLY | os.O_CLOEXEC)
     os.write(fd, str(os.getpid()).encode())
     os.close(fd)
     os.environ.clear()
@@ -184,8 +190,10 @@ def _fork_kernel(request: dict, log_fd: int, status: int, enter) -> None:
     os.dup2(null, 0)
     os.dup2(log_fd, 1)
     os.dup2(log_fd, 2)
+    import resource
+
     os.closerange(3, status)  # the zygote's channel to the runner must not reach the sandbox
-    os.closerange(status + 1, 1 << 16)
+    os.closerange(status + 1, max(1 << 16, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
     enter.enter(request["holder_pid"], uid=request["uid"], limits=request["limits"],
                 seccomp=bytes.fromhex(request["seccomp"]))
     pid = os.fork()
@@ -206,9 +214,16 @@ def _fork_kernel(request: dict, log_fd: int, status: int, enter) -> None:
 
 def _answer(connection: socket.socket, settings: dict, enter, problem: str | None) -> None:
     data, fds, _, _ = socket.recv_fds(connection, MESSAGE_BYTES, 4)
-    if not data:
-        return
-    request = json.loads(data)
+    try:
+        if data:
+            _fork_for(connection, json.loads(data), fds, settings, enter, problem)
+    finally:
+        for fd in fds:
+            os.close(fd)
+
+
+def _fork_for(connection: socket.socket, request: dict, fds: list[int], settings: dict, enter,
+              problem: str | None) -> None:
     if problem is None and request.get("fixed") != settings["fixed"]:
         names = sorted(set(request.get("fixed", {}).items()) ^ set(settings["fixed"].items()))
         problem = f"this zygote serves kernels of another environment ({', '.join(sorted({n for n, _ in names}))} differ)"
@@ -229,8 +244,6 @@ def _answer(connection: socket.socket, settings: dict, enter, problem: str | Non
         finally:
             os._exit(0)
     os.close(write)
-    for fd in fds:
-        os.close(fd)
     with os.fdopen(read, "rb") as answer:
         reply = answer.read() or json.dumps({"error": "the zygote's fork ended without a word"}).encode()
     connection.send(reply)
@@ -246,7 +259,7 @@ def main(argv: list[str]) -> None:
     listener = socket.socket(fileno=int(argv[0]))
     settings = json.loads(argv[1])
     del sys.path[0]  # this file's folder: not on a kernel's import path
-    _prctl(1, 9)  # PR_SET_PDEATHSIG, SIGKILL: gone with the process that started it
+    parent = os.getppid()  # gone with the process that started it (checked below, each second)
     problem = None
     try:
         enter = _load_enter()
@@ -266,13 +279,22 @@ def main(argv: list[str]) -> None:
         signal.signal(signal.SIGCHLD, signal.SIG_IGN)
     except BaseException as exc:  # noqa: BLE001 - said to every runner that asks; they start kernels cold
         enter, problem = None, f"the zygote could not preload: {type(exc).__name__}: {exc}"
-    while True:
-        connection, _ = listener.accept()
+    listener.settimeout(1.0)
+    while os.getppid() == parent:
+        try:
+            connection, _ = listener.accept()
+        except TimeoutError:
+            continue
+        connection.settimeout(None)
         with connection:
             try:
                 _answer(connection, settings, enter, problem)
-            except OSError:
-                pass  # the runner went away mid-request; the next one connects afresh
+            except Exception as exc:  # noqa: BLE001 - one bad request never ends the zygote
+                try:
+                    connection.send(json.dumps({"error": f"the zygote could not serve: {type(exc).__name__}: "
+                                                         f"{exc}"}).encode())
+                except OSError:
+                    pass  # the runner went away mid-request; the next one connects afresh
 
 
 if __name__ == "__main__":
