@@ -63,7 +63,8 @@ def _cmd_reference(args) -> int:
     from autograder.authoring.reference import build_reference
 
     config = _loaded(args).config
-    path = build_reference(_course(args, config), select_profile(config, profile_name(args.profile)), seeds=args.seeds)
+    path = build_reference(_course(args, config), select_profile(config, profile_name(args.profile)), seeds=args.seeds,
+                           progress=lambda line: print(line, flush=True))
     print(f"reference envelope written: {path}")
     return 0
 

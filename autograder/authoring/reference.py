@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import json
+import time
 from pathlib import Path
 
 import alexnet_core
@@ -78,15 +79,22 @@ def envelope(runs: list[list[float]], margin: float) -> dict:
 
 
 def build_reference(course: CourseFolder, profile: Profile, seeds: int | None = None,
-                    out: Path | None = None) -> Path:
-    """Train `seeds` seeds (default: the profile's reference_seeds) and write the envelope JSON."""
+                    out: Path | None = None, progress=None) -> Path:
+    """Train `seeds` seeds (default: the profile's reference_seeds) and write the envelope JSON.
+    `progress`: called with a line after each seed (a full-size envelope takes an hour on a CPU)."""
     chosen = profile
     count = seeds or chosen.reference_seeds
     if count < 1:
         raise LabError(f"--seeds {count}: give at least 1")
     seed_list = reference_seeds(chosen, count)
     device = alexnet_core.default_device()  # the GPU where there is one, as the notebook does
-    runs = [train_seed(chosen, s, device) for s in seed_list]
+    runs = []
+    for number, seed in enumerate(seed_list, 1):
+        started = time.monotonic()
+        runs.append(train_seed(chosen, seed, device))
+        if progress is not None:
+            progress(f"seed {number}/{len(seed_list)} ({seed}): {runs[-1][0]} -> {runs[-1][-1]} % "
+                     f"in {time.monotonic() - started:.0f} s on {device}")
     data = {
         "profile": chosen.name, **{k: getattr(chosen, k) for k in ENVELOPE_KEYS}, "seeds": seed_list,
         "margin": chosen.envelope_margin, "runs": runs, **envelope(runs, chosen.envelope_margin),
