@@ -41,8 +41,10 @@ def test_envelope_is_min_max_over_seeds_widened_by_the_margin():
 
 
 def test_build_reference_trains_the_seeds_and_writes_json(tmp_path, course, smoke):
-    out = build_reference(course, smoke, seeds=1, out=tmp_path / "smoke.json")
+    said = []
+    out = build_reference(course, smoke, seeds=1, out=tmp_path / "smoke.json", progress=said.append)
     data = json.loads(out.read_text())
+    assert len(said) == 1 and said[0].startswith(f"seed 1/1 ({smoke.seed}): ")  # a TA sees each seed end
     assert data["seeds"] == [smoke.seed] and len(data["runs"][0]) == smoke.epochs + 1
     assert data["lower"][-1] == round(max(0.0, data["runs"][0][-1] - smoke.envelope_margin), 2)
 
