@@ -48,8 +48,8 @@ def _profile(recipe: Recipe, **bars) -> Profile:
 
 PROFILES: dict[str, Profile] = {
     "full": _profile(RECIPES["full"]),
-    # The full-size lab on synthetic data: the full profile's bars, its own envelope (built on an
-    # H100 by the GPU kit's visit; `alexnet-lab reference --profile full-synthetic` rebuilds it).
+    # The full-size lab on synthetic data: the full profile's bars, its own envelope (built on this
+    # project's 2-core CPU in 46 min; `alexnet-lab reference --profile full-synthetic` rebuilds it).
     "full-synthetic": _profile(RECIPES["full-synthetic"]),
     "smoke": _profile(RECIPES["smoke"], final_floor=45.0, envelope_margin=8.0,
                       cell_timeout_s=120, notebook_timeout_s=300),
