@@ -46,6 +46,7 @@ from autograder.batch.pool import visible_gpus
 from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
 from autograder.submission.execute import student_view
+from autograder.submission.gpu import nvidia_smi
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = load_config().config
@@ -112,15 +113,6 @@ def time_stock_nbgrader(folder: Path, course: Path) -> float:
     return elapsed
 
 
-def _nvidia_smi(*args) -> list[list[str]]:
-    """The rows of an nvidia-smi CSV query, each split into its fields; OSError when it fails."""
-    done = subprocess.run(["nvidia-smi", *args, "--format=csv,noheader,nounits"], capture_output=True,
-                          text=True, timeout=10)
-    if done.returncode:
-        raise OSError(done.stderr.strip() or done.stdout.strip())
-    return [[x.strip() for x in line.split(",")] for line in done.stdout.splitlines() if line.strip()]
-
-
 class GpuSampler:
     """Samples nvidia-smi every `interval` s while grading: each process's GPU memory, the GPU's."""
 
@@ -136,10 +128,10 @@ class GpuSampler:
     def _run(self) -> None:
         while not self._stop.wait(self.interval):
             try:
-                for pid, used in _nvidia_smi("--query-compute-apps=pid,used_memory"):
+                for pid, used in nvidia_smi("--query-compute-apps=pid,used_memory"):
                     if used.replace(".", "").isdigit():
                         self.per_process[pid] = max(self.per_process.get(pid, 0.0), float(used))
-                rows = _nvidia_smi("--query-gpu=memory.used,utilization.gpu")
+                rows = nvidia_smi("--query-gpu=memory.used,utilization.gpu")
                 self.totals.append(sum(float(r[0]) for r in rows))
                 self.utilisation.append(sum(float(r[1]) for r in rows) / max(len(rows), 1))
             except (OSError, ValueError, IndexError, subprocess.TimeoutExpired) as exc:
@@ -225,7 +217,7 @@ def differing_outputs(out_a: Path, out_b: Path) -> list[str]:
 
 def _gpu_used_now() -> float | None:
     try:
-        return sum(float(row[0]) for row in _nvidia_smi("--query-gpu=memory.used"))
+        return sum(float(row[0]) for row in nvidia_smi("--query-gpu=memory.used"))
     except (OSError, ValueError, IndexError, subprocess.TimeoutExpired):
         return None
 

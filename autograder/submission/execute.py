@@ -31,6 +31,7 @@ from alexnet_core.assets import DATA_ENV, cache_dir
 from alexnet_core.contract import MB, grade_id
 from alexnet_core.errors import AssetError
 from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
+from autograder.submission import gpu
 from autograder.submission import sandbox as sb
 from autograder.submission import zygote as zg
 from grading_config import Limits, Profile
@@ -169,7 +170,7 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
         Path(scratch).mkdir(parents=True, exist_ok=True)
     gpu_cap_mb = None
     if device.startswith("cuda"):
-        total = gpu_total_mb(device) if not limits.gpu_memory_mb and gpu_share < 1 else None
+        total = gpu.total_mb(device) if not limits.gpu_memory_mb and gpu_share < 1 else None
         gpu_cap_mb = limits.gpu_memory_mb or (total * gpu_share if total else None)
     kw = dict(profile=profile, limits=limits, device=device, threads=threads, sandbox=sandbox, hidden=list(hidden),
               zygote=zygote, gpu_cap_mb=gpu_cap_mb)
@@ -431,13 +432,13 @@ def _descendants(*roots: int) -> list[int]:
     return found
 
 
-def _tree_memory_mb(*roots: int) -> float:
-    """Memory of processes and all their descendants (the sandbox's processes, and a warm-started
-    kernel, which is the zygote's child): their proportional set size, so pages shared between them,
+def _memory_mb(pids: list[int]) -> float:
+    """Memory of the processes (the sandbox's, and a warm-started kernel's, with their descendants):
+    their proportional set size, so pages shared between them,
     or with the zygote they were forked from, count once in all (resident size would count the
     preloaded torch once per forked process). Resident size where the kernel has no smaps_rollup."""
     total = 0.0
-    for pid in _descendants(*roots):
+    for pid in pids:
         for path, key in ((f"/proc/{pid}/smaps_rollup", "Pss:"), (f"/proc/{pid}/status", "VmRSS:")):
             try:
                 with open(path) as fh:
@@ -450,39 +451,16 @@ def _tree_memory_mb(*roots: int) -> float:
     return total
 
 
-def gpu_memory_by_pid() -> dict[int, float]:
-    """MiB of GPU memory each process holds, from nvidia-smi (host PIDs); empty where it cannot say."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["nvidia-smi", "--query-compute-apps=pid,used_memory", "--format=csv,noheader,nounits"],
-                             capture_output=True, text=True, timeout=10).stdout
-    except (OSError, subprocess.TimeoutExpired):
-        return {}
-    held: dict[int, float] = {}
-    for line in out.splitlines():
-        pid, _, mib = line.partition(",")
-        try:
-            held[int(pid)] = held.get(int(pid), 0.0) + float(mib)
-        except ValueError:
-            continue
-    return held
-
-
-def gpu_total_mb(device: str) -> float | None:
-    """The memory of the GPU `device` ("cuda:N", a physical index) names, from nvidia-smi."""
-    import subprocess
-
-    try:
-        out = subprocess.run(["nvidia-smi", "-i", device.split(":", 1)[1], "--query-gpu=memory.total",
-                              "--format=csv,noheader,nounits"], capture_output=True, text=True, timeout=10).stdout
-        return float(out.split()[0])
-    except (OSError, subprocess.TimeoutExpired, ValueError, IndexError):
-        return None
-
-
 # Seconds between two looks at the GPU's memory (nvidia-smi costs about 0.1 s of a core).
 GPU_WATCH_S = 2.0
+
+
+def _run_roots(km) -> list[int]:
+    """The run's first processes: the sandbox jupyter_client started and, started warm, the kernel
+    the zygote forked into it (its parent is the zygote, outside the sandbox's process tree)."""
+    process = getattr(getattr(km, "provisioner", None), "process", None)
+    kernel = km.launch.pid if km.launch is not None and km.launch.pid else None
+    return [pid for pid in (process.pid if process is not None else None, kernel) if pid]
 
 
 def _watch_memory(client, limit_mb: int, gpu_cap_mb: float | None, tripped: dict, done: threading.Event) -> None:
@@ -491,18 +469,16 @@ def _watch_memory(client, limit_mb: int, gpu_cap_mb: float | None, tripped: dict
     next_gpu = time.monotonic()
     while not done.wait(0.5):
         process = getattr(getattr(client.km, "provisioner", None), "process", None)
-        launch = client.km.launch
-        kernel = launch.pid if launch is not None and launch.pid else None
         if process is None:
             continue
-        roots = [process.pid, *([kernel] if kernel else [])]
-        used = _tree_memory_mb(*roots)
+        pids = _descendants(*_run_roots(client.km))
+        used = _memory_mb(pids)
         if used > limit_mb:
             tripped["memory"] = used
         elif gpu_cap_mb and time.monotonic() >= next_gpu:
             next_gpu = time.monotonic() + GPU_WATCH_S
-            held = gpu_memory_by_pid()
-            on_gpu = sum(held.get(pid, 0.0) for pid in _descendants(*roots))
+            held = gpu.memory_by_pid()
+            on_gpu = sum(held.get(pid, 0.0) for pid in pids)
             if on_gpu > gpu_cap_mb:
                 tripped["gpu"] = on_gpu
         if tripped:
@@ -523,10 +499,8 @@ TEARDOWN_WAIT_S = 10
 def _sandbox_processes(km) -> list[int]:
     """Handles (pidfds) on every process of the run's sandbox and kernel now: a reused PID is
     never mistaken for one of them."""
-    process = getattr(getattr(km, "provisioner", None), "process", None)
-    kernel = km.launch.pid if km.launch is not None and km.launch.pid else None
     handles = []
-    for pid in _descendants(*([process.pid] if process is not None else []), *([kernel] if kernel else [])):
+    for pid in _descendants(*_run_roots(km)):
         try:
             handles.append(os.pidfd_open(pid))
         except OSError:
