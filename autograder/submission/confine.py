@@ -30,6 +30,15 @@ def _seccomp(program: bytes) -> str:
     return str(fd)
 
 
+def set_limits(spec: dict) -> None:
+    """The spec's process, address-space and file-size limits, and no core dumps (also applied by
+    enter.py to a warm-started kernel)."""
+    for name, key in (("RLIMIT_NPROC", "nproc"), ("RLIMIT_AS", "as_bytes"), ("RLIMIT_FSIZE", "fsize_bytes")):
+        if spec.get(key):
+            resource.setrlimit(getattr(resource, name), (spec[key], spec[key]))
+    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+
+
 def main(argv: list[str]) -> None:
     spec, separator, command = json.loads(argv[0]), argv[1], argv[2:]
     if separator != "--" or not command:
@@ -38,10 +47,7 @@ def main(argv: list[str]) -> None:
     resolved = list(command)
     if spec.get("seccomp"):  # the first token only: a later one belongs to a nested confine.py
         resolved[resolved.index(SECCOMP)] = _seccomp(bytes.fromhex(spec["seccomp"]))
-    for name, key in (("RLIMIT_NPROC", "nproc"), ("RLIMIT_AS", "as_bytes"), ("RLIMIT_FSIZE", "fsize_bytes")):
-        if spec.get(key):
-            resource.setrlimit(getattr(resource, name), (spec[key], spec[key]))
-    resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    set_limits(spec)
     uid = spec.get("uid")
     if uid is not None:
         os.setgroups([])

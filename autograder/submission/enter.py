@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import ctypes
 import os
-import resource
+from pathlib import Path
 
 CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS = 0x00020000, 0x02000000, 0x04000000
 CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET = 0x08000000, 0x10000000, 0x20000000, 0x40000000
@@ -92,13 +92,26 @@ def load_seccomp(program: bytes) -> None:
     _call("loading the seccomp filter", _libc.prctl(PR_SET_SECCOMP, SECCOMP_MODE_FILTER, ctypes.addressof(prog), 0, 0))
 
 
-def enter(holder_pid: int, *, uid: int | None, limits: dict, seccomp: bytes) -> None:
+def _confine():
+    """confine.py, beside this file (a script: loaded by path, as this module is in the zygote)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("_alexnet_lab_confine", Path(__file__).with_name("confine.py"))
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def enter(holder_pid: int, spec: dict) -> None:
     """Join the sandbox whose holder is `holder_pid` (a host PID) and confine this process.
 
-    `uid`: the kernel's uid when the grader is root (None: stay this user); `limits`: the
-    confine.py spec's nproc / as_bytes / fsize_bytes. The process must be single-threaded (a fresh
+    `spec`: confine.py's spec, applied as confine.py applies it to a cold kernel: "uid" the kernel's
+    uid when the grader is root (None: stay this user), "nproc" / "as_bytes" / "fsize_bytes" the
+    limits, "seccomp" the filter (hex). The process must be single-threaded (a fresh
     fork is). A PID namespace is entered by the children of this process only.
     """
+    uid = spec.get("uid")
+    confine = _confine()  # read from the host's folder, before this process is in the sandbox's mounts
     names = ("user",) + tuple(n for n, _ in NAMESPACES)
     # Read now: once this process is in the sandbox's mounts, /proc/self is not this process.
     own = {name: os.stat(f"/proc/self/ns/{name}").st_ino for name in names}
@@ -115,10 +128,7 @@ def enter(holder_pid: int, *, uid: int | None, limits: dict, seccomp: bytes) -> 
         for name, kind in NAMESPACES:
             if not joined(name):
                 _setns(files[name], kind, name)
-        for name, key in (("RLIMIT_NPROC", "nproc"), ("RLIMIT_AS", "as_bytes"), ("RLIMIT_FSIZE", "fsize_bytes")):
-            if limits.get(key):
-                resource.setrlimit(getattr(resource, name), (limits[key], limits[key]))
-        resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+        confine.set_limits(spec)
         if uid is not None:
             os.setgroups([])
             os.setresgid(uid, uid, uid)
@@ -133,4 +143,4 @@ def enter(holder_pid: int, *, uid: int | None, limits: dict, seccomp: bytes) -> 
     # kernel could not read its own /proc/self/environ, as a cold kernel can.
     _call("setting the process dumpable", _libc.prctl(PR_SET_DUMPABLE, 1, 0, 0, 0))
     _call("setting no-new-privileges", _libc.prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))
-    load_seccomp(seccomp)
+    load_seccomp(bytes.fromhex(spec["seccomp"]))

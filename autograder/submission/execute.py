@@ -226,7 +226,7 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     if warm and sandboxed and _zygote_problem is None:
         fixed = zg.fixed_part(env, PER_RUN_ENV)
         launch = WarmLaunch(path=zygote or _own_zygote(fixed).path, fixed=fixed, fifo=sockets / "kernel.pid",
-                            uid=uid, env=env, cwd=workdir, spec=sb.confine_spec(uid=uid, **caps))
+                            env=env, cwd=workdir, spec=sb.confine_spec(uid=uid, **caps))
 
     def wrap(kernel: list[str]) -> list[str]:
         if launch is not None:  # the sandbox runs a holder; the zygote forks the kernel into it
@@ -299,20 +299,18 @@ class WarmLaunch:
     """The zygote's socket."""
     fixed: dict
     fifo: Path
-    uid: int | None
     env: dict
     cwd: Path
     spec: dict
-    """confine.py's spec for the kernel: its limits and seccomp program."""
+    """confine.py's spec for the kernel: its uid, limits and seccomp program."""
     pid: int | None = None
     """The kernel's host PID once forked."""
 
     def start(self, sandbox_process, connection_file: str, log_fd: int) -> None:
         holder = _find_holder(sandbox_process, self.fifo)
-        self.pid = zg.spawn(
-            self.path, fixed=self.fixed, holder_pid=holder, uid=self.uid, limits={k: self.spec[k] for k in ("nproc", "as_bytes", "fsize_bytes")},
-            seccomp=bytes.fromhex(self.spec["seccomp"]), env=self.env, cwd=str(self.cwd),
-            argv=["-f", connection_file, *KERNEL_ARGS], fifo=str(self.fifo), log_fd=log_fd)
+        self.pid = zg.spawn(self.path, fixed=self.fixed, holder_pid=holder, spec=self.spec, env=self.env,
+                            cwd=str(self.cwd), argv=["-f", connection_file, *KERNEL_ARGS], fifo=str(self.fifo),
+                            log_fd=log_fd)
 
 
 def _find_holder(process, fifo: Path, timeout_s: float = 30) -> int:

@@ -107,17 +107,17 @@ class Zygote:
         shutil.rmtree(self.folder, ignore_errors=True)
 
 
-def spawn(path: str, *, fixed: dict[str, str], holder_pid: int, uid: int | None, limits: dict, seccomp: bytes,
-          env: dict[str, str], cwd: str, argv: list[str], fifo: str, log_fd: int) -> int:
+def spawn(path: str, *, fixed: dict[str, str], holder_pid: int, spec: dict, env: dict[str, str], cwd: str,
+          argv: list[str], fifo: str, log_fd: int) -> int:
     """Ask the zygote at `path` to fork a kernel into the sandbox whose holder is `holder_pid`;
     the kernel's host PID. One connection per kernel: nothing of one request reaches the next.
 
-    `fixed`: the kernel's environment less its per-run names (must be the zygote's); `limits`:
-    confine.py's nproc/as_bytes/fsize_bytes; `argv`: ipykernel's arguments; `fifo`: the holder's
+    `fixed`: the kernel's environment less its per-run names (must be the zygote's); `spec`:
+    confine.py's spec, what a cold kernel's confine.py applies (uid, limits, seccomp); `argv`: ipykernel's arguments; `fifo`: the holder's
     FIFO (the kernel writes its PID there); `log_fd`: the kernel's stdout and stderr.
     """
-    request = {"fixed": fixed, "holder_pid": holder_pid, "uid": uid, "limits": limits, "seccomp": seccomp.hex(),
-               "env": env, "cwd": cwd, "argv": argv, "fifo": fifo}
+    request = {"fixed": fixed, "holder_pid": holder_pid, "spec": spec, "env": env, "cwd": cwd, "argv": argv,
+               "fifo": fifo}
     with socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET) as channel:
         channel.settimeout(REPLY_TIMEOUT_S)
         try:
@@ -180,7 +180,7 @@ def _kernel(request: dict) -> None:
 
 def _fork_kernel(request: dict, log_fd: int, status: int, enter) -> None:
     """The zygote's fork: enter the sandbox, fork the kernel into its PID namespace, say its PID."""
-    as_bytes = request["limits"].get("as_bytes")
+    as_bytes = request["spec"].get("as_bytes")
     if as_bytes and _status_kb("VmSize") * 1024 >= as_bytes:
         os.write(status, json.dumps({"this_run_only": True, "error": (
             f"the address-space cap ({as_bytes >> 20} MiB) is below what the preloaded libraries map "
@@ -194,8 +194,7 @@ def _fork_kernel(request: dict, log_fd: int, status: int, enter) -> None:
 
     os.closerange(3, status)  # the zygote's channel to the runner must not reach the sandbox
     os.closerange(status + 1, max(1 << 16, resource.getrlimit(resource.RLIMIT_NOFILE)[1]))
-    enter.enter(request["holder_pid"], uid=request["uid"], limits=request["limits"],
-                seccomp=bytes.fromhex(request["seccomp"]))
+    enter.enter(request["holder_pid"], request["spec"])
     pid = os.fork()
     if pid == 0:
         os.close(status)

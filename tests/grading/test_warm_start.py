@@ -94,8 +94,8 @@ def test_a_zygote_refuses_kernels_of_another_environment():
     z = zygote.Zygote(fixed, preload=())
     try:
         with pytest.raises(zygote.WarmStartError, match="OMP_NUM_THREADS"):
-            zygote.spawn(z.path, fixed=run.fixed_kernel_env("cpu", 2), holder_pid=1, uid=None, limits={},
-                         seccomp=b"", env={}, cwd="/", argv=[], fifo="/nonexistent", log_fd=2)
+            zygote.spawn(z.path, fixed=run.fixed_kernel_env("cpu", 2), holder_pid=1, spec={}, env={}, cwd="/",
+                         argv=[], fifo="/nonexistent", log_fd=2)
     finally:
         z.close()
 
