@@ -25,7 +25,11 @@ ASSIGNMENT = "alexnet"
 """The lab's assignment name (a course may rename it in its config; the release stamps it)."""
 
 QUESTIONS = ("Q1", "Q2", "Q3a", "Q3b", "Q3c", "Q4a", "Q4b")
-"""The free-text questions, in notebook order, as students see them."""
+"""The lab's own free-text questions, in notebook order, as students see them. A course's master
+may add or remove questions: its answer cells' labels (`question_labels`) are the questions of
+that course, and the release stamps them into the notebook (`metadata.alexnet_lab.questions`)."""
+LABEL_PATTERN = re.compile(r"[A-Za-z0-9]{1,20}")
+"""A question label ('Q5', 'Q3a'): its answer cell's grade id is `answer_<label in lower case>`."""
 BEFORE_TRAINING_QUESTION = "Q3a"
 """The question whose answer is the student's own test accuracy before training (a number)."""
 
@@ -74,6 +78,30 @@ def grade_id(cell) -> str | None:
 def answer_cell(label: str) -> str:
     """'Q3a' -> 'answer_q3a', the grade id of the cell that holds the answer."""
     return f"answer_{label.lower()}"
+
+
+def question_labels(nb: dict) -> tuple[str, ...]:
+    """The questions a notebook asks, in order: the labels of its answer cells
+    (`metadata.alexnet_lab.question`), each once. A master's are the course's questions."""
+    labels: list[str] = []
+    for cell in nb.get("cells", []) or []:
+        meta = cell.get("metadata") if isinstance(cell, dict) else None
+        lab = meta.get("alexnet_lab") if isinstance(meta, dict) else None
+        label = lab.get("question") if isinstance(lab, dict) else None
+        if isinstance(label, str) and label not in labels:
+            labels.append(label)
+    return tuple(labels)
+
+
+def stamped_questions(nb: dict) -> tuple[str, ...] | None:
+    """The questions the release stamped into a notebook's metadata, or None when it has no usable stamp."""
+    meta = nb.get("metadata") if isinstance(nb, dict) else None
+    stamp = meta.get("alexnet_lab") if isinstance(meta, dict) else None
+    labels = stamp.get("questions") if isinstance(stamp, dict) else None
+    if (isinstance(labels, list) and labels and len(labels) <= 100
+            and all(isinstance(x, str) and LABEL_PATTERN.fullmatch(x) for x in labels)):
+        return tuple(dict.fromkeys(labels))
+    return None
 
 
 def answer_label(cell_id: str | None, labels=QUESTIONS) -> str | None:

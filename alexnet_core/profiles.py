@@ -3,9 +3,12 @@
 A recipe is what the notebook trains with. The grader's profiles (`grading_config.Profile`) extend
 a recipe with the bars a good run must clear; the recipe's own fields are defined here only.
 
-Which recipe a kernel uses: `$ALEXNET_LAB_PROFILE` names one (the grader, the tests, a course
-that sets it), else the lab's default, `full`. The grader also passes the whole resolved recipe
-as JSON in `$ALEXNET_LAB_RECIPE`, so a setting an instructor overrode reaches the kernel it grades.
+Which recipe a kernel uses, one rule: the grader's (`$ALEXNET_LAB_RECIPE`, the whole resolved
+recipe as JSON), else a profile named in `$ALEXNET_LAB_PROFILE` (a person or test telling the
+kernel otherwise), else **the release's own**: the course's recipe, overrides included, which the
+release writes into the notebook's locked imports cell and hands to `use_student_id(recipe=...)`,
+else the lab's default, `full`. So a notebook trains what its text says (a course that set
+`epochs = 4` gets 4) on any machine, with no environment variable and no course file.
 """
 from __future__ import annotations
 
@@ -62,7 +65,33 @@ def recipe_from_json(text: str) -> Recipe:
 
 
 def recipe_to_json(recipe: Recipe) -> str:
-    return json.dumps({f.name: getattr(recipe, f.name) for f in fields(Recipe)})
+    return json.dumps(recipe_fields(recipe))
+
+
+def recipe_fields(recipe: Recipe) -> dict:
+    """The recipe's own settings, by name (a grading Profile's bars are not part of it)."""
+    return {f.name: getattr(recipe, f.name) for f in fields(Recipe)}
+
+
+def recipe_from_fields(data: dict) -> Recipe:
+    """A recipe from the settings a release stamped (unknown keys ignored; ValueError for a bad value)."""
+    if not isinstance(data, dict):
+        raise ValueError(f"a recipe must be a dict of settings, not {type(data).__name__}")
+    values = {}
+    for f in fields(Recipe):
+        if f.name not in data:
+            continue
+        value, kind = data[f.name], type(f.default)
+        # A float setting takes a whole number (lr = 1); no setting takes a bool it does not declare.
+        accepted = (int, float) if kind is float else (kind,)
+        if isinstance(value, bool) != (kind is bool) or not isinstance(value, accepted):
+            raise ValueError(f"recipe setting {f.name} = {value!r} is not a {kind.__name__}")
+        values[f.name] = kind(value)
+    return Recipe(**values)
+
+
+_release: dict = {}
+"""The recipe the release stamped into this notebook, once `use_student_id(recipe=...)` ran."""
 
 
 _student: dict = {}
@@ -70,7 +99,8 @@ _student: dict = {}
 
 
 def active_profile(name: str | Recipe | None = None) -> Recipe:
-    """The recipe named (or given), else $ALEXNET_LAB_RECIPE, else $ALEXNET_LAB_PROFILE, else `full`.
+    """The recipe named (or given), else $ALEXNET_LAB_RECIPE, else $ALEXNET_LAB_PROFILE, else the
+    release's stamped recipe, else `full`.
 
     With no recipe from the grader, the student's seed (`use_student_id`) replaces the recipe's;
     the grader's recipe already carries the seed of the submitter's id and keeps it.
@@ -79,12 +109,16 @@ def active_profile(name: str | Recipe | None = None) -> Recipe:
         return name
     if name is None and os.environ.get(RECIPE_ENV):
         return recipe_from_json(os.environ[RECIPE_ENV])
-    chosen = name or os.environ.get(PROFILE_ENV) or DEFAULT_RECIPE
-    try:
-        recipe = RECIPES[chosen]
-    except KeyError:
-        valid = ", ".join(sorted(RECIPES))
-        raise ValueError(f"Unknown profile {chosen!r}. Valid profiles: {valid}.") from None
+    release = _release.get("recipe")
+    chosen = name or os.environ.get(PROFILE_ENV) or (release.name if release else DEFAULT_RECIPE)
+    if release is not None and chosen == release.name:
+        recipe = release  # the course's own settings of that profile, as released
+    else:
+        try:
+            recipe = RECIPES[chosen]
+        except KeyError:
+            valid = ", ".join(sorted(RECIPES))
+            raise ValueError(f"Unknown profile {chosen!r}. Valid profiles: {valid}.") from None
     if _student.get("seed") is not None:
         recipe = replace(recipe, seed=_student["seed"])
     return recipe
@@ -95,11 +129,24 @@ def student_problem() -> str | None:
     return _student.get("problem")
 
 
-def use_student_id(student_id, course_salt: str, per_student: bool = True) -> Recipe:
+def use_release_recipe(recipe: dict | None) -> None:
+    """Remember the recipe the release stamped (None forgets it). A malformed one is ignored: the
+    notebook then runs as an unstamped one would, and the grader's re-run decides."""
+    _release.clear()
+    if recipe is not None:
+        try:
+            _release["recipe"] = recipe_from_fields(recipe)
+        except (TypeError, ValueError):
+            pass
+
+
+def use_student_id(student_id, course_salt: str, per_student: bool = True, recipe: dict | None = None) -> Recipe:
     """The notebook's identity step: derive this student's seed from (course salt, id), say what
-    it is in plain words, and return the recipe to train with. Never raises and never writes to
-    stderr (nbgrader scores a cell with stderr as 0): an empty or placeholder id is said plainly,
-    and the notebook runs on the course's fixed seed until the id is filled in."""
+    it is in plain words, and return the recipe to train with: `recipe`, the course's settings the
+    release wrote into the cell (see `active_profile` for what may override them). Never raises
+    and never writes to stderr (nbgrader scores a cell with stderr as 0): an empty or placeholder
+    id is said plainly, and the notebook runs on the course's fixed seed until the id is filled in."""
+    use_release_recipe(recipe)
     _student.clear()
     if not per_student:
         _student.update(per_student=False)

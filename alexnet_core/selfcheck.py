@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from alexnet_core.contract import (
@@ -24,6 +24,7 @@ from alexnet_core.contract import (
     KERNEL_PLOTS,
     MB,
     MIN_ANSWER_CHARS,
+    MIN_ANSWER_CHARS_BY_QUESTION,
     PLACEHOLDER,
     QUESTIONS,
     RUN_CELLS,
@@ -41,40 +42,75 @@ from alexnet_core.contract import (
     output_records,
     over_size_limit,
     source_text,
+    stamped_questions,
     stray_text_cells,
     trajectory_evidence,
 )
 from alexnet_core.identity import ID_CELL, ID_VARIABLE, course_salt, derive_seed, id_from_hub, id_problem, typed_id
-from alexnet_core.profiles import DEFAULT_RECIPE
+from alexnet_core.profiles import DEFAULT_RECIPE, PROFILE_ENV, RECIPES
 from alexnet_core.structure import NotebookRefused, parse_json, read_notebook, summarise
 
 
 @dataclass(frozen=True)
 class Expectations:
-    """What this course expects of a notebook; the defaults are the lab's."""
+    """What this course expects of a notebook; the defaults are the lab's.
+
+    The notebook's own stamp (written by the release) decides wherever it says something
+    (`from_notebook`): a student's check follows the release they were given, not a course file
+    they may not have. What the stamp lacks comes from the expectations it is laid over."""
 
     assignment: str = ASSIGNMENT
     questions: tuple = QUESTIONS
     min_answer_chars: int = MIN_ANSWER_CHARS
     default_profile: str = DEFAULT_RECIPE
     submission_mb: float = SUBMISSION_MB
+    epochs: int | None = None
+    """Epochs the release's recipe trains (None: not known, the record's own count is judged)."""
+    required_assignment: str | None = None
+    """The assignment a course's own settings say it grades: a notebook stamped with another is
+    refused. None (a student without the course's file): the stamp says which assignment it is."""
+    min_chars_by_question: tuple = tuple(MIN_ANSWER_CHARS_BY_QUESTION.items())
+    """(label, shortest answer) where a question differs from min_answer_chars."""
+
+    def min_chars(self, label: str) -> int:
+        return min_chars_for(label, self.min_answer_chars, dict(self.min_chars_by_question))
 
     @classmethod
-    def from_notebook(cls, nb: dict) -> Expectations:
-        """The expectations the release wrote into the notebook's metadata (defaults where absent):
-        for the check a notebook runs on itself, where no course config is at hand."""
-        stamp = nb.get("metadata", {}).get("alexnet_lab") if isinstance(nb, dict) else None
+    def from_notebook(cls, nb: dict, base: Expectations | None = None) -> Expectations:
+        """The expectations the release wrote into the notebook's metadata, over `base` (the lab's
+        defaults when None) where the stamp is absent or unreadable."""
+        meta = nb.get("metadata") if isinstance(nb, dict) else None
+        stamp = meta.get("alexnet_lab") if isinstance(meta, dict) else None
         stamp = stamp if isinstance(stamp, dict) else {}
         found = {}
         if isinstance(stamp.get("assignment"), str):
             found["assignment"] = stamp["assignment"]
-        if isinstance(stamp.get("min_answer_chars"), int) and not isinstance(stamp["min_answer_chars"], bool):
+        if _whole(stamp.get("min_answer_chars")):
             found["min_answer_chars"] = stamp["min_answer_chars"]
+        per_question = stamp.get("min_answer_chars_per_question")
+        if isinstance(per_question, dict) and all(_whole(v) for v in per_question.values()):
+            found["min_chars_by_question"] = tuple((str(k), v) for k, v in per_question.items())
         if isinstance(stamp.get("profile"), str):
             found["default_profile"] = stamp["profile"]
         if is_number(stamp.get("submission_mb")) and stamp["submission_mb"] > 0:
             found["submission_mb"] = float(stamp["submission_mb"])
-        return cls(**found)
+        questions = stamped_questions(nb)
+        if questions:
+            found["questions"] = questions
+        recipe = stamp.get("recipe")
+        if isinstance(recipe, dict) and _whole(recipe.get("epochs")) and recipe["epochs"] > 0:
+            found["epochs"] = recipe["epochs"]
+        # The kernel's own rule (`profiles.active_profile`): a profile named in $ALEXNET_LAB_PROFILE
+        # overrides the release's; the check expects what that kernel trained.
+        told = os.environ.get(PROFILE_ENV)
+        if told and told != found.get("default_profile"):
+            found["default_profile"] = told
+            found["epochs"] = RECIPES[told].epochs if told in RECIPES else None
+        return replace(base or cls(), **found)
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 0
 
 
 @dataclass
@@ -120,7 +156,7 @@ def _outputs(nb: dict):
 
 
 def _check_assignment(nb: dict, report: SelfCheckReport, expect: Expectations) -> bool:
-    expected = expect.assignment
+    expected = expect.required_assignment or expect.assignment
     lab = nb.get("metadata", {}).get("alexnet_lab")
     if not isinstance(lab, dict) or "assignment" not in lab:
         report.problems.append(
@@ -189,7 +225,7 @@ def _check_answers(nb: dict, report: SelfCheckReport, expect: Expectations) -> N
             f"Unanswered: {', '.join(unanswered)} (write your answer in the cell below each question, "
             f"replacing {PLACEHOLDER}).")
     short = [label for label, cell in cells.items() if label not in unanswered
-             and is_short(source_text(cell), min_chars_for(label, expect.min_answer_chars))]
+             and is_short(source_text(cell), expect.min_chars(label))]
     if short:
         report.notes.append(f"Short answers: {', '.join(short)} (fewer than "
                             f"{expect.min_answer_chars} characters): a TA reads them as they are.")
@@ -247,6 +283,12 @@ def _check_training_record(nb: dict, report: SelfCheckReport, expect: Expectatio
                                "notebook from the top again and save.")
     else:
         acc, epochs = record["accuracy"], record["epochs"]
+        if expect.epochs is not None and epochs != expect.epochs:
+            report.problems.append(
+                f"Training ran {epochs} epochs, but this release trains {expect.epochs}: the grader re-runs "
+                f"{expect.epochs} and will not recognise these outputs as your run. Was $ALEXNET_LAB_PROFILE set, or "
+                "is this another release's notebook? Run this notebook from the top again and save.")
+            return
         report.passed.append(f"Training ran: {epochs} epochs, test accuracy {acc[0]:.1f}% before and "
                              f"{acc[-1]:.1f}% after training.")
         if record.get("profile") and record.get("profile") != expect.default_profile:
@@ -275,7 +317,7 @@ def check_node(nb: dict, name: str = "notebook", expect: Expectations | None = N
     repairs, the grader repairs the same way (each repair is a note), what it refuses, the grader refuses.
     """
     report = SelfCheckReport(name=name)
-    expect = expect or Expectations()
+    expect = Expectations.from_notebook(nb, expect)  # the release's own stamp first
     try:
         nb, repairs = read_notebook(nb, expect.questions)
     except NotebookRefused as refused:

@@ -14,7 +14,7 @@ from pathlib import Path
 
 from alexnet_core import assets, selfcheck
 from alexnet_core.errors import AssetError
-from autograder.config import BACKENDS, LoadedConfig, describe, load_config, profile_name, select_profile
+from autograder.config import BACKENDS, LoadedConfig, describe, for_master, load_config, profile_name, select_profile
 from autograder.course import CourseFolder
 from autograder.errors import LabError
 from autograder.export.formgrader import DEFAULT_PORT as FORMGRADER_PORT
@@ -64,7 +64,7 @@ def _cmd_reference(args) -> int:
 
     config = _loaded(args).config
     path = build_reference(_course(args, config), select_profile(config, profile_name(args.profile)), seeds=args.seeds,
-                           progress=lambda line: print(line, flush=True))
+                           progress=lambda line: print(line, flush=True), jobs=args.jobs, log=args.log)
     print(f"reference envelope written: {path}")
     return 0
 
@@ -90,10 +90,19 @@ def _cmd_grade(args) -> int:
     return 0
 
 
+def _graded(args):
+    """The config bound to the questions of the assignment OUT was graded with (its registered master)."""
+    from autograder.course import OutputFolder
+
+    config = _loaded(args).config
+    source = OutputFolder(Path(args.out), config.course).nbgrader.source_notebook()
+    return for_master(config, source) if source.is_file() else config
+
+
 def _cmd_export(args) -> int:
     from autograder.export.final import ExportRefused, export
 
-    config = _loaded(args).config
+    config = _graded(args)
     try:
         summary = export(Path(args.out), config, allow_pending=args.allow_pending)
     except ExportRefused as exc:
@@ -104,19 +113,33 @@ def _cmd_export(args) -> int:
     return 0
 
 
+def _cmd_gradescope(args) -> int:
+    from autograder.export.gradescope import build_kit
+
+    loaded = _loaded(args)
+    profile = profile_name(args.profile) or loaded.config.course.default_profile
+    path = build_kit(_course(args, loaded.config), loaded.config, profile, Path(args.out), loaded.source)
+    print(f"Gradescope autograder written: {path} (profile {profile}); upload it as the assignment's autograder")
+    return 0
+
+
 def _cmd_formgrader(args) -> int:
     from autograder.export.formgrader import run_formgrader
 
-    config = _loaded(args).config
+    config = _graded(args)
     return run_formgrader(Path(args.out), config, port=args.port, ip=args.ip, open_browser=not args.no_browser)
 
 
 def _cmd_check(args) -> int:
-    config = _loaded(args).config
+    # The notebook's own stamp decides (the student may have no course file); the settings fill
+    # in what it lacks, and a course's own settings file also says which assignment it grades.
+    loaded = _loaded(args)
+    config = loaded.config
     expect = selfcheck.Expectations(assignment=config.course.assignment, questions=tuple(config.points.questions),
                                     min_answer_chars=config.points.min_answer_chars,
                                     default_profile=config.course.default_profile,
-                                    submission_mb=config.limits.submission_mb)
+                                    submission_mb=config.limits.submission_mb,
+                                    required_assignment=config.course.assignment if loaded.source else None)
     report = selfcheck.check_notebook(Path(args.notebook), expect)
     print(report.text())
     return 0 if report.ready else 1
@@ -126,7 +149,8 @@ def _cmd_demo(args) -> int:
     from autograder.demo import run_demo
 
     config = _loaded(args).config
-    run_demo(Path(args.out), _course(args, config), config)
+    course = _course(args, config)
+    run_demo(Path(args.out), course, for_master(config, course.master))
     return 0
 
 
@@ -153,18 +177,25 @@ def build_parser() -> argparse.ArgumentParser:
     a.set_defaults(func=_cmd_assets)
 
     r = sub.add_parser("release", help="render the master and build the student release with nbgrader")
-    r.add_argument("--variant", help="colab or local (default: course.default_variant)")
-    r.add_argument("--profile", help="training profile baked into the release (default: full)")
+    r.add_argument("--variant", help="colab or local (default: course.default_variant); written to "
+                                     "release/VARIANT/ASSIGNMENT/, so variants live side by side")
+    r.add_argument("--profile", help="training profile baked into the release (default: course.default_profile); "
+                                     "the notebook trains it wherever it runs, and `check` and `grade` follow it")
     r.set_defaults(func=_cmd_release)
 
     e = sub.add_parser("reference", help="train the master over several seeds; write the envelope")
     e.add_argument("--profile")
     e.add_argument("--seeds", type=int, help="number of seeds (default from the profile)")
+    e.add_argument("--jobs", type=int, default=1,
+                   help="worker processes of one torch thread each (default 1; one per free core for thousands of seeds)")
+    e.add_argument("--log", type=Path, help="file of finished runs, one JSON line per seed: read first (its seeds are "
+                                            "not trained again) and appended to, so a long build can be resumed")
     e.set_defaults(func=_cmd_reference)
 
     g = sub.add_parser("grade", help="grade submissions: notebooks, folders, submitted/ trees, LMS zips")
     g.add_argument("inputs", nargs="+", metavar="INPUT")
-    g.add_argument("--profile")
+    g.add_argument("--profile", help="profile to re-run with (default: $ALEXNET_LAB_PROFILE, else the one the "
+                                     "course's release trains, else course.default_profile)")
     g.add_argument("--runners", type=int, help="submissions at once (default: per GPU / CPU cores)")
     g.add_argument("--backend", choices=BACKENDS, help="runner pool (default: runners.backend)")
     g.add_argument("--address", help="Ray cluster address (with --backend ray)")
@@ -181,6 +212,12 @@ def build_parser() -> argparse.ArgumentParser:
     x.add_argument("--allow-pending", action="store_true",
                    help="export although some answers still wait for a TA (their grades stay empty, marked pending)")
     x.set_defaults(func=_cmd_export)
+
+    k = sub.add_parser("gradescope", help="the zip Gradescope takes as the assignment's autograder (setup.sh, "
+                                          "run_autograder, this package, the course)")
+    k.add_argument("--profile", help="profile it grades with (default: $ALEXNET_LAB_PROFILE, else course.default_profile)")
+    k.add_argument("--out", default="gradescope_autograder.zip", help="the zip to write (default ./gradescope_autograder.zip)")
+    k.set_defaults(func=_cmd_gradescope)
 
     f = sub.add_parser("formgrader", help="serve nbgrader's formgrader on OUT/nbgrader until interrupted")
     f.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote")

@@ -19,13 +19,14 @@ below the CLI reads a module global.
 """
 from __future__ import annotations
 
+import json
 import os
 import tomllib
 from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 import grading_config
-from alexnet_core.contract import QUESTIONS
+from alexnet_core.contract import LABEL_PATTERN, QUESTIONS, question_labels
 from alexnet_core.profiles import PROFILE_ENV
 from autograder.errors import ConfigError
 from grading_config import GradingConfig, Profile
@@ -205,20 +206,25 @@ def validate(config: GradingConfig, origin: str) -> None:
         raise ConfigError(f"{origin}: course.default_variant = {course.default_variant!r} is not one of "
                           f"course.variants {list(course.variants)}")
     points = config.points
-    if set(points.questions) != set(QUESTIONS):
-        raise ConfigError(f"{origin}: points.questions must give points to exactly the lab's questions "
-                          f"{', '.join(QUESTIONS)} (got {', '.join(points.questions) or 'none'})")
+    # Which questions exist is the master's to say (`with_questions`); here only the values.
     for label, value in points.questions.items():
+        if not LABEL_PATTERN.fullmatch(str(label)):
+            raise ConfigError(f"{origin}: points.questions.{label} is not a question label (letters and digits, "
+                              "like Q5 or Q3a)")
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
             raise ConfigError(f"{origin}: points.questions.{label} = {value!r} must be a number, 0 or more")
     for name, value in points.checks().items():
         _positive(value, f"points.{name}", origin, allow_zero=True)
     _positive(points.min_answer_chars, "points.min_answer_chars", origin, allow_zero=True)
     for label, value in points.min_answer_chars_per_question.items():
-        if label not in QUESTIONS or isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        if not LABEL_PATTERN.fullmatch(str(label)) or isinstance(value, bool) or not isinstance(value, int) or value < 0:
             raise ConfigError(f"{origin}: points.min_answer_chars_per_question.{label} = {value!r} must be a whole "
-                              f"number, 0 or more, for one of {', '.join(QUESTIONS)}")
+                              "number, 0 or more, for a question label (like Q3a)")
     _validate_late(config.late, origin)
+    canvas_id = config.export.canvas_assignment_id
+    if canvas_id and not (canvas_id.isascii() and canvas_id.isdigit()):
+        raise ConfigError(f"{origin}: export.canvas_assignment_id = {canvas_id!r} must be the number in the "
+                          "assignment's Canvas address (.../assignments/12345), as text: \"12345\"")
     limits = config.limits
     for key in ("memory_mb", "output_mb", "submission_mb", "zip_total_mb", "zip_members", "zip_ratio",
                 "processes", "scratch_mb"):
@@ -253,6 +259,55 @@ def _validate_late(late, origin: str) -> None:
     if late.due and parse_time(late.due) is None:
         raise ConfigError(f"{origin}: late.due = {late.due!r} is not an ISO date and time "
                           "('2026-03-01T23:59:00+00:00')")
+
+
+# ---------------------------------------------------------------- the master's questions
+
+def with_questions(config: GradingConfig, labels: tuple, origin: str) -> GradingConfig:
+    """The config with points for exactly `labels`, the questions the master asks, in its order.
+
+    The master says which questions exist (a course adds a Q5 or removes Q4b there); the config
+    says what each is worth. A question of the master without points is a ConfigError naming the
+    fix; points the course's file gives to a question the master does not ask are one too. The
+    lab's own questions keep their default points in the config, so a course that removed one
+    from its master has nothing to delete: those defaults are dropped here.
+    """
+    points = config.points
+    if not labels:
+        raise ConfigError(f"{origin}: the master has no answer cell (metadata.alexnet_lab.question); "
+                          "restore its answer cells")
+    missing = [label for label in labels if label not in points.questions]
+    if missing:
+        raise ConfigError(f"{origin}: the master asks {', '.join(missing)} but points.questions gives it no points; "
+                          f"add `{missing[0]} = POINTS` under [points.questions] in the course's settings file")
+    strays = [label for label in points.questions if label not in labels and label not in QUESTIONS]
+    if strays:
+        raise ConfigError(f"{origin}: points.questions.{strays[0]} is not a question of the master (it asks "
+                          f"{', '.join(labels)}); remove it from the settings or add its answer cell to the master")
+    lowered = {}
+    for label in labels:
+        if label.lower() in lowered:
+            raise ConfigError(f"{origin}: questions {lowered[label.lower()]} and {label} differ only in case, so "
+                              "their answer cells would share a grade id; rename one")
+        lowered[label.lower()] = label
+    chosen = {label: points.questions[label] for label in labels}
+    if chosen == points.questions and list(chosen) == list(points.questions):
+        return config
+    per_question = {k: v for k, v in points.min_answer_chars_per_question.items() if k in labels}
+    return replace(config, points=replace(points, questions=chosen, min_answer_chars_per_question=per_question))
+
+
+def master_questions(master: Path) -> tuple[str, ...]:
+    """The questions a Jinja master asks (its answer cells' labels), read as JSON: nothing rendered."""
+    try:
+        return question_labels(json.loads(Path(master).read_text(encoding="utf-8")))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"{master}: cannot read the master's questions ({exc}); restore it from git") from None
+
+
+def for_master(config: GradingConfig, master: Path) -> GradingConfig:
+    """The config bound to a master's questions (see `with_questions`)."""
+    return with_questions(config, master_questions(master), str(master))
 
 
 # ---------------------------------------------------------------- reading it

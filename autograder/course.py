@@ -9,8 +9,8 @@ sits inside one.
 tables, the coordinator's scratch and an nbgrader course root for formgrader and `nbgrader export`.
 
 `NbgraderRoot` is an nbgrader course root, laid out as nbgrader expects (`gradebook.db`,
-`source/<assignment>/<notebook>.ipynb`, `autograded/<student>/...`): the course folder is one for
-the release, `OUT/nbgrader` is one for grading.
+`source/<assignment>/<notebook>.ipynb`, `autograded/<student>/...`): `OUT/nbgrader` is one for
+grading; the release builds in a throwaway one and copies only the release into the course folder.
 """
 from __future__ import annotations
 
@@ -91,25 +91,25 @@ class CourseFolder:
         """The reference envelope of a profile, built by `alexnet-lab reference`."""
         return self.envelopes / f"{profile_name}.json"
 
-    @property
-    def nbgrader(self) -> NbgraderRoot:
-        """The course folder as nbgrader's course root for `generate_assignment` (release/, gradebook.db)."""
-        return NbgraderRoot(self.root, self.course)
+    RELEASE = "release"
 
-    @property
-    def release_dir(self) -> Path:
-        return self.nbgrader.release_dir()
+    def release_dir(self, variant: str | None = None) -> Path:
+        """`release/<variant>/<assignment>/`: each variant keeps its own folder (a course keeps its Colab
+        and local releases side by side), laid out as nbgrader's own release folder, so
+        `CourseDirectory.release_directory = "release/<variant>"` serves it through nbgrader's exchange."""
+        return self.root / self.RELEASE / (variant or self.course.default_variant) / self.course.assignment
 
-    @property
-    def release_notebook(self) -> Path:
-        return self.release_dir / f"{self.course.notebook}.ipynb"
+    def release_notebook(self, variant: str | None = None) -> Path:
+        """The student notebook of a variant's release (default: course.default_variant)."""
+        return self.release_dir(variant) / f"{self.course.notebook}.ipynb"
 
-    @property
-    def rendered_source(self) -> str:
-        """Where `alexnet-lab release` renders nbgrader's source notebook (git-ignored): the
-        course's own source/ holds the Jinja master, which nbgrader must not read."""
-        return ".build/source"
-
+    def released_notebooks(self) -> list[Path]:
+        """Every release notebook the course holds: one per variant released, plus the single folder
+        of releases made before variants had their own (`release/<assignment>/`)."""
+        name = f"{self.course.notebook}.ipynb"
+        found = sorted((self.root / self.RELEASE).glob(f"*/{self.course.assignment}/{name}"))
+        legacy = self.root / self.RELEASE / self.course.assignment / name
+        return found + ([legacy] if legacy.is_file() else [])
 
 
 @dataclass(frozen=True)

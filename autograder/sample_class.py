@@ -86,9 +86,9 @@ OWN_WORDS = {
 
 def release_notebook(course: CourseFolder, config: GradingConfig) -> Path:
     """The course's release notebook, built first when the course has none yet."""
-    if not course.release_notebook.exists():
+    if not course.release_notebook().exists():
         build_release(course, config)
-    return course.release_notebook
+    return course.release_notebook()
 
 
 def type_id(nb, student_id: str):

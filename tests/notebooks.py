@@ -37,7 +37,7 @@ _cache: dict[str, object] = {}
 
 def release_path() -> Path:
     """The committed student release notebook."""
-    return CourseFolder(REPO, CONFIG.course).release_notebook
+    return CourseFolder(REPO, CONFIG.course).release_notebook()
 
 
 def kernel_env(profile: str = "smoke") -> dict[str, str]:

@@ -8,9 +8,11 @@ from grading_config, and the same settings are written to the course root's nbgr
 """
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import sys
+import tempfile
 from pathlib import Path
 
 import nbformat
@@ -19,10 +21,11 @@ from traitlets.config import Config
 
 from alexnet_core.contract import grade_id
 from alexnet_core.identity import ID_VARIABLE
+from alexnet_core.profiles import recipe_fields
 from autograder.authoring.render import render_master, resolve_profile, resolve_variant
 from autograder.config import select_profile
 from autograder.course import CourseFolder, NbgraderRoot
-from autograder.errors import ReleaseError
+from autograder.errors import ConfigError, ReleaseError
 from autograder.gradebook import Gradebook, MissingEntry
 from grading_config import GradingConfig
 
@@ -116,15 +119,81 @@ def _generate(root: NbgraderRoot, source_directory: str, rendered, config: Gradi
 
 def build_release(course: CourseFolder, config: GradingConfig, variant: str | None = None,
                   profile: str | None = None) -> Path:
-    """`alexnet-lab release`: render the course's master and write `release/<assignment>/`,
-    recording the assignment in the course's gradebook.db.
+    """`alexnet-lab release`: render the course's master and write `release/<variant>/<assignment>/`.
 
-    Defaults are the config's (course.default_variant, course.default_profile), never the shell's
-    $ALEXNET_LAB_PROFILE, so the committed release is reproducible anywhere.
+    nbgrader's generate_assignment runs in a throwaway course root (its gradebook included: the
+    course folder gets nothing but the release), and the new release replaces the variant's folder
+    only once it is whole. Defaults are the config's (course.default_variant,
+    course.default_profile), never the shell's $ALEXNET_LAB_PROFILE, so the committed release is
+    reproducible anywhere.
     """
-    rendered = render_master(resolve_variant(variant, config), resolve_profile(profile, config),
-                             master=course.master, config=config)
-    return _generate(course.nbgrader, course.rendered_source, rendered, config)
+    variant = resolve_variant(variant, config)
+    rendered = render_master(variant, resolve_profile(profile, config), master=course.master, config=config)
+    target = course.release_dir(variant)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(prefix="alexnet-lab-release-") as scratch:
+        built = _generate(NbgraderRoot(Path(scratch), config.course), "source", rendered, config)
+        staged = target.with_name(target.name + ".new")
+        shutil.rmtree(staged, ignore_errors=True)
+        shutil.copytree(built, staged)
+        old = target.with_name(target.name + ".old")
+        shutil.rmtree(old, ignore_errors=True)
+        if target.exists():
+            target.rename(old)
+        staged.rename(target)
+        shutil.rmtree(old, ignore_errors=True)
+    return target
+
+
+def release_stamp(notebook: Path) -> dict:
+    """The `metadata.alexnet_lab` a release wrote into its notebook ({} when it has none)."""
+    try:
+        stamp = json.loads(notebook.read_text(encoding="utf-8")).get("metadata", {}).get("alexnet_lab")
+    except (OSError, ValueError, AttributeError):
+        return {}
+    return stamp if isinstance(stamp, dict) else {}
+
+
+def released_profile(course: CourseFolder, config: GradingConfig, chosen: str | None = None) -> str | None:
+    """The profile to grade with, by the rule every command follows: the one told (`chosen`:
+    --profile, or $ALEXNET_LAB_PROFILE), else the one the course's releases stamped, else None
+    (the course default).
+
+    ConfigError (one line) when releases of different variants trained different profiles and
+    none was told, or when the chosen profile's training settings in the config are no longer
+    those its release stamped: students ran the release's, and a re-run with others would find
+    every honest student's outputs not their own.
+    """
+    stamps = {path: release_stamp(path) for path in course.released_notebooks()}
+    stamps = {path: s for path, s in stamps.items() if isinstance(s.get("profile"), str)}
+    if chosen is None:
+        names = sorted({s["profile"] for s in stamps.values()})
+        if len(names) > 1:
+            shown = ", ".join(f"{_shown(path, course)} trains {s['profile']!r}" for path, s in stamps.items())
+            raise ConfigError(f"the course's releases train different profiles ({shown}); say which to grade "
+                              "with --profile NAME")
+        chosen = names[0] if names else None
+    if chosen is not None and chosen in config.profiles:
+        now = recipe_fields(config.profiles[chosen])
+        for path, stamp in stamps.items():
+            then = stamp.get("recipe")
+            if stamp["profile"] != chosen or not isinstance(then, dict):
+                continue
+            changed = [k for k in now if k != "seed" and k in then and then[k] != now[k]]
+            if changed:
+                was = ", ".join(f"{k} {then[k]!r}" for k in changed)
+                is_now = ", ".join(f"{k} {now[k]!r}" for k in changed)
+                raise ConfigError(f"{_shown(path, course)} was released with {chosen} {was}, but the settings now say "
+                                  f"{is_now}: students ran the release's; restore those settings, or run "
+                                  "`alexnet-lab release` again before students start")
+    return chosen
+
+
+def _shown(path: Path, course: CourseFolder) -> str:
+    try:
+        return str(path.relative_to(course.root))
+    except ValueError:
+        return str(path)
 
 
 # What a grading course root registers: the variant without Colab's install cell (the grader's

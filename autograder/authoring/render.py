@@ -5,15 +5,23 @@ Jupyter; Jinja expressions and `{% if variant == "colab" %}` blocks live inside 
 is strict (an undefined name is an error naming the cell), and it is where instructor-only content
 is removed: rubric notes for TAs (`metadata.alexnet_lab.rubric`) never leave this module.
 
-What the template sees: `variant` (str), `profile` (grading_config.Profile), `course`
+What the template sees: `variant` (str), `profile` (grading_config.Profile), `recipe` (the
+profile's training settings as a Python expression, for the locked imports cell to hand to
+`alexnet_core.use_student_id`: the notebook trains exactly what the release says), `course`
 (grading_config.Course), `points` (grading_config.Points), `total_points` (number), `identity`
 (grading_config.Identity: the course salt and the per-student seed switch), all from the config
 passed in.
+
+The questions are the master's (its answer cells' `metadata.alexnet_lab.question`); their points
+are the config's (`autograder.config.with_questions`). The release stamps both the questions and
+the recipe into the notebook's metadata, so the student's check and the grader read the
+release's own settings.
 """
 from __future__ import annotations
 
 import base64
 import copy
+import json
 import re
 from pathlib import Path
 
@@ -22,8 +30,9 @@ import nbformat
 from jinja2 import meta
 from nbformat import NotebookNode
 
-from alexnet_core.contract import grade_id
-from autograder.config import select_profile
+from alexnet_core.contract import answer_cell, grade_id, question_labels
+from alexnet_core.profiles import recipe_fields
+from autograder.config import select_profile, with_questions
 from autograder.course import FIGURES_DIR
 from autograder.errors import ConfigError, RenderError
 from grading_config import GradingConfig, Points, Profile
@@ -83,6 +92,32 @@ def _embed_figures(cell: NotebookNode, figures: Path, where: str) -> None:
     cell["attachments"] = attachments
 
 
+def recipe_expression(profile: Profile) -> str:
+    """The recipe as the Python the imports cell passes on: `dict(name="smoke", epochs=5, ...)`."""
+    # json.dumps of a str is a valid Python string literal in double quotes, whatever it holds.
+    items = [f"{key}={json.dumps(value) if isinstance(value, str) else repr(value)}"
+             for key, value in recipe_fields(profile).items()]
+    return "dict(" + ", ".join(items) + ")"
+
+
+def _check_answer_cells(nb: NotebookNode, master: Path) -> None:
+    """Each answer cell's grade id is its label's (`answer_q5` for Q5): the grader finds answers by it."""
+    for index, cell in enumerate(nb.cells):
+        label = (cell.metadata.get("alexnet_lab") or {}).get("question")
+        if label is None:
+            continue
+        where = f"{master.name} {_cell_name(cell, index)}"
+        if not isinstance(label, str) or not label.strip():
+            raise RenderError(f"{where}: metadata.alexnet_lab.question must be a label like \"Q5\"")
+        if grade_id(cell) != answer_cell(label):
+            raise RenderError(f"{where}: the answer cell of {label} must have the grade id {answer_cell(label)!r} "
+                              f"(it has {grade_id(cell)!r}); fix its nbgrader metadata")
+        nbg = cell.metadata.get("nbgrader", {})
+        if not (nbg.get("grade") and nbg.get("solution")):
+            raise RenderError(f"{where}: the answer cell of {label} must be an nbgrader manually graded answer "
+                              "(grade and solution on)")
+
+
 def _grade_points(cell: NotebookNode, points: Points) -> float | None:
     """Points for a grade cell, from grading_config (the master never types them)."""
     meta_lab = cell.metadata.get("alexnet_lab", {})
@@ -116,10 +151,13 @@ def render_master(
     except Exception as exc:  # nbformat raises several types for a broken file
         raise RenderError(f"{master}: not a readable notebook ({exc}); restore it from git.") from None
 
+    _check_answer_cells(nb, master)
+    labels = question_labels(nb)
+    config = with_questions(config, labels, str(master))
     points = config.points
     total = sum(points.questions.values()) + sum(points.checks().values())
-    context = {"variant": variant, "profile": chosen, "course": config.course, "points": points,
-               "total_points": total, "identity": config.identity}
+    context = {"variant": variant, "profile": chosen, "recipe": recipe_expression(chosen), "course": config.course,
+               "points": points, "total_points": total, "identity": config.identity}
     # trim/lstrip blocks: a `{% if %}` line leaves no blank line behind in code cells.
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
                              autoescape=False)
@@ -158,8 +196,13 @@ def render_master(
         "assignment": config.course.assignment,
         "variant": variant,
         "profile": chosen.name,
+        # The training settings the notebook runs (also written into its imports cell): `grade`
+        # and the student's check judge the run by them.
+        "recipe": recipe_fields(chosen),
+        "questions": list(labels),
         # What the student's own check needs to judge answers as the grader will.
         "min_answer_chars": config.points.min_answer_chars,
+        "min_answer_chars_per_question": dict(config.points.min_answer_chars_per_question),
         "submission_mb": config.limits.submission_mb,
         # Whether the student id cell must hold an id (the student's check reads it).
         "per_student_seeds": config.identity.per_student_seeds,

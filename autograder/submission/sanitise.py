@@ -25,6 +25,7 @@ from nbconvert.preprocessors import Preprocessor
 from nbformat import NotebookNode
 from nbgrader.nbgraderformat import ValidationError
 from nbgrader.preprocessors import CheckCellMetadata, ClearOutput, DeduplicateIds, OverwriteCells, OverwriteKernelspec
+from nbgrader.utils import compute_checksum
 
 from alexnet_core.contract import answer_label, grade_id
 from alexnet_core.identity import ID_CELL, derive_seed, id_cell_source, id_problem, normalise_id, typed_id
@@ -75,13 +76,6 @@ def _short(text: str, width: int = 70) -> str:
 
 # ---------------------------------------------------------------- sanitising
 
-def _points(value) -> float | None:
-    try:
-        return float(value)
-    except (TypeError, ValueError):
-        return None
-
-
 def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: list[dict]) -> list[str]:
     """Give cells with a master grade_id the master's nbgrader metadata; flag what was edited.
 
@@ -112,10 +106,9 @@ def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: lis
         m = by_name[gid]
         expected = m.metadata()
         edited = [k for k in ("grade", "solution", "locked") if bool(nbg.get(k, False)) != expected[k]]
-        # Points are the master's: a value that differs is reported; none at all (an answer cell
-        # recognised without its metadata by alexnet_core.structure) is simply given the master's.
-        if m.grade and "points" in nbg and _points(nbg.get("points")) != m.points:
-            edited.append("points")
+        # Points are the gradebook's, whatever the notebook says: a course that changed a
+        # question's points after the release gave every honest student a notebook with the old
+        # value, so a different value is put back without a flag (it never counted).
         if cell.cell_type != m.cell_type:
             edited.append("cell type")
         if edited:
@@ -124,9 +117,30 @@ def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: lis
     return flags
 
 
-def tamper_report(nb: NotebookNode, master: list[MasterCell], releases: list[dict], min_chars: int) -> list[str]:
+def as_released(cell: NotebookNode) -> bool:
+    """Whether a cell is still exactly as some release gave it: its content matches the checksum
+    nbgrader stored in it at release (source, type, role, id and, for a grade cell, points).
+
+    A course may change its master or its points after students downloaded the notebook (a
+    typo fixed, Q1 worth 3): their locked cells then differ from today's rendering but still
+    match their own checksum, so they are an earlier release's, not edits. Anyone who can edit
+    a cell can also recompute a checksum, so this only spares honest students a flag: the cells
+    are put back from the gradebook either way (OverwriteCells), and nothing is graded from them.
+    """
+    nbg = cell.metadata.get("nbgrader")
+    if not isinstance(nbg, dict) or not isinstance(nbg.get("checksum"), str):
+        return False
+    try:
+        return compute_checksum(cell) == nbg["checksum"]
+    except (KeyError, TypeError, ValueError, AttributeError):
+        return False
+
+
+def tamper_report(nb: NotebookNode, master: list[MasterCell], releases: list[dict], min_chars: int,
+                  released: frozenset = frozenset()) -> list[str]:
     """Flags for locked code cells whose code differs from the release, and for text typed into
-    locked markdown cells (answers in the wrong place). Run before OverwriteCells restores them."""
+    locked markdown cells (answers in the wrong place). Run before OverwriteCells restores them.
+    `released`: grade ids of cells still as an earlier release gave them (`as_released`)."""
     flags = []
     by_name = {m.name: m for m in master}
     for cell in nb.cells:
@@ -134,7 +148,7 @@ def tamper_report(nb: NotebookNode, master: list[MasterCell], releases: list[dic
         if m is None or not m.locked or cell.cell_type != m.cell_type:
             continue
         originals = [r[m.name] for r in releases if m.name in r] or [m.source]
-        if any(cell.source.strip() == o.strip() for o in originals):
+        if any(cell.source.strip() == o.strip() for o in originals) or m.name in released:
             continue
         if m.cell_type == "code":
             flags.append(f"locked cell {m.name} was edited; the master's code was restored and run")
@@ -233,6 +247,8 @@ class RestoreMetadata(Preprocessor):
 
     def preprocess(self, nb, resources):
         lab = _lab(resources)
+        # Before the metadata is restored: whether each cell is still as its release gave it.
+        lab["released"] = frozenset(grade_id(c) for c in nb.cells if grade_id(c) and as_released(c))
         lab["flags"] += normalise_metadata(nb, lab["master"], lab["releases"])
         counts: dict[str, int] = {}
         for cell in nb.cells:
@@ -247,7 +263,8 @@ class ReportTampering(Preprocessor):
 
     def preprocess(self, nb, resources):
         lab = _lab(resources)
-        lab["flags"] += tamper_report(nb, lab["master"], lab["releases"], lab["config"].points.min_answer_chars)
+        lab["flags"] += tamper_report(nb, lab["master"], lab["releases"], lab["config"].points.min_answer_chars,
+                                      lab.get("released", frozenset()))
         return nb, resources
 
 

@@ -29,7 +29,21 @@ def test_release_rebuilds_the_committed_release_exactly(tmp_path):
     for built in folder.iterdir():
         assert built.read_bytes() == (committed / built.name).read_bytes(), (
             f"{built.name} differs from the committed release: run `alexnet-lab release` and commit release/")
-    assert (tmp_path / "gradebook.db").exists()
+    # The course folder gets the release and nothing else: no gradebook, no build folder.
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["release", "source"]
+    assert folder == tmp_path / "release" / CONFIG.course.default_variant / COURSE.assignment
+
+
+def test_variants_are_released_side_by_side(tmp_path):
+    shutil.copytree(MASTER.parent, tmp_path / "source" / COURSE.assignment,
+                    ignore=shutil.ignore_patterns("reference", "__pycache__"))
+    course = CourseFolder(tmp_path, COURSE)
+    for variant, profile in (("colab", "full"), ("local", "smoke"), ("colab", "full")):
+        assert main(["--course", str(tmp_path), "release", "--variant", variant, "--profile", profile]) == 0
+    stamps = {p.parent.parent.name: nbformat.read(str(p), 4).metadata.alexnet_lab for p in course.released_notebooks()}
+    assert {v: (s["variant"], s["profile"]) for v, s in stamps.items()} == {
+        "colab": ("colab", "full"), "local": ("local", "smoke")}
+    assert not (tmp_path / "gradebook.db").exists() and not list((tmp_path / "release").glob("*/*.new"))
 
 
 def _add_submission(db):

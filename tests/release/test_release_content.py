@@ -2,6 +2,8 @@
 import json
 
 import nbformat
+
+from alexnet_core.profiles import recipe_fields
 import pytest
 
 import notebooks
@@ -22,7 +24,10 @@ def test_release_is_a_valid_notebook_of_the_default_variant(release):
     assert release.metadata["alexnet_lab"] == {
         "assignment": CONFIG.course.assignment, "variant": CONFIG.course.default_variant,
         "profile": CONFIG.course.default_profile, "min_answer_chars": CONFIG.points.min_answer_chars,
-        "submission_mb": CONFIG.limits.submission_mb, "per_student_seeds": CONFIG.identity.per_student_seeds}
+        "submission_mb": CONFIG.limits.submission_mb, "per_student_seeds": CONFIG.identity.per_student_seeds,
+        "recipe": recipe_fields(CONFIG.profiles[CONFIG.course.default_profile]),
+        "questions": list(CONFIG.points.questions),
+        "min_answer_chars_per_question": CONFIG.points.min_answer_chars_per_question}
     assert all(not c.get("outputs") for c in release.cells if c.cell_type == "code")
 
 

@@ -7,6 +7,7 @@ import nbformat
 import pytest
 from notebooks import CONFIG, REPO
 
+from alexnet_core.profiles import recipe_fields
 from autograder.authoring.render import render_master, rubric_notes
 from autograder.errors import RenderError
 
@@ -33,7 +34,10 @@ def test_each_variant_renders_every_contract_cell_without_template_text(variant)
     assert nb.metadata["alexnet_lab"] == {"assignment": "alexnet", "variant": variant, "profile": "full",
                                           "min_answer_chars": CONFIG.points.min_answer_chars,
                                           "submission_mb": CONFIG.limits.submission_mb,
-                                          "per_student_seeds": CONFIG.identity.per_student_seeds}
+                                          "per_student_seeds": CONFIG.identity.per_student_seeds,
+                                          "recipe": recipe_fields(CONFIG.profiles["full"]),
+                                          "questions": list(LABELS),
+                                          "min_answer_chars_per_question": {"Q3a": 1}}
     nbformat.validate(nb)
 
 
@@ -47,10 +51,13 @@ def test_variants_share_cells_and_differ_in_setup():
     assert "pip install" not in setup["local"].replace("pip install -e .", "")
 
 
-def test_profile_reaches_markdown_but_never_code():
+def test_profile_reaches_markdown_and_the_recipe_the_notebook_trains():
     full, smoke = render_master("local", "full", master=MASTER, config=CONFIG), render_master("local", "smoke", master=MASTER, config=CONFIG)
-    code = lambda nb: [c.source for c in nb.cells if c.cell_type == "code"]  # noqa: E731
-    assert code(full) == code(smoke)
+    code = lambda nb: {c.get("id"): c.source for c in nb.cells if c.cell_type == "code"}  # noqa: E731
+    # Only the imports cell differs: it hands the release's recipe to the library, so the notebook
+    # trains what its text says without any environment variable.
+    assert [i for i in code(full) if code(full)[i] != code(smoke)[i]] == ["imports"]
+    assert 'recipe=dict(name="smoke", synthetic=True, epochs=5' in code(smoke)["imports"]
     train_text = lambda nb: next(c.source for c in nb.cells if c.get("id") == "train_text")  # noqa: E731
     epochs = {name: CONFIG.profiles[name].epochs for name in ("full", "smoke")}
     assert f"{epochs['full']} epochs" in train_text(full) and f"{epochs['smoke']} epochs" in train_text(smoke)

@@ -10,7 +10,7 @@ import pytest
 import notebooks
 from autograder.cli import main
 from autograder.sample_class import type_id
-from alexnet_core.selfcheck import TRAJECTORY_MIME, check_notebook, check_this_notebook
+from alexnet_core.selfcheck import TRAJECTORY_MIME, Expectations, check_notebook, check_this_notebook
 
 
 def write(nb, path):
@@ -76,8 +76,12 @@ def test_errors_in_outputs_are_named(complete, tmp_path):
 
 def test_another_assignments_notebook_is_refused(complete, tmp_path):
     complete.metadata["alexnet_lab"]["assignment"] = "resnet"
-    report = check_notebook(write(complete, tmp_path / "other.ipynb"))
+    # The course's settings say which assignment it grades; a notebook of another one is refused.
+    report = check_notebook(write(complete, tmp_path / "other.ipynb"), Expectations(required_assignment="alexnet"))
     assert not report.ready and "'resnet'" in report.text()
+    # Without a course's settings, the notebook's stamp says which assignment it is (a course may
+    # rename it): a student without the course's file is not told their own release is wrong.
+    assert check_notebook(tmp_path / "other.ipynb").ready
     del complete.metadata["alexnet_lab"]
     assert "not the 'alexnet' lab notebook" in check_notebook(write(complete, tmp_path / "plain.ipynb")).text()
 
@@ -256,6 +260,10 @@ def test_inside_the_notebook_the_check_judges_by_the_courses_settings_from_the_r
     report = check_this_notebook()
     assert report.ready, report.text()
     assert not any("Short answers" in n for n in report.notes), report.notes
-    # The lab's defaults: 20 characters, so "Data." is short (still answered: a TA reads it).
+    # `alexnet-lab check` follows the same stamp; where the stamp says nothing, the lab's defaults:
+    # 20 characters, so "Data." is short (still answered: a TA reads it).
+    assert check_notebook(path).ready and not any("Short answers" in n for n in check_notebook(path).notes)
+    del complete.metadata["alexnet_lab"]["min_answer_chars"]
+    write(complete, path)
     by_default = check_notebook(path)
     assert by_default.unanswered == [] and any("Short answers: Q1" in n for n in by_default.notes)
