@@ -158,8 +158,12 @@ class Late:
 class Export:
     """What `alexnet-lab export` writes for the LMSs."""
 
-    lms_column: str = _f("", "Grade column name for Canvas/Brightspace/Moodle imports (Canvas: 'Name (assignment "
-                             "id)' to update an existing assignment); empty: the assignment name.")
+    lms_column: str = _f("", "The assignment's name in the LMS (Canvas/Brightspace/Moodle import files); empty: "
+                             "course.assignment.")
+    canvas_assignment_id: str = _f("", "The Canvas assignment's id (the number in its URL, .../assignments/12345): "
+                                       "canvas.csv's column is then 'NAME (12345)', as Canvas's own export writes "
+                                       "it, and the import fills that assignment; empty: Canvas matches the name "
+                                       "exactly or creates a new assignment.")
 
 
 @dataclass(frozen=True)

@@ -35,7 +35,7 @@ from alexnet_core.contract import CHECK_CELLS, answer_cell, answer_label
 from autograder.course import OutputFolder
 from autograder.errors import LabError
 from autograder.export import lms
-from autograder.export.late import Lateness, describe_policy, lateness_of, parse_time, penalty_percent
+from autograder.export.late import NO_TIME, Lateness, describe_policy, lateness_of, parse_time, penalty_percent
 from autograder.files import atomic_write, csv_safe
 from autograder.gradebook import Gradebook, MissingEntry
 from autograder.reports import feedback
@@ -66,6 +66,8 @@ class CellGrade:
     ta_comment: bool = False
     pending: bool = False
     """Waits for a TA: answered (or flagged), no manual score yet."""
+    reason: str = ""
+    """Why an automatic check lost points (graded.json's reason; the gradebook has no comment for it)."""
 
     @property
     def score(self) -> float | None:
@@ -79,6 +81,8 @@ class CellGrade:
 class StudentFinal:
     student_id: str
     name: str = ""
+    first_name: str = ""
+    last_name: str = ""
     lms_id: str = ""
     status: str = NO_SUBMISSION
     checks: list[CellGrade] = field(default_factory=list)
@@ -90,6 +94,8 @@ class StudentFinal:
     """nbgrader's SubmittedNotebook id: formgrader's page is /formgrader/submissions/<id>."""
     flags: list[str] = field(default_factory=list)
     result: SubmissionResult | None = None
+    unknown_days: float = 1.0
+    """The course's late.unknown_days: what a late file without a time is counted as."""
 
     @property
     def pending(self) -> list[str]:
@@ -113,6 +119,34 @@ class StudentFinal:
     def final(self) -> float | None:
         total = self.total
         return None if total is None else round(total - (self.penalty_points or 0.0), 4)
+
+    @property
+    def earned(self) -> float:
+        """Points known so far (automatic and TA-graded), before the late penalty."""
+        return sum(c.score or 0.0 for c in self.checks + self.questions)
+
+    @property
+    def known(self) -> float:
+        """`earned` after the late penalty: the final grade once nothing is pending, and never more
+        than it will be."""
+        return round(self.earned - self.earned * self.penalty_percent / 100, 4)
+
+    def feedback_lines(self) -> list[str]:
+        """What the student reads beside the grade in an LMS: why automatic points were lost, the
+        TA's comments, the late penalty, what still waits for a TA."""
+        if self.status == NO_SUBMISSION:
+            return []
+        lines = [f"{c.name.replace('_', ' ')} {c.score or 0:g}/{c.max_score:g}: {c.reason}"
+                 for c in self.checks if c.reason and (c.score or 0) < c.max_score]
+        if self.result is not None and self.result.status == FAILED:
+            lines.insert(0, f"not graded automatically: {self.result.reason}")
+        lines += [f"{q.name} {q.score:g}/{q.max_score:g}: {q.comment}" for q in self.questions
+                  if q.ta_comment and q.score is not None]
+        if self.penalty_percent:
+            lines.append(f"late penalty -{self.penalty_percent:g}%: {self.lateness.describe(self.unknown_days)}")
+        if self.pending:
+            lines.append(f"not final: waiting for a TA ({', '.join(self.pending)})")
+        return lines
 
 
 @dataclass
@@ -150,6 +184,7 @@ def read_gradebook(out: OutputFolder, config: GradingConfig, results: dict[str, 
         for student in gb.students:
             final = students.setdefault(student.id, StudentFinal(student.id))
             final.name = _name(student.first_name, student.last_name)
+            final.first_name, final.last_name = student.first_name or "", student.last_name or ""
             final.lms_id = student.lms_user_id or ""
             try:
                 sub = gb.find_submission_notebook(notebook, assignment, student.id)
@@ -182,6 +217,10 @@ def read_gradebook(out: OutputFolder, config: GradingConfig, results: dict[str, 
     order = {name: i for i, name in enumerate(CHECK_CELLS)}
     qorder = {label: i for i, label in enumerate(config.points.questions)}
     for final in students.values():
+        final.unknown_days = config.late.unknown_days
+        reasons = {c.grade_id: c.reason for c in final.result.checks} if final.result is not None else {}
+        for cell in final.checks:
+            cell.reason = reasons.get(cell.grade_id, "")
         final.checks.sort(key=lambda c: order.get(c.name, 99))
         final.questions.sort(key=lambda c: qorder.get(c.name, 99))
         final.max_total = sum(c.max_score for c in final.checks + final.questions) or (
@@ -245,7 +284,7 @@ def final_columns(config: GradingConfig) -> list[str]:
         columns += [f"{name}_auto", f"{name}_manual"]
     for label in config.points.questions:
         columns += [f"{label}_auto", f"{label}_manual", f"{label}_comment"]
-    return columns + ["total", "max_total", "late", "days_late", "late_penalty_percent", "late_penalty",
+    return columns + ["total", "max_total", "late", "days_late", "late_how", "late_penalty_percent", "late_penalty",
                       "final", "pending", "flags"]
 
 
@@ -262,7 +301,9 @@ def final_grades_csv(students: list[StudentFinal], config: GradingConfig) -> str
         row = {"student_id": s.student_id, "name": s.name, "lms_id": s.lms_id, "status": s.status,
                "total": _num(s.total), "max_total": _num(s.max_total),
                "late": "yes" if s.lateness.late else ("" if s.status == NO_SUBMISSION else "no"),
-               "days_late": "" if s.lateness.days is None or not s.lateness.late else f"{s.lateness.days:.2f}",
+               # A late file without a time (Canvas's _LATE_) counts late.unknown_days; late_how says so.
+               "days_late": "" if not s.lateness.late else f"{s.lateness.days_counted(config.late.unknown_days):.2f}",
+               "late_how": s.lateness.describe(config.late.unknown_days) if s.lateness.late else "",
                "late_penalty_percent": _num(s.penalty_percent) if s.lateness.late else "",
                "late_penalty": _num(s.penalty_points) if s.lateness.late else "",
                "final": _num(s.final), "pending": "; ".join(s.pending), "flags": "; ".join(s.flags)}
@@ -341,13 +382,14 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
     folder = out.root / FINAL
     files = {"final grades": folder / "final_grades.csv"}
     atomic_write(files["final grades"], final_grades_csv(students, config))
-    column = config.export.lms_column or config.course.assignment
-    for name, text, skipped in lms.lms_files(students, column):
+    points_possible = sum(config.points.checks().values()) + sum(config.points.questions.values())
+    for name, text, skipped in lms.lms_files(students, config.export, config.course.assignment, points_possible):
         files[name] = folder / name
         atomic_write(files[name], text)
         if skipped:
             warnings_.append(f"{name}: no LMS id for {', '.join(skipped[:10])}{' ...' if len(skipped) > 10 else ''} "
                              "(not in the file; give them an lms_id in the roster)")
+    warnings_ += lms_notes(students, config)
     gradescope = {s.student_id: final_gradescope(s) for s in students if s.status != NO_SUBMISSION}
     files["gradescope.json"] = folder / "gradescope.json"
     atomic_write(files["gradescope.json"], json.dumps(gradescope, indent=1))
@@ -356,10 +398,31 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
         if s.result is None:
             continue
         student_folder = out.student(s.student_id)
-        atomic_write(student_folder / OutputFolder.FEEDBACK, feedback.feedback_html(s.result, final=final_view(s, policy)))
+        # graded.json holds no notebook; the pictures are in the executed notebook grading kept.
+        executed = student_folder / OutputFolder.EXECUTED
+        notebook = executed.read_text(encoding="utf-8") if executed.is_file() else None
+        atomic_write(student_folder / OutputFolder.FEEDBACK,
+                     feedback.feedback_html(s.result, final=final_view(s, policy), executed_notebook=notebook))
         atomic_write(student_folder / OutputFolder.GRADESCOPE, json.dumps(gradescope[s.student_id], indent=2))
     files["feedback"] = out.root / "<student_id>" / OutputFolder.FEEDBACK
     return ExportSummary(students, files, warnings_, pending)
+
+
+def lms_notes(students: list[StudentFinal], config: GradingConfig) -> list[str]:
+    """What the TA must know before importing: where Canvas puts the grades, how days late were
+    counted when the LMS gave no time."""
+    notes = []
+    if not config.export.canvas_assignment_id:
+        title = config.export.lms_column or config.course.assignment
+        notes.append(f"canvas.csv: the column is {title!r} without a Canvas assignment id, so Canvas fills an "
+                     "assignment of exactly that name or creates a new one; to fill an existing assignment, set "
+                     "[export] canvas_assignment_id = \"12345\" (the number in its address, .../assignments/12345)")
+    untimed = [s.student_id for s in students if s.lateness.late and s.lateness.days is None]
+    if untimed:
+        notes.append(f"{len(untimed)} late submission(s) without a time ({', '.join(untimed[:10])}"
+                     f"{' ...' if len(untimed) > 10 else ''}): {NO_TIME} (Canvas's _LATE_), so each counts as "
+                     f"late.unknown_days = {config.late.unknown_days:g} day(s) (final_grades.csv: days_late, late_how)")
+    return notes
 
 
 def final_view(s: StudentFinal, policy: str) -> dict:
@@ -372,7 +435,7 @@ def final_view(s: StudentFinal, policy: str) -> dict:
                     "check": True} for c in s.checks if c.manual is not None or c.ta_comment],
         "total": s.total,
         "max_total": s.max_total,
-        "late": s.lateness.describe() if s.lateness.late else "",
+        "late": s.lateness.describe(s.unknown_days) if s.lateness.late else "",
         "penalty_percent": s.penalty_percent,
         "penalty_points": s.penalty_points,
         "final": s.final,
@@ -382,30 +445,42 @@ def final_view(s: StudentFinal, policy: str) -> dict:
 
 
 def final_gradescope(s: StudentFinal) -> dict:
-    """Gradescope's results.json for one student, with the TA's points and comments."""
+    """Gradescope's results.json for one student, with the TA's points and comments: a question
+    still waiting for a TA has no score (reports/feedback.py: gradescope_test), and the top-level
+    score is the final grade, or the points known so far with an output that says it is not final."""
     tests = []
-    for c, is_q in [(c, False) for c in s.checks] + [(q, True) for q in s.questions]:
-        out_lines = []
-        if c.comment:
-            out_lines.append(("TA: " if c.ta_comment else "") + c.comment)
-        if c.pending:
-            out_lines.append("waiting for a TA")
-        tests.append({"name": f"Question {c.name}" if is_q else c.name.replace("_", " "),
-                      "score": c.score or 0.0, "max_score": c.max_score,
-                      "status": "passed" if (c.score or 0) >= c.max_score and not c.pending else "failed",
-                      "output": "\n".join(out_lines), "visibility": "visible"})
-    if s.lateness.late:
-        tests.append({"name": "late penalty", "score": -(s.penalty_points or 0.0), "max_score": 0.0,
-                      "status": "failed", "output": f"{s.lateness.describe()}: -{s.penalty_percent:g}%",
-                      "visibility": "visible"})
-    summary = ("Final grade." if s.final is not None else
-               f"Not final: waiting for a TA ({', '.join(s.pending)}).")
-    data = {"output": summary, "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
+    for c in s.checks:
+        if c.score is not None and c.score >= c.max_score:
+            text = "all points"
+        else:
+            text = c.reason or (f"{c.score or 0:g} of {c.max_score:g} points" if not c.pending else "")
+        if c.ta_comment:
+            text = f"{text}\nTA: {c.comment}" if text else f"TA: {c.comment}"
+        tests.append(feedback.gradescope_test(c.name.replace("_", " "), c.max_score,
+                                              None if c.pending else c.score, text or feedback.MANUAL_NOTE))
+    for q in s.questions:
+        if q.pending:
+            text = feedback.MANUAL_NOTE
+        elif q.ta_comment:
+            text = f"TA: {q.comment}"
+        else:
+            text = q.comment or ("all points" if (q.score or 0) >= q.max_score else "")
+        tests.append(feedback.gradescope_test(f"Question {q.name}", q.max_score, q.score, text))
+    if s.penalty_percent:
+        # A test with max_score 0 and a negative score: Gradescope adds it to the tests' sum, and
+        # the top-level score (which overrides that sum) already has the penalty taken off.
+        tests.append(feedback.gradescope_test("late penalty", 0.0, -round(s.earned * s.penalty_percent / 100, 4),
+                                              f"{s.lateness.describe(s.unknown_days)}: -{s.penalty_percent:g}%"))
     if s.final is not None:
-        data["score"] = s.final
-    if s.result is not None:
-        data["execution_time"] = round(float(s.result.seconds), 1)
-    return data
+        summary = f"Final grade: {s.final:g} of {s.max_total:g} points."
+    else:
+        summary = (f"Not final: {', '.join(s.pending)} wait for a TA. Points so far: {s.known:g} of "
+                   f"{s.max_total:g}" + (f", after the late penalty of {s.penalty_percent:g}%" if s.penalty_percent else "")
+                   + ".")
+    if s.result is not None and s.result.status == FAILED:
+        summary += f" Not graded automatically: {s.result.reason}"
+    return feedback.gradescope_results(tests, s.final if s.final is not None else s.known, summary,
+                                       s.result.seconds if s.result is not None else None)
 
 
 # -- manual grades through nbgrader's API (the demo; formgrader does the same for a TA) --------------

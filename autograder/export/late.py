@@ -15,6 +15,7 @@ from pathlib import Path
 from grading_config import Late
 
 TIMESTAMP_FILE = "timestamp.txt"
+NO_TIME = "the file name gives no time"
 
 
 @dataclass(frozen=True)
@@ -26,10 +27,23 @@ class Lateness:
     how: str = ""
     """Where we know it from: 'Canvas _LATE_ in the file name', 'timestamp.txt' ..."""
 
-    def describe(self) -> str:
+    def days_counted(self, unknown_days: float) -> float | None:
+        """The days a penalty counts: the known days, else (late without a time) `unknown_days`."""
+        if not self.late:
+            return None
+        return self.days if self.days is not None else float(unknown_days)
+
+    def describe(self, unknown_days: float | None = None) -> str:
+        """'late (2.50 days late; timestamp.txt ...)'; for a late file without a time, what is
+        counted instead when `unknown_days` (the course's late.unknown_days) is given."""
         if not self.late:
             return "on time" if self.how else ""
-        when = "days late unknown" if self.days is None else f"{self.days:.2f} days late"
+        if self.days is not None:
+            when = f"{self.days:.2f} days late"
+        elif unknown_days is None:
+            when = "days late unknown"
+        else:
+            when = f"{NO_TIME}: counted as {float(unknown_days):g} day(s) late, late.unknown_days"
         return f"late ({when}; {self.how})"
 
 
@@ -82,7 +96,7 @@ def penalty_percent(lateness: Lateness, policy: Late) -> float:
     if policy.policy == "per_submission":
         percent = policy.percent
     else:
-        days = policy.unknown_days if lateness.days is None else lateness.days
+        days = lateness.days_counted(policy.unknown_days)
         percent = policy.percent * max(math.ceil(days - 1e-9), 1)
     return float(min(percent, policy.cap_percent))
 

@@ -1,16 +1,26 @@
-"""Grade import files for the LMSs whose downloads `alexnet-lab grade` reads.
+"""Grade import files, each in the layout its LMS itself exports, so its import reads it unedited.
 
-- Canvas (Grades > Import): `Student,ID,SIS User ID,SIS Login ID,Section,<assignment>`; Canvas
-  matches rows on `ID`, the Canvas user id (the number in its download's file names, or the
-  roster's `lms_id`). A new column name creates an assignment; to fill an existing one, set
-  `export.lms_column` to Canvas's own header for it ('alexnet (12345)').
-- Brightspace (Grades > Enter Grades > Import): `OrgDefinedId,Username,<item> Points Grade,
-  End-of-Line Indicator` (the roster's `lms_id` as OrgDefinedId; the last column is '#').
-- Moodle (Grades > Import > CSV file): `ID number,Full name,<assignment>,Feedback`; map
-  'ID number' to the user field of that name when importing.
+- Canvas (Grades > Import): Canvas's own gradebook export: `Student,ID,SIS User ID,SIS Login
+  ID,Section,<assignment>`, then a row whose first cell is `    Points Possible` with the
+  assignment's points under it, then one row per student. Canvas finds the student by `ID` (the
+  Canvas user id: the number in its download's file names, or the roster's `lms_id`) and the
+  assignment by the `(id)` at the end of the header, as its export writes it: "alexnet (12345)".
+  Without an id (`export.canvas_assignment_id`) it looks for an assignment of exactly that title,
+  and else creates a new one.
+- Brightspace (Grades > Enter Grades > Import): D2L's import layout: `OrgDefinedId,<item> Points
+  Grade <Numeric MaxPoints:N>,End-of-Line Indicator`; every OrgDefinedId written `#<id>` and every
+  row ended by `#`, as D2L's own export does (the `#` keeps a spreadsheet from reading 00123 as
+  123 and is not part of the id). The `<Numeric MaxPoints:N>` creates the item with its maximum
+  when the course has none of that name.
+- Moodle (Grades > Import > CSV file): the columns Moodle's "Export to text file" writes: First
+  name, Surname, ID number, Institution, Department, Email address, `Assignment: <name> (Real)`
+  and `Assignment: <name> (Feedback)`; the import maps "ID number" to the user's ID number and
+  each column to the item its name says. Feedback carries the reasons for lost automatic points,
+  the TA's comments and the late penalty.
 
 Only students with a final score get a grade: a pending or missing one gets an empty cell, which
-every LMS reads as "no grade", never as 0. Students without an LMS id are left out and reported.
+every LMS reads as "no grade", never as 0. Students without an LMS id are left out of Canvas and
+Brightspace and reported. Every cell passes `csv_safe`: a name or comment is text, never a formula.
 """
 from __future__ import annotations
 
@@ -18,9 +28,16 @@ import csv
 import io
 
 from autograder.files import csv_safe
+from grading_config import Export
 
 CANVAS_COLUMNS = ["Student", "ID", "SIS User ID", "SIS Login ID", "Section"]
-BRIGHTSPACE_COLUMNS = ["OrgDefinedId", "Username"]
+CANVAS_POINTS_ROW = "    Points Possible"
+"""The first cell of the second row of Canvas's own export (four spaces included); its importer
+takes a row whose first cell holds "Points Possible" as the assignments' points, not a student."""
+BRIGHTSPACE_ID = "OrgDefinedId"
+BRIGHTSPACE_END = "End-of-Line Indicator"
+BRIGHTSPACE_MARK = "#"
+MOODLE_COLUMNS = ["First name", "Surname", "ID number", "Institution", "Department", "Email address"]
 
 
 def lms_id_from_source(source: str) -> str:
@@ -31,53 +48,69 @@ def lms_id_from_source(source: str) -> str:
     return match["userid"] if match else ""
 
 
+def canvas_column(title: str, assignment_id: str) -> str:
+    """Canvas's header for an assignment: 'title (id)', as its export writes it; the title alone
+    (a new assignment on import, unless one has exactly that title) without an id."""
+    return f"{title} ({assignment_id})" if assignment_id else title
+
+
 def _grade(s) -> str:
     return "" if s.final is None else f"{s.final:g}"
 
 
-def _write(columns: list[str], rows: list[dict]) -> str:
+def _write(columns: list[str], rows: list[list]) -> str:
     buf = io.StringIO()
-    writer = csv.DictWriter(buf, fieldnames=columns, lineterminator="\n")
-    writer.writeheader()
+    writer = csv.writer(buf, lineterminator="\n")
+    writer.writerow(columns)
     for row in rows:
-        writer.writerow({k: csv_safe(v) for k, v in row.items()})
+        writer.writerow([csv_safe(v) for v in row])
     return buf.getvalue()
 
 
-def canvas_csv(students, column: str) -> tuple[str, list[str]]:
-    rows, skipped = [], []
+def canvas_csv(students, title: str, assignment_id: str, points_possible: float) -> tuple[str, list[str]]:
+    column = canvas_column(title, assignment_id)
+    rows: list[list] = [[CANVAS_POINTS_ROW, "", "", "", "", f"{points_possible:g}"]]
+    skipped = []
     for s in students:
         if not s.lms_id:
             skipped.append(s.student_id)
             continue
-        rows.append({"Student": s.name or s.student_id, "ID": s.lms_id, "SIS User ID": "", "SIS Login ID": "",
-                     "Section": "", column: _grade(s)})
+        rows.append([s.name or s.student_id, s.lms_id, "", "", "", _grade(s)])
     return _write(CANVAS_COLUMNS + [column], rows), skipped
 
 
-def brightspace_csv(students, column: str) -> tuple[str, list[str]]:
-    grade_column = f"{column} Points Grade"
+def brightspace_column(title: str, points_possible: float) -> str:
+    return f"{title} Points Grade <Numeric MaxPoints:{points_possible:g}>"
+
+
+def brightspace_csv(students, title: str, points_possible: float) -> tuple[str, list[str]]:
     rows, skipped = [], []
     for s in students:
         if not s.lms_id:
             skipped.append(s.student_id)
             continue
-        rows.append({"OrgDefinedId": s.lms_id, "Username": "", grade_column: _grade(s), "End-of-Line Indicator": "#"})
-    return _write(BRIGHTSPACE_COLUMNS + [grade_column, "End-of-Line Indicator"], rows), skipped
+        rows.append([BRIGHTSPACE_MARK + s.lms_id, _grade(s), BRIGHTSPACE_MARK])
+    return _write([BRIGHTSPACE_ID, brightspace_column(title, points_possible), BRIGHTSPACE_END], rows), skipped
 
 
-def moodle_csv(students, column: str) -> tuple[str, list[str]]:
+def moodle_columns(title: str) -> list[str]:
+    return MOODLE_COLUMNS + [f"Assignment: {title} (Real)", f"Assignment: {title} (Feedback)"]
+
+
+def moodle_csv(students, title: str) -> tuple[str, list[str]]:
     rows = []
     for s in students:
-        comments = "; ".join(f"{q.name}: {q.comment}" for q in s.questions if q.ta_comment)
-        rows.append({"ID number": s.lms_id or s.student_id, "Full name": s.name, column: _grade(s), "Feedback": comments})
-    return _write(["ID number", "Full name", column, "Feedback"], rows), []
+        rows.append([s.first_name, s.last_name, s.lms_id or s.student_id, "", "", "", _grade(s),
+                     " | ".join(s.feedback_lines())])
+    return _write(moodle_columns(title), rows), []
 
 
-def lms_files(students, column: str) -> list[tuple[str, str, list[str]]]:
+def lms_files(students, export: Export, assignment: str, points_possible: float) -> list[tuple[str, str, list[str]]]:
     """(file name, text, students left out for want of an LMS id) for each LMS."""
+    title = export.lms_column or assignment
     files = []
-    for name, build in (("canvas.csv", canvas_csv), ("brightspace.csv", brightspace_csv), ("moodle.csv", moodle_csv)):
-        text, skipped = build(students, column)
+    for name, (text, skipped) in (("canvas.csv", canvas_csv(students, title, export.canvas_assignment_id, points_possible)),
+                                  ("brightspace.csv", brightspace_csv(students, title, points_possible)),
+                                  ("moodle.csv", moodle_csv(students, title))):
         files.append((name, text, skipped))
     return files

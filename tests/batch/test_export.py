@@ -27,6 +27,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
+from bs4 import BeautifulSoup
 from classes import REPO, all_answers
 from nbgrader.api import Gradebook
 
@@ -161,9 +162,11 @@ def test_manual_points_and_comments_reach_final_grades_canvas_and_feedback(out, 
     auto = sum(float(alice[f"{c}_auto"]) for c in ("trajectory", "evidence", "kernel_plots"))
     assert float(alice["total"]) == pytest.approx(auto + 1.5 + 6 * 1.0)
     assert alice["final"] == alice["total"] and alice["max_total"] == "16"
-    # Bob: Canvas said _LATE_, 10% per day, one day (Canvas gives no time).
+    # Bob: Canvas said _LATE_, 10% per day, one day (Canvas gives no time: late.unknown_days, and it says so).
     bob = final["s-bob"]
-    assert bob["late"] == "yes" and bob["late_penalty_percent"] == "10"
+    assert bob["late"] == "yes" and bob["late_penalty_percent"] == "10" and bob["days_late"] == "1.00"
+    assert "gives no time" in bob["late_how"] and "late.unknown_days" in bob["late_how"]
+    assert "without a time (s-bob)" in done.stdout and "late.unknown_days = 1 day(s)" in done.stdout
     assert float(bob["final"]) == pytest.approx(float(bob["total"]) * 0.9)
     # Dan: timestamp.txt 2.5 days after the due date: 3 days at 10%; no LMS id, so not in canvas.csv.
     dan = final["s-dan"]
@@ -177,8 +180,12 @@ def test_manual_points_and_comments_reach_final_grades_canvas_and_feedback(out, 
         assert next(csv.reader(fh)) == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "alexnet"]
     assert canvas["1001"]["alexnet"] == alice["final"] and canvas["1002"]["alexnet"] == bob["final"]
     assert canvas["1003"]["alexnet"] == ""
+    # No Canvas assignment id configured: the summary says what Canvas will do and how to set it.
+    assert "Canvas fills an assignment of exactly that name or creates a new one" in done.stdout
+    assert "canvas_assignment_id" in done.stdout
     bright = rows(out / "final" / "brightspace.csv")
-    assert bright["1001"]["alexnet Points Grade"] == alice["final"] and bright["1001"]["End-of-Line Indicator"] == "#"
+    assert bright["#1001"]["alexnet Points Grade <Numeric MaxPoints:16>"] == alice["final"]
+    assert bright["#1001"]["End-of-Line Indicator"] == "#"
     assert "1001" in (out / "final" / "moodle.csv").read_text()
     results = json.loads((out / "final" / "gradescope.json").read_text())
     q1 = next(t for t in results["s-alice"]["tests"] if t["name"] == "Question Q1")
@@ -192,6 +199,85 @@ def test_manual_points_and_comments_reach_final_grades_canvas_and_feedback(out, 
     # nbgrader's own export agrees on bob's late penalty now.
     with gradebook(out) as gb:
         assert gb.find_submission("alexnet", "s-bob").late_submission_penalty == pytest.approx(float(bob["late_penalty"]))
+
+
+def test_the_final_feedback_keeps_the_kernel_pictures_grading_showed(out, tmp_path):
+    graded_page = BeautifulSoup((out / "s-alice" / "feedback.html").read_text(), "html.parser")
+    assert len(graded_page.select(".kernels img")) == 3  # what grading wrote
+    grade_everything(out)
+    done = cli("export", out, config=late_config(tmp_path))
+    assert done.returncode == 0, done.stderr
+    page = (out / "s-alice" / "feedback.html").read_text()
+    soup = BeautifulSoup(page, "html.parser")
+    assert soup.select_one("#final-grade") is not None  # the export's page, not grading's
+    kernels = soup.select(".kernels img")
+    assert len(kernels) == 3 and all(img["src"].startswith("data:image/png;base64,") for img in kernels)
+    assert [img["src"] for img in kernels] == [img["src"] for img in graded_page.select(".kernels img")]
+    assert "No kernel plots were produced" not in page
+
+
+def test_gradescope_results_never_show_a_pending_answer_as_zero(graded, out, tmp_path):
+    # At grading: bob's Q1 (stray text) and Q3a wait for a TA; his unanswered questions are 0.
+    graded_bob = json.loads((graded / "s-bob" / "gradescope.json").read_text())
+    tests = {t["name"]: t for t in graded_bob["tests"]}
+    for name in ("Question Q1", "Question Q3a"):
+        assert "score" not in tests[name] and "status" not in tests[name] and tests[name]["max_score"] > 0
+    assert tests["Question Q2"]["score"] == 0.0 and tests["Question Q2"]["status"] == "failed"
+    checks = [tests[n] for n in ("trajectory", "evidence", "kernel plots")]
+    assert graded_bob["score"] == sum(t["score"] for t in checks)
+    assert "Q1, Q3a (3 points) wait for a TA" in graded_bob["output"]
+    # At export with answers still pending: no score for them, the points so far on top, said not final.
+    done = cli("export", out, "--allow-pending", config=late_config(tmp_path))
+    assert done.returncode == 0, done.stderr
+    final = json.loads((out / "final" / "gradescope.json").read_text())
+    bob = final["s-bob"]
+    assert bob == json.loads((out / "s-bob" / "gradescope.json").read_text())
+    tests = {t["name"]: t for t in bob["tests"]}
+    for name in ("Question Q1", "Question Q3a"):
+        assert "score" not in tests[name] and "status" not in tests[name]
+    known = sum(t["score"] for t in bob["tests"] if "score" in t and t["name"] != "late penalty")
+    assert bob["score"] == pytest.approx(known * 0.9) and tests["late penalty"]["score"] == pytest.approx(-known * 0.1)
+    assert bob["output"].startswith("Not final: Q1, Q3a wait for a TA")
+    # Checks that lost points say why (dan's notebook never ran).
+    dan_checks = [t for t in final["s-dan"]["tests"] if not t["name"].startswith(("Question", "late"))]
+    assert dan_checks and all(t["score"] == 0 and t["output"] for t in dan_checks)
+    reason = json.loads((out / "s-dan" / "graded.json").read_text())["reason"]
+    assert all(reason in t["output"] for t in dan_checks)
+
+
+def test_lms_files_read_as_each_lms_reads_them(out, tmp_path):
+    grade_everything(out)
+    done = cli("export", out, config=late_config(tmp_path, '[export]\ncanvas_assignment_id = "4242"\n'))
+    assert done.returncode == 0, done.stderr
+    final = rows(out / "final" / "final_grades.csv")
+    # Canvas: its own export's layout: the column "NAME (ID)", then the Points Possible row.
+    with (out / "final" / "canvas.csv").open(newline="") as fh:
+        canvas = list(csv.reader(fh))
+    assert canvas[0] == ["Student", "ID", "SIS User ID", "SIS Login ID", "Section", "alexnet (4242)"]
+    assert canvas[1] == ["    Points Possible", "", "", "", "", "16"]
+    by_id = {row[1]: row for row in canvas[2:]}
+    assert by_id["1001"][5] == final["s-alice"]["final"] and by_id["1001"][0] == "Alice Smith"
+    assert "creates a new one" not in done.stdout
+    # Brightspace: OrgDefinedId behind '#', the item's maximum in its header, '#' ending each row.
+    with (out / "final" / "brightspace.csv").open(newline="") as fh:
+        bright = list(csv.reader(fh))
+    assert bright[0] == ["OrgDefinedId", "alexnet Points Grade <Numeric MaxPoints:16>", "End-of-Line Indicator"]
+    assert ["#1002", final["s-bob"]["final"], "#"] in bright[1:]
+    # Moodle: the columns of its own "Export to text file"; feedback with reasons, TA comments, the penalty.
+    with (out / "final" / "moodle.csv").open(newline="") as fh:
+        moodle = {r["ID number"]: r for r in csv.DictReader(fh)}
+        fh.seek(0)
+        header = next(csv.reader(fh))
+    assert header == ["First name", "Surname", "ID number", "Institution", "Department", "Email address",
+                      "Assignment: alexnet (Real)", "Assignment: alexnet (Feedback)"]
+    alice, bob, dan = moodle["1001"], moodle["1002"], moodle["s-dan"]
+    assert (alice["First name"], alice["Surname"]) == ("Alice", "Smith")
+    assert alice["Assignment: alexnet (Real)"] == final["s-alice"]["final"]
+    assert f"Q1 1.5/2: {Q1_COMMENT}" in alice["Assignment: alexnet (Feedback)"]
+    assert "late penalty -10%" in bob["Assignment: alexnet (Feedback)"]
+    assert "not graded automatically" in dan["Assignment: alexnet (Feedback)"]
+    assert "trajectory 0/3" in dan["Assignment: alexnet (Feedback)"]
+    assert moodle["1003"]["Assignment: alexnet (Real)"] == ""  # carol: no submission, no grade, never 0
 
 
 def test_points_changed_since_grading_are_refused_with_what_to_run(out, tmp_path):
