@@ -161,7 +161,7 @@ def _check_assignment(nb: dict, report: SelfCheckReport, expect: Expectations) -
     if not isinstance(lab, dict) or "assignment" not in lab:
         report.problems.append(
             f"This is not the {expected!r} lab notebook (its lab metadata is missing): submit the notebook "
-            f"you downloaded from release/{expected}/, with your answers in it.")
+            f"the course released (release/<variant>/{expected}/), with your answers in it.")
         return False
     if lab["assignment"] != expected:
         report.problems.append(f"This notebook belongs to assignment {lab['assignment']!r}, not {expected!r}.")
