@@ -34,6 +34,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
+from autograder.batch.collect import safe_id
 from autograder.config import COURSE_CONFIG_FILE
 from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import LabError
@@ -167,7 +168,7 @@ def run(root: Path, python: str = sys.executable) -> int:
         atomic_write(results, json.dumps(not_graded(problem), indent=2))
         print(problem)
         return 0
-    sid = student_id(metadata)
+    sid = safe_id(student_id(metadata))  # a folder name: an email or odd sid must not leave the tree
     work = Path(tempfile.mkdtemp(prefix="alexnet-lab-gradescope-"))
     try:
         folder = work / "submitted" / sid / kit["assignment"]

@@ -124,3 +124,19 @@ def test_a_submission_without_a_notebook_gets_zero_and_the_reason(kit, tmp_path)
     assert done.returncode == 0, done.stderr
     data = valid_results(root / "results" / "results.json")
     assert data["score"] == 0.0 and "No notebook (.ipynb) in your submission" in data["output"]
+
+
+def test_the_student_is_gradescopes_sid_else_email_and_the_notebook_is_the_assignments_own(tmp_path):
+    from autograder.export.gradescope import pick_notebook, student_id
+
+    user = {"email": "ann@example.edu", "id": 77, "name": "Ann Lee"}
+    assert student_id({"users": [dict(user, sid="s-ann")]}) == "s-ann"
+    assert student_id({"users": [dict(user, sid="")]}) == "ann@example.edu"
+    assert student_id({"users": [{"id": 77}]}) == "77"
+    (tmp_path / "draft.ipynb").write_text("{}")
+    (tmp_path / "alexnet.ipynb").write_text("{}")
+    assert pick_notebook(tmp_path, "alexnet") == (tmp_path / "alexnet.ipynb", "")
+    (tmp_path / "alexnet.ipynb").unlink()
+    (tmp_path / "copy.ipynb").write_text("{}")
+    found, why = pick_notebook(tmp_path, "alexnet")
+    assert found is None and "copy.ipynb, draft.ipynb" in why and "upload only yours" in why
