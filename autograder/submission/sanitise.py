@@ -76,7 +76,15 @@ def _short(text: str, width: int = 70) -> str:
 
 # ---------------------------------------------------------------- sanitising
 
-def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: list[dict]) -> list[str]:
+def _points(value) -> float | None:
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return None
+
+
+def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: list[dict],
+                       released: frozenset = frozenset()) -> list[str]:
     """Give cells with a master grade_id the master's nbgrader metadata; flag what was edited.
 
     Also: cells whose grade_id is unknown lose their nbgrader metadata (they become the student's
@@ -106,9 +114,13 @@ def normalise_metadata(nb: NotebookNode, master: list[MasterCell], releases: lis
         m = by_name[gid]
         expected = m.metadata()
         edited = [k for k in ("grade", "solution", "locked") if bool(nbg.get(k, False)) != expected[k]]
-        # Points are the gradebook's, whatever the notebook says: a course that changed a
-        # question's points after the release gave every honest student a notebook with the old
-        # value, so a different value is put back without a flag (it never counted).
+        # Points are the gradebook's, whatever the notebook says, and put back. A course that
+        # changed points after the release gave honest students notebooks with the old values: a
+        # locked grade cell still as released (`released`) or an answer cell (its checksum covers
+        # the student's text, so it cannot tell) is not flagged for them.
+        if (m.grade and not m.solution and gid not in released and "points" in nbg
+                and _points(nbg.get("points")) != m.points):
+            edited.append("points")
         if cell.cell_type != m.cell_type:
             edited.append("cell type")
         if edited:
@@ -249,7 +261,7 @@ class RestoreMetadata(Preprocessor):
         lab = _lab(resources)
         # Before the metadata is restored: whether each cell is still as its release gave it.
         lab["released"] = frozenset(grade_id(c) for c in nb.cells if grade_id(c) and as_released(c))
-        lab["flags"] += normalise_metadata(nb, lab["master"], lab["releases"])
+        lab["flags"] += normalise_metadata(nb, lab["master"], lab["releases"], lab["released"])
         counts: dict[str, int] = {}
         for cell in nb.cells:
             if grade_id(cell):

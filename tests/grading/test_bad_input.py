@@ -245,3 +245,24 @@ def test_tags_that_change_how_a_cell_runs_are_restored_from_the_master(tmp_path,
     assert all(tag not in c.metadata.get("tags", []) for c in runs.cells)
     assert _code(prepared) == master_code
     assert any("tags of cell train were edited" in flag for flag in prepared.flags), prepared.flags
+
+
+def test_points_changed_after_the_release_flag_nobody(tmp_path, release_nb):
+    """A course makes Q1 and the training check worth more after students downloaded the release
+    (and an earlier typo fix changed a locked cell's text): the notebooks hold the old values,
+    which are put back from the gradebook without a flag. An edit made by hand is still flagged."""
+    from autograder.authoring.release import register
+    from autograder.sample_class import type_id
+
+    points = dataclasses.replace(CONFIG.points, questions={**CONFIG.points.questions, "Q1": 5}, trajectory=6)
+    later = dataclasses.replace(CONFIG, points=points)
+    root = tmp_path / "course"
+    register(root, MASTER, later, profile="smoke")
+    smoke = later.profiles["smoke"]
+    prepared = _prepare(tmp_path, root, smoke, type_id(notebooks.answer_all(release_nb), "student"), config=later)
+    assert prepared.flags == []
+    assert next(a for a in prepared.answers if a.label == "Q1").max_score == 5
+    edited = notebooks.answer_all(release_nb)
+    notebooks.cell_by_id(edited, "check_kernels").metadata["nbgrader"]["points"] = 50
+    prepared = _prepare(tmp_path, root, smoke, edited, config=later, name="editor")
+    assert any("check_kernels was edited (points)" in f for f in prepared.flags), prepared.flags
