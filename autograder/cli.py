@@ -61,9 +61,14 @@ def _cmd_release(args) -> int:
 
 def _cmd_reference(args) -> int:
     from autograder.authoring.reference import build_reference
+    from autograder.authoring.release import released_profile
 
     config = _loaded(args).config
-    path = build_reference(_course(args, config), select_profile(config, profile_name(args.profile)), seeds=args.seeds,
+    course = _course(args, config)
+    # The profile told, else the released one (its settings may have just changed: the envelope
+    # is rebuilt before the release is, so they are not compared here).
+    name = profile_name(args.profile) or released_profile(course, config, check_settings=False)
+    path = build_reference(course, select_profile(config, name), seeds=args.seeds,
                            progress=lambda line: print(line, flush=True), jobs=args.jobs, log=args.log)
     print(f"reference envelope written: {path}")
     return 0

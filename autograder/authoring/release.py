@@ -154,15 +154,16 @@ def release_stamp(notebook: Path) -> dict:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def released_profile(course: CourseFolder, config: GradingConfig, chosen: str | None = None) -> str | None:
+def released_profile(course: CourseFolder, config: GradingConfig, chosen: str | None = None,
+                     check_settings: bool = True) -> str | None:
     """The profile to grade with, by the rule every command follows: the one told (`chosen`:
     --profile, or $ALEXNET_LAB_PROFILE), else the one the course's releases stamped, else None
     (the course default).
 
     ConfigError (one line) when releases of different variants trained different profiles and
-    none was told, or when the chosen profile's training settings in the config are no longer
-    those its release stamped: students ran the release's, and a re-run with others would find
-    every honest student's outputs not their own.
+    none was told, or (`check_settings`) when the chosen profile's training settings in the config
+    are no longer those its release stamped: students ran the release's, and a re-run with others
+    would find every honest student's outputs not their own.
     """
     stamps = {path: release_stamp(path) for path in course.released_notebooks()}
     stamps = {path: s for path, s in stamps.items() if isinstance(s.get("profile"), str)}
@@ -173,7 +174,7 @@ def released_profile(course: CourseFolder, config: GradingConfig, chosen: str | 
             raise ConfigError(f"the course's releases train different profiles ({shown}); say which to grade "
                               "with --profile NAME")
         chosen = names[0] if names else None
-    if chosen is not None and chosen in config.profiles:
+    if check_settings and chosen is not None and chosen in config.profiles:
         now = recipe_fields(config.profiles[chosen])
         for path, stamp in stamps.items():
             then = stamp.get("recipe")
