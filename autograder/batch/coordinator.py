@@ -28,7 +28,12 @@ from autograder.files import exclusive_lock, remove_partial_writes
 from autograder.submission.job import Job
 from autograder.submission.results import FAILED, failed_result
 from autograder.submission.sanitise import prepare
+from autograder.submission.scoring import RUNNER_ALARM, RUNNER_ALARM_ADVICE
 from grading_config import GradingConfig, Profile
+
+BROKEN_RUNNER_ALARMS = 2
+"""Runner alarms in one batch that say the runner is broken: an honest class of 1,000 raises two
+with a chance of about 1 in 200 (at the modelled 1 in 10,000 each), a broken runner on every re-run."""
 
 
 @dataclass
@@ -41,6 +46,8 @@ class BatchSummary:
     seconds: float = 0.0
     per_submission: list[float] = field(default_factory=list)
     out: OutputFolder | None = None
+    runner_alarms: int = 0
+    """Re-runs of this run that did not look like the reference (scoring's RUNNER_ALARM flag)."""
 
     def lines(self) -> list[str]:
         done = self.graded + self.failed
@@ -50,10 +57,22 @@ class BatchSummary:
             f"graded {self.graded}, failed {self.failed}, already done {self.skipped}, "
             f"input problems {self.problems} in {self.seconds:.0f} s{rate}",
             f"mean time per submission {mean:.1f} s" if self.per_submission else "nothing to grade",
+            *self.alarm_lines(),
             f"grades:  {self.out.grades_csv}",
             f"report:  {self.out.report}",
             f"nbgrader course root (formgrader, nbgrader export): {self.out.nbgrader.root}",
         ]
+
+    def alarm_lines(self) -> list[str]:
+        """The runner alarms, loud: honest seeds raise one at most 1 in 10,000, so even two in one
+        batch mean the runner (its recipe, data or numerics), not the students."""
+        if not self.runner_alarms:
+            return []
+        head = (f"RUNNER ALARM: {self.runner_alarms} of {self.graded} re-runs did not look like the reference "
+                "(points kept; the flags in report.html show each with the reference)")
+        if self.runner_alarms >= BROKEN_RUNNER_ALARMS:
+            head += f"; {self.runner_alarms} in one batch is a broken runner, not seed variance"
+        return [head, f"RUNNER ALARM: {RUNNER_ALARM_ADVICE}"]
 
 
 def _progress(total: int, enabled: bool):
@@ -210,6 +229,7 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
                     summary.failed += 1
                 else:
                     summary.graded += 1
+                summary.runner_alarms += any(f.startswith(RUNNER_ALARM) for f in result.flags)
                 bar.update(1)
                 bar.set_postfix(graded=summary.graded, failed=summary.failed, refresh=False)
     finally:

@@ -96,9 +96,9 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     result.trajectory_rerun = rerun
     points = job.points
     evidence_result, evidence_flags = scoring.check_evidence(prepared.evidence or {}, rerun, profile, points)
-    result.checks = [scoring.check_trajectory(rerun, profile, job.reference, points), evidence_result,
-                     scoring.check_kernels(executed, points)]
-    result.flags += evidence_flags
+    trajectory = scoring.check_trajectory(rerun, profile, job.reference, points, submitted=result.trajectory_submitted)
+    result.checks = [trajectory, evidence_result, scoring.check_kernels(executed, points)]
+    result.flags += evidence_flags + scoring.trajectory_flags(trajectory)
     for answer in result.answers:
         if answer.label == BEFORE_TRAINING_QUESTION:  # the TA sees the number beside the student's own run
             answer.note = "; ".join(filter(None, [answer.note, scoring.q3a_note(

@@ -17,7 +17,7 @@ from alexnet_core.contract import (
     read_kernel_plots,
     trajectory_problem,
 )
-from autograder.submission.results import Answer, CheckResult
+from autograder.submission.results import MAX_FLAG_CHARS, Answer, CheckResult
 from grading_config import Points, Profile
 
 # ---------------------------------------------------------------- checks
@@ -26,44 +26,87 @@ def _fmt(acc) -> str:
     return "[" + ", ".join(f"{a:.1f}" for a in acc) + "]"
 
 
-def check_trajectory(traj: dict | None, profile: Profile, reference: dict, points: Points) -> CheckResult:
-    """Shape and chance band, inside the envelope every epoch, final at or above the floor: a third each."""
-    total, part = points.trajectory, points.trajectory / 3
-    result = CheckResult("trajectory", CHECK_CELLS["trajectory"], 0.0, total)
+RUNNER_ALARM = "runner alarm"
+"""How a runner alarm's flag begins: grades.csv's flags, report.html and the batch's summary find it
+by this name. An alarm says the grader's re-run does not look like the course's recipe (wrong lr,
+epochs or data, other numerics); an honest seed raises one at a modelled rate of at most 1 in
+10,000 (`reference.HONEST_ALARM_TARGET`), so it is the runner to check, not the student."""
+RUNNER_ALARM_ADVICE = "check the runner's recipe (lr, epochs) and data, then `alexnet-lab grade --regrade`"
+
+
+def check_trajectory(traj: dict | None, profile: Profile, reference: dict, points: Points,
+                     submitted: dict | None = None) -> CheckResult:
+    """All the points for a re-run that trained the recipe to the end (a record with its epochs).
+
+    Whether that re-run looks like the reference (chance band before training, inside the envelope
+    every epoch, final at or above the floor, the recipe's lr and epochs) judges the runner, not the
+    student, whose training cells are locked and whose seed's variance is not theirs to answer for:
+    a re-run that does not keeps its points and carries `details["runner_alarm"]` (both
+    trajectories, the epochs and the bounds), which `trajectory_flags` turns into the TA's flag."""
+    result = CheckResult("trajectory", CHECK_CELLS["trajectory"], 0.0, points.trajectory)
     if not traj or not traj.get("accuracy"):
         result.reason = "no training record in the re-executed notebook: the train cell did not finish"
         return result
     acc = [float(a) for a in traj["accuracy"]]
     lower, upper = reference.get("lower") or [], reference.get("upper") or []
+    lo, hi = chance_band(profile, reference)
     result.details = {"accuracy": acc, "lower": lower, "upper": upper, "floor": profile.final_floor,
-                      "chance_band": list(profile.chance_band), "epochs": traj.get("epochs"), "lr": traj.get("lr")}
-    reasons, score = [], 0.0
+                      "chance_band": [lo, hi], "epochs": traj.get("epochs"), "lr": traj.get("lr")}
+    problems, outside = runner_problems(traj, acc, profile, reference)
+    if problems:
+        result.details["runner_alarm"] = {
+            "problems": problems, "epochs": outside, "rerun": acc, "median_run": reference.get("median_run"),
+            "lower": lower, "upper": upper, "chance_band": [lo, hi], "floor": profile.final_floor,
+            "submitted": (submitted or {}).get("accuracy"), "seeds": reference.get("seed_count")}
     if len(acc) != profile.epochs + 1:
         result.reason = (f"the trajectory has {len(acc)} points; the {profile.name} profile trains "
                          f"{profile.epochs} epochs, so {profile.epochs + 1} are expected")
         return result
+    result.score = points.trajectory
+    return result
+
+
+def runner_problems(traj: dict, acc: list[float], profile: Profile, reference: dict) -> tuple[list[str], list[int]]:
+    """What about a re-run says the runner did not train the course's recipe: one line each, and the
+    epochs outside the envelope. Empty for a re-run that looks like the reference's seeds."""
+    problems = []
+    for key in ("epochs", "lr"):
+        if traj.get(key) is not None and traj.get(key) != getattr(profile, key):
+            problems.append(f"trained with {key} {traj.get(key)}, the {profile.name} profile's is {getattr(profile, key)}")
+    if len(acc) != profile.epochs + 1:
+        return problems, []
     lo, hi = chance_band(profile, reference)
-    result.details["chance_band"] = [lo, hi]
-    if lo <= acc[0] <= hi:
-        score += part
-    else:
-        reasons.append(f"before training {acc[0]:.1f}% is outside the chance band {lo:g}-{hi:g}%")
+    if not lo <= acc[0] <= hi:  # written so that NaN fails: a comparison with NaN is always false
+        problems.append(f"before training {acc[0]:.1f}% is outside the chance band {lo:g}-{hi:g}%")
+    lower, upper = reference.get("lower") or [], reference.get("upper") or []
+    outside = []
     if len(lower) != len(acc) or len(upper) != len(acc):
-        reasons.append(f"the reference envelope has {len(lower)} epochs, not {len(acc)}: rebuild it with "
-                       f"`alexnet-lab reference --profile {profile.name}`")
+        problems.append(f"the reference envelope has {len(lower)} epochs, not {len(acc)}: rebuild it with "
+                        f"`alexnet-lab reference --profile {profile.name}`")
     else:
         outside = [i for i, a in enumerate(acc) if not lower[i] <= a <= upper[i]]
         if outside:
             shown = ", ".join(f"epoch {i}: {acc[i]:.1f}% not in {lower[i]:.1f}-{upper[i]:.1f}" for i in outside[:3])
-            reasons.append(f"outside the reference envelope at {len(outside)} epoch(s) ({shown})")
-        else:
-            score += part
-    if acc[-1] >= profile.final_floor:
-        score += part
-    else:
-        reasons.append(f"final accuracy {acc[-1]:.1f}% is below the floor of {profile.final_floor:g}%")
-    result.score, result.reason = round(score, 6), "; ".join(reasons)
-    return result
+            problems.append(f"outside the reference envelope at {len(outside)} epoch(s) ({shown})")
+    if not acc[-1] >= profile.final_floor:
+        problems.append(f"final accuracy {acc[-1]:.1f}% is below the floor of {profile.final_floor:g}%")
+    return problems, outside
+
+
+def trajectory_flags(check: CheckResult) -> list[str]:
+    """The runner alarm's flag for the TA, when the trajectory check raised one: what was off, the
+    re-run beside the reference's median run, and what to do. (The submitted run, the bounds and
+    every problem are in the check's details, which feedback.html and report.html show.)"""
+    alarm = check.details.get("runner_alarm")
+    if not alarm:
+        return []
+    median, first = alarm.get("median_run"), alarm["problems"][0]
+    more = f" (+{len(alarm['problems']) - 1} more)" if len(alarm["problems"]) > 1 else ""
+    tail = (f"{more}; re-run {_fmt(alarm['rerun'])}" + (f", reference median {_fmt(median)}" if median else "")
+            + f"; {RUNNER_ALARM_ADVICE}")
+    room = MAX_FLAG_CHARS - len(RUNNER_ALARM) - len(" (points kept): ") - len(tail)
+    first = first if len(first) <= room else first[:max(0, room - 1)] + "…"  # the advice is never cut
+    return [f"{RUNNER_ALARM} (points kept): {first}{tail}"]
 
 
 def chance_band(profile: Profile, reference: dict) -> tuple[float, float]:

@@ -10,7 +10,13 @@ import pytest
 from notebooks import CONFIG
 
 from alexnet_core import assets, synthetic
-from autograder.authoring.reference import build_reference, envelope, load_reference
+from autograder.authoring.reference import (
+    HONEST_ALARM_TARGET,
+    build_reference,
+    envelope,
+    honest_alarm_rate,
+    load_reference,
+)
 from autograder.errors import LabError
 from autograder.submission.execute import warm_assets
 from autograder.submission.job import Job
@@ -45,8 +51,45 @@ def test_build_reference_trains_the_seeds_and_writes_json(tmp_path, course, smok
     out = build_reference(course, smoke, seeds=1, out=tmp_path / "smoke.json", progress=said.append)
     data = json.loads(out.read_text())
     assert len(said) == 1 and said[0].startswith(f"seed 1/1 ({smoke.seed}): ")  # a TA sees each seed end
-    assert data["seeds"] == [smoke.seed] and len(data["runs"][0]) == smoke.epochs + 1
+    assert data["seeds"] == [smoke.seed] and len(data["runs"][0]) == smoke.epochs + 1 and data["seed_count"] == 1
     assert data["lower"][-1] == round(max(0.0, data["runs"][0][-1] - smoke.envelope_margin), 2)
+
+
+def test_seeds_train_in_worker_processes_and_a_log_resumes_the_build(tmp_path, course, smoke):
+    log, said = tmp_path / "runs.jsonl", []
+    first = json.loads(build_reference(course, smoke, seeds=2, out=tmp_path / "a.json", jobs=2, log=log).read_text())
+    assert first["threads"] == 1 and [json.loads(line)["seed"] for line in log.read_text().splitlines()] == first["seeds"]
+    # A build killed mid-write leaves half a line: that seed is trained again, the other is read.
+    lines = log.read_text().splitlines()
+    log.write_text(lines[0] + "\n" + lines[1][:20])
+    again = json.loads(build_reference(course, smoke, seeds=2, out=tmp_path / "b.json", log=log,
+                                       progress=said.append).read_text())
+    assert said[0] == f"1 of 2 seeds read from {log}; training 1"
+    assert again["runs"][0] == first["runs"][0] and len(again["runs"]) == 2
+
+
+def test_a_log_of_another_recipe_is_refused(tmp_path, course, smoke):
+    log = tmp_path / "runs.jsonl"
+    log.write_text(json.dumps({"seed": smoke.seed, "accuracy": [10.0] * 6, "epochs": 5, "lr": 0.1, "batch_size": 128,
+                               "train_images": 1024, "test_images": 1000, "synthetic": True}) + "\n")
+    with pytest.raises(LabError, match=r"runs.jsonl: line 1 was trained with lr 0.1, but the smoke profile has "
+                                       r"lr 0.015; give another --log file"):
+        build_reference(course, smoke, seeds=1, out=tmp_path / "smoke.json", log=log)
+
+
+def test_many_seeds_set_the_bounds_by_the_tail_model(smoke):
+    """Past a handful of seeds the bounds lie where the tail model puts a rate of side_target, never
+    inside the extremes widened by the margin; the stated rate then meets the target."""
+    import random
+
+    rng = random.Random(1)
+    runs = [[rng.gauss(10, 1.5), rng.gauss(25, 5), rng.gauss(40, 5)] for _ in range(400)]
+    env = envelope(runs, margin=1.0)
+    assert all(lo < mn - 1.0 for lo, mn in zip(env["lower"], env["min"]))
+    assert all(hi > mx + 1.0 for hi, mx in zip(env["upper"], env["max"]))
+    rate = honest_alarm_rate(runs, env, floor=0.0)
+    assert rate["modelled"] <= HONEST_ALARM_TARGET and len(rate["per_epoch"]) == 3
+    assert env["chance_band"] == [env["lower"][0], env["upper"][0]]
 
 
 def test_runner_process_writes_a_result_even_for_a_failing_notebook(tmp_path, smoke):

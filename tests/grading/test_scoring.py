@@ -47,16 +47,41 @@ def test_a_good_trajectory_earns_every_point(smoke):
     assert result.score == POINTS.trajectory and result.reason == ""
 
 
-@pytest.mark.parametrize("acc, lost, words", [
-    ([30.0] + GOOD[1:], 1, "outside the chance band"),
-    (GOOD[:-1] + [95.0], 1, "outside the reference envelope at 1 epoch(s) (epoch 5: 95.0%"),
-    ([10.0, 12.0, 20.0, 30.0, 40.0, CONFIG.profiles["smoke"].final_floor - 1], 1, "below the floor"),
-    (GOOD[:3], 3, "6 are expected"),
+@pytest.mark.parametrize("acc, words", [
+    ([30.0] + GOOD[1:], "outside the chance band"),
+    (GOOD[:-1] + [95.0], "outside the reference envelope at 1 epoch(s) (epoch 5: 95.0%"),
+    ([10.0, 12.0, 20.0, 30.0, 40.0, CONFIG.profiles["smoke"].final_floor - 1], "below the floor"),
+    (GOOD[:-1] + [math.nan], "outside the reference envelope at 1 epoch(s) (epoch 5: nan%"),
 ])
-def test_each_failed_part_of_the_trajectory_costs_its_share(smoke, acc, lost, words):
-    result = check.check_trajectory(trajectory(acc), smoke, REFERENCE, POINTS)
-    assert result.score == pytest.approx(POINTS.trajectory - lost * POINTS.trajectory / 3)
-    assert words in result.reason
+def test_a_rerun_unlike_the_reference_keeps_its_points_and_alarms_the_ta(smoke, acc, words):
+    """The student's seed is not theirs to answer for: a re-run outside the reference costs nothing
+    and raises the runner alarm, with the re-run and the reference's median run in the flag."""
+    reference = {**REFERENCE, "median_run": GOOD}
+    result = check.check_trajectory(trajectory(acc), smoke, reference, POINTS, submitted=trajectory(GOOD))
+    assert result.score == POINTS.trajectory and result.reason == ""
+    alarm = result.details["runner_alarm"]
+    assert words in alarm["problems"][0] and alarm["rerun"] == acc and alarm["submitted"] == GOOD
+    [flag] = check.trajectory_flags(result)
+    assert flag.startswith(check.RUNNER_ALARM) and words in flag and "grade --regrade" in flag
+    assert "reference median [10.0, 25.0, 40.0" in flag and len(flag) <= 300
+
+
+def test_a_runner_with_another_recipe_alarms_even_inside_the_envelope(smoke):
+    result = check.check_trajectory(trajectory(GOOD, lr=smoke.lr * 10), smoke, REFERENCE, POINTS)
+    assert result.passed and result.details["runner_alarm"]["problems"] == [
+        f"trained with lr {smoke.lr * 10}, the smoke profile's is {smoke.lr}"]
+
+
+def test_a_rerun_cut_short_earns_nothing_and_a_shorter_recipe_alarms(smoke):
+    cut = check.check_trajectory({**trajectory(GOOD[:3]), "epochs": smoke.epochs}, smoke, REFERENCE, POINTS)
+    assert cut.score == 0 and "6 are expected" in cut.reason and check.trajectory_flags(cut) == []
+    shorter = check.check_trajectory(trajectory(GOOD[:3]), smoke, REFERENCE, POINTS)
+    assert shorter.score == 0 and "trained with epochs 2" in check.trajectory_flags(shorter)[0]
+
+
+def test_a_good_trajectory_raises_no_alarm(smoke):
+    result = check.check_trajectory(trajectory(GOOD), smoke, REFERENCE, POINTS)
+    assert "runner_alarm" not in result.details and check.trajectory_flags(result) == []
 
 
 def test_no_trajectory_scores_zero_with_the_reason(smoke):
