@@ -31,6 +31,7 @@ from alexnet_core.contract import (
 )
 from autograder.batch.collect import Problem
 from autograder.course import OutputFolder
+from autograder.export.formgrader import mark_submitted
 from autograder.export.late import Lateness, lateness_of, parse_time
 from autograder.export.lms import lms_id_from_source
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
@@ -186,6 +187,8 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
 
     The notebook formgrader shows (`autograded/`) is made inert first (reports/inert.py: no script,
     handler or unsafe link of a student's reaches the TA's browser); returns what that changed.
+    Last, nbgrader's `submitted/` record of the submission, which formgrader's views count
+    (export/formgrader.py: `mark_submitted`).
     """
     assignment, notebook = config.course.assignment, config.course.notebook
     db_url = out.nbgrader.gradebook_url
@@ -206,7 +209,8 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         # date itself, Canvas's _LATE_ is late.unknown_days after it (what export charges).
         when = late.submitted_at or (datetime.now(UTC) if due is None else
                                      due + timedelta(days=config.late.unknown_days if late.late else 0))
-        gb.update_or_create_submission(assignment, sid, timestamp=when.astimezone(UTC).replace(tzinfo=None).isoformat())
+        submitted_at = gb.update_or_create_submission(
+            assignment, sid, timestamp=when.astimezone(UTC).replace(tzinfo=None).isoformat()).timestamp
 
     nb = _notebook_for_gradebook(result, config)
     stray = stray_by_question(nb, result.flags, tuple(config.points.questions)) if nb is not None else {}
@@ -221,6 +225,8 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
             nb, _ = SaveAutoGrades().preprocess(nb, resources)  # nbgrader scores what the student wrote
         sanitised = inert_notebook(nb)  # then formgrader gets a copy that cannot act
         atomic_write(target, nbformat.writes(nb))
+    else:  # nothing to show: not a notebook left from an earlier grading of this student
+        out.nbgrader.autograded(sid).unlink(missing_ok=True)
 
     with Gradebook(db_url) as gb:
         for check in result.checks:
@@ -271,6 +277,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         except MissingEntry:
             pass
         gb.db.commit()
+    mark_submitted(out.nbgrader, sid, submitted_at)  # formgrader's views count a submission from the files
     atomic_write(out.student(sid) / GRADEBOOK_SIDE, json.dumps({"submission_id": submission_id, "stray": stray}))
     return sanitised
 

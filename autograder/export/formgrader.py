@@ -5,6 +5,18 @@ subcommands): this starts `jupyter server` inside `OUT/nbgrader` (the course roo
 gradebook.db, nbgrader_config.py, autograded/), with a token of its own, waits until it answers,
 then prints one line `formgrader: http://IP:PORT/formgrader?token=...` and runs until interrupted
 (SIGINT or SIGTERM stop the server cleanly).
+
+formgrader's views ask the filesystem, not only the gradebook, whether a student submitted
+(nbgrader 0.9.6, `NbGraderAPI`): a submission is counted (Manage Assignments' "# Submissions",
+Manage Students' assignment row and its link) only where `submitted/<student>/<assignment>/` exists
+and its `timestamp.txt` is the gradebook's timestamp for that submission, and its notebook is
+listed only where `autograded/<student>/<assignment>/<notebook>.ipynb` exists. `mark_submitted`
+writes that record for one submission (the recorder calls it after each result) and
+`sync_submitted` for every submission in the gradebook (before the server starts: a class graded
+by an older version, or a timestamp that drifted). The submitted folder holds no notebook on
+purpose: nothing of nbgrader's reads one there except its autograde (formgrader's flash button in
+Manage Submissions, `nbgrader autograde`), which would run it outside the sandbox and replace our
+scores; with no notebook it stops at "No notebooks were matched" before it touches anything.
 """
 from __future__ import annotations
 
@@ -17,15 +29,67 @@ import sys
 import time
 import urllib.request
 import webbrowser
+from datetime import datetime
 from pathlib import Path
 
-from autograder.course import OutputFolder
+from autograder.course import NbgraderRoot, OutputFolder
 from autograder.errors import LabError
+from autograder.export.late import TIMESTAMP_FILE
+from autograder.files import atomic_write
+from autograder.gradebook import Gradebook, MissingEntry
 from grading_config import GradingConfig
 
 DEFAULT_PORT = 8765
 """formgrader's port unless --port: the question pages link to submissions there."""
 STARTUP_S = 120
+
+
+def submitted_folder(root: NbgraderRoot, student_id: str) -> Path:
+    """nbgrader's `submitted/<student>/<assignment>/` under a course root."""
+    return root.root / "submitted" / student_id / root.course.assignment
+
+
+def timestamp_text(timestamp: datetime) -> str:
+    """A gradebook timestamp (naive, UTC) in nbgrader's own timestamp.txt format; nbgrader's
+    `parse_utc` reads it back as the same datetime, to the microsecond, which is what its views compare."""
+    return timestamp.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
+
+
+def mark_submitted(root: NbgraderRoot, student_id: str, timestamp: datetime | None) -> bool:
+    """Make formgrader count `student_id`'s submission with the gradebook's `timestamp`; False when
+    it did already. The autograded folder is made too: without it nbgrader calls the submission not
+    autograded, even where (a run that failed on a file that is no notebook) there is no notebook to show.
+    A submission with no timestamp has no timestamp.txt (nbgrader compares None with None)."""
+    stamp = submitted_folder(root, student_id) / TIMESTAMP_FILE
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    root.autograded(student_id).parent.mkdir(parents=True, exist_ok=True)
+    if timestamp is None:
+        existed = stamp.exists()
+        stamp.unlink(missing_ok=True)
+        return existed
+    text = timestamp_text(timestamp)
+    try:
+        if stamp.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(stamp, text)
+    return True
+
+
+def _safe_folder_name(student_id: str) -> bool:
+    """A gradebook id usable as one folder name under submitted/ (grade's ids always are: collect.safe_id)."""
+    return bool(student_id) and student_id not in (".", "..") and "/" not in student_id and "\0" not in student_id
+
+
+def sync_submitted(root: NbgraderRoot) -> int:
+    """`mark_submitted` for every submission of the assignment in the gradebook; how many changed."""
+    with Gradebook(root.gradebook_url, root.course.course_id) as gb:
+        try:
+            submissions = [(s.student.id, s.timestamp) for s in gb.find_assignment(root.course.assignment).submissions]
+        except MissingEntry:
+            return 0
+    return sum(mark_submitted(root, sid, when) for sid, when in submissions if _safe_folder_name(sid))
 
 
 def formgrader_url(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", token: str = "") -> str:
@@ -62,6 +126,10 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
     root = folder.nbgrader.root.resolve()
     if not folder.nbgrader.gradebook.is_file():
         raise LabError(f"{root}: no gradebook here; grade first: alexnet-lab grade INPUT... --out {folder.root}")
+    changed = sync_submitted(folder.nbgrader)
+    if changed:  # a class graded before grade wrote these (or a timestamp that drifted)
+        print(f"formgrader: {changed} submission record(s) under {root / 'submitted'} brought in line with the "
+              "gradebook", flush=True)
     if not _free(ip, port):
         raise LabError(f"port {port} on {ip} is in use (another formgrader?); stop it or pass --port N")
     token = secrets.token_hex(24)

@@ -22,8 +22,8 @@ from pathlib import Path
 import nbformat
 import notebooks
 import pytest
-from browser_ta import GRADE_TIMEOUT_S, REPO, SERVER_START_S, SERVER_STOP_S, STUDENTS
-from classes import all_answers, cli_command, grade_command, kill, processes_matching
+from browser_ta import DOWNLOAD, REPO, ROSTER, SERVER_START_S, SERVER_STOP_S, STUDENTS, grade_class
+from classes import all_answers, cli_command, kill, processes_matching
 
 from autograder.sample_class import answer
 
@@ -99,25 +99,20 @@ def graded(tmp_path_factory) -> Path:
     """A Canvas download of two students (ada, ben) with a roster, graded by `alexnet-lab grade`: OUT."""
     executed = notebooks.executed_release(tmp_path_factory)
     base = tmp_path_factory.mktemp("ta")
-    download = base / "submissions.zip"
+    download = base / DOWNLOAD
     with zipfile.ZipFile(download, "w") as zf:
         for sid, (lms_id, name) in STUDENTS.items():
             lastfirst = "".join(reversed(name.lower().split()))
             nb = answer(executed, all_answers(sid))
             zf.writestr(f"{lastfirst}_{lms_id}_{int(lms_id) + 4000}_alexnet.ipynb", nbformat.writes(nb))
-    roster = base / "roster.csv"
+    roster = base / ROSTER
     with roster.open("w", newline="") as fh:
         writer = csv.writer(fh)
         writer.writerow(["student_id", "lms_id", "name"])
         for sid, (lms_id, name) in STUDENTS.items():
             writer.writerow([sid, lms_id, name])
     out = base / "out"
-    command = grade_command([download], out, "--roster", str(roster), "--runners", "2")
-    try:
-        done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=GRADE_TIMEOUT_S)
-    except subprocess.TimeoutExpired as exc:
-        pytest.fail(f"grading two submissions took over {GRADE_TIMEOUT_S} s; output so far:\n{exc.output}")
-    assert done.returncode == 0, f"alexnet-lab grade failed:\n{done.stdout}\n{done.stderr}"
+    done = grade_class([download], out, roster)
     for sid in STUDENTS:
         assert (out / sid / "graded.json").exists(), f"{sid} was not graded:\n{done.stdout}\n{done.stderr}"
     return out

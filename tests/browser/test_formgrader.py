@@ -9,21 +9,30 @@ from __future__ import annotations
 
 import csv
 import re
+import shutil
 from contextlib import contextmanager
 
 import pytest
-from browser_ta import STUDENTS, run_cli
+from browser_ta import STUDENTS, grade_class, run_cli
+from classes import all_answers
 from nbgrader.api import Gradebook
+from nbgrader.apps import NbGraderAPI
+from traitlets.config import Config
 
 from alexnet_core.contract import ASSIGNMENT, QUESTIONS, answer_cell
+from autograder.course import NbgraderRoot
+from autograder.export.formgrader import sync_submitted
 
 try:
     from playwright.sync_api import TimeoutError as PlaywrightTimeout
+    from playwright.sync_api import expect
 except ImportError:  # no playwright: conftest skips every test here, with the reason
     PlaywrightTimeout = TimeoutError
+    expect = None
 
 STUDENT = "ada"
 OTHER = "ben"
+LATE = "cy"  # not on the roster: a file of no notebook, graded after the class
 Q1_POINTS = 1.5
 COMMENT = "Good point about edges; say which layer's kernels you mean."
 NOTEBOOK = "alexnet"  # the notebook's name in the assignment (alexnet.ipynb)
@@ -156,6 +165,85 @@ def test_ta_grades_q1_in_formgrader_and_the_export_carries_it(graded, formgrader
     assert re.search(rf"\b{re.escape(f'{expected_total:g}')}\s*/", text), (
         f"{STUDENT}'s feedback.html does not show the total {expected_total:g}")
 
+def _score_text(score: float, max_score: float) -> str:
+    """A score as formgrader's pages write it (roundToPrecision to 2 places, then JavaScript's number text)."""
+    return f"{round(score, 2):g} / {round(max_score, 2):g}"
+
+
+def _row_of(page, cell: str, text: str):
+    """The table row whose `td.<cell>` reads exactly `text` (formgrader's tables are filled by JavaScript)."""
+    exactly = re.compile(rf"^\s*{re.escape(text)}\s*$")
+    return page.locator("tbody tr").filter(has=page.locator(f"td.{cell}", has_text=exactly))
+
+
+def test_formgraders_own_views_agree_with_the_gradebook(graded, formgrader, page):
+    """Every view a TA reaches by clicking from formgrader's home page shows the class the gradebook holds:
+    Manage Assignments' # Submissions, Manual Grading's submissions, Manage Students' students and
+    scores, the student's assignment with its link, the submission's page with the answer; and
+    formgrader's own autograde button (which would run a notebook outside the sandbox) changes nothing."""
+    db = f"sqlite:///{graded / 'nbgrader' / 'gradebook.db'}"
+    with Gradebook(db) as gb:
+        expected = {s.student.id: (s.score, s.max_score) for s in gb.find_assignment(ASSIGNMENT).submissions}
+    assert set(expected) == set(STUDENTS), f"the gradebook's submissions are {sorted(expected)}"
+    count = str(len(expected))
+
+    page.goto(formgrader.url)  # the token URL the command printed: logs in, then formgrader's home page
+    with waiting("formgrader's Manage Assignments never listed the assignment's submissions", formgrader):
+        page.get_by_role("link", name="Manage Assignments", exact=True).click()
+        submissions = _row_of(page, "name", ASSIGNMENT).locator("td.num-submissions")
+        expect(submissions).to_have_text(count, timeout=WAIT_MS)
+
+    # Manage Submissions (the # Submissions link): every student graded, with the gradebook's score.
+    with waiting("formgrader's Manage Submissions never listed the class", formgrader):
+        submissions.get_by_role("link").click()
+        for sid, (score, max_score) in expected.items():
+            row = _row_of(page, "student-id", sid)
+            expect(row.locator("td.score")).to_have_text(_score_text(score, max_score), timeout=WAIT_MS)
+            expect(row.locator("td.status")).not_to_contain_text("needs autograding")
+
+    # Manual Grading: the assignment, its notebook, one submission per student.
+    with waiting("formgrader's Manual Grading never listed the submissions", formgrader):
+        page.get_by_role("link", name="Manual Grading", exact=True).click()
+        expect(_row_of(page, "name", ASSIGNMENT).locator("td.num-submissions")).to_have_text(count, timeout=WAIT_MS)
+        _row_of(page, "name", ASSIGNMENT).get_by_role("link", name=ASSIGNMENT).click()
+        _row_of(page, "name", NOTEBOOK).get_by_role("link", name=NOTEBOOK).click()
+        expect(page.locator("tbody tr td.name a.name-hidden")).to_have_count(len(expected), timeout=WAIT_MS)
+
+    # Manage Students: each student's score; one student -> the assignment -> the notebook -> the answer.
+    with waiting("formgrader's Manage Students never showed the class", formgrader):
+        page.get_by_role("link", name="Manage Students", exact=True).click()
+        for sid, (score, max_score) in expected.items():
+            expect(_row_of(page, "id", sid).locator("td.score")).to_have_text(_score_text(score, max_score),
+                                                                                timeout=WAIT_MS)
+        _row_of(page, "id", STUDENT).locator("td.name a").click()
+        assignment = _row_of(page, "name", ASSIGNMENT)
+        expect(assignment.locator("td.score")).to_have_text(_score_text(*expected[STUDENT]), timeout=WAIT_MS)
+        assignment.get_by_role("link", name=ASSIGNMENT).click()
+        _row_of(page, "name", NOTEBOOK).get_by_role("link", name=NOTEBOOK).click()
+        page.wait_for_url(re.compile(r".*/formgrader/submissions/[0-9a-f]+/?$"), timeout=WAIT_MS)
+    _wait_until_ready(page, formgrader)
+    shown = " ".join(page.locator("body").inner_text().split())
+    for label, text in all_answers(STUDENT).items():
+        assert " ".join(text.split()) in shown, f"{STUDENT}'s submission page does not show their {label} answer"
+
+    # formgrader's autograde button would run nbgrader's autograde here, outside the sandbox: it must
+    # refuse and leave the notebook formgrader shows and the gradebook as they were.
+    autograded = graded / "nbgrader" / "autograded" / STUDENT / ASSIGNMENT / f"{NOTEBOOK}.ipynb"
+    before = autograded.read_bytes()
+    page.goto(formgrader.url)
+    with waiting("formgrader's autograde button never answered", formgrader):
+        _row_of(page, "name", ASSIGNMENT).locator("td.num-submissions a").click()
+        with page.expect_response(lambda r: r.url.endswith(f"/{STUDENT}/autograde"), timeout=WAIT_MS) as answered:
+            _row_of(page, "student-id", STUDENT).locator("td.autograde a").click()
+    assert answered.value.ok and answered.value.json()["success"] is False, (
+        f"formgrader's autograde of {STUDENT} did not refuse: {answered.value.text()[:500]}")
+    assert autograded.read_bytes() == before, "formgrader's autograde rewrote the notebook it shows"
+    with Gradebook(db) as gb:
+        submission = gb.find_submission(ASSIGNMENT, STUDENT)
+        assert (submission.score, submission.max_score) == expected[STUDENT], (
+            "formgrader's autograde changed the grades")
+
+
 def _number(value) -> float | None:
     try:
         return float(str(value).strip().strip("'"))
@@ -171,3 +259,56 @@ def test_report_and_feedback_open_without_errors(graded, page, page_name):
     page.wait_for_load_state("networkidle")
     assert page.locator("body").inner_text().strip(), f"{page_name} shows nothing"
     assert not page.log.errors, f"{page_name} in Chromium:\n" + "\n".join(page.log.errors)
+
+
+def _nbgrader_views(root, students) -> dict:
+    """What nbgrader's own API (the one formgrader's pages call) says: the assignment's # submissions,
+    the notebook's submissions, and per student (submitted, autograded, score, timestamp, notebooks listed)."""
+    settings = Config()
+    settings.CourseDirectory.root = str(root)
+    api = NbGraderAPI(config=settings)
+    views = {"# submissions": api.get_assignment(ASSIGNMENT)["num_submissions"],
+             "notebook submissions": len(api.get_notebook_submissions(ASSIGNMENT, NOTEBOOK))}
+    for sid in students:
+        sub = api.get_submission(ASSIGNMENT, sid)
+        listed = [nb["name"] for nb in api.get_student_notebook_submissions(sid, ASSIGNMENT) if nb["id"]]
+        views[sid] = (sub["submitted"], sub["autograded"], sub["score"], sub["timestamp"], listed)
+    return views
+
+
+def test_a_class_graded_without_the_records_is_brought_in_line(graded, formgrader, config):
+    """A class graded before `grade` wrote nbgrader's submitted/ records (or one whose timestamp
+    drifted): what `alexnet-lab formgrader` does before it serves puts every view right again."""
+    root = graded / "nbgrader"
+    before = _nbgrader_views(root, STUDENTS)
+    shutil.rmtree(root / "submitted")
+    (root / "submitted" / OTHER / ASSIGNMENT).mkdir(parents=True)
+    (root / "submitted" / OTHER / ASSIGNMENT / "timestamp.txt").write_text("2001-01-01 00:00:00.000000 UTC")
+    assert _nbgrader_views(root, STUDENTS)["# submissions"] == 1  # what formgrader showed such a class
+    assert sync_submitted(NbgraderRoot(root, config.course)) == len(STUDENTS)
+    assert _nbgrader_views(root, STUDENTS) == before
+    assert sync_submitted(NbgraderRoot(root, config.course)) == 0, "a second pass changed something again"
+
+
+def test_resumed_and_regraded_runs_keep_formgraders_views_in_line_with_the_gradebook(graded, formgrader):
+    """A file that is not a notebook gets a gradebook submission without a notebook; the resumed run
+    grades it again (a failed submission is not done) and so does `--regrade`, each with a new
+    timestamp (a loose file carries none): what formgrader counts must follow the gradebook each time.
+    (Last in this module: it adds a student to the shared class.)"""
+    root = graded / "nbgrader"
+    before = _nbgrader_views(root, STUDENTS)
+    broken = graded.parent / "late" / f"{LATE}.ipynb"
+    broken.parent.mkdir(exist_ok=True)
+    broken.write_text("not a notebook: the student uploaded the wrong file\n")
+    stamps = []
+    for extra in ((), (), ("--regrade",)):
+        grade_class([broken], graded, None, *extra)
+        views = _nbgrader_views(root, [*STUDENTS, LATE])
+        with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+            score = gb.find_submission(ASSIGNMENT, LATE).score
+        assert views[LATE][:3] + (views[LATE][4],) == (True, True, score, []), (
+            f"after `grade {' '.join(extra)}` nbgrader says of {LATE}: {views[LATE]} (the gradebook's score: {score})")
+        assert (views["# submissions"], views["notebook submissions"]) == (len(STUDENTS) + 1, len(STUDENTS)), views
+        assert all(views[sid] == before[sid] for sid in STUDENTS), f"grading {LATE} changed the others: {views}"
+        stamps.append(views[LATE][3])
+    assert len(set(stamps)) == len(stamps), f"the runs kept {LATE}'s timestamp ({stamps}): they tested nothing"
