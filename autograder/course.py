@@ -122,7 +122,9 @@ class OutputFolder:
     GRADES_CSV = "grades.csv"
     REPORT = "report.html"
     QUESTIONS = "questions"
-    OWN_NAMES = frozenset({NBGRADER, WORK, GRADES_CSV, REPORT, QUESTIONS})
+    FINAL = "final"
+    """`alexnet-lab export`'s folder: final grades, the LMS files."""
+    OWN_NAMES = frozenset({NBGRADER, WORK, GRADES_CSV, REPORT, QUESTIONS, FINAL})
     """The output's own entries: no student's folder may take one of these names."""
     GRADED = "graded.json"
     """Per student: the whole SubmissionResult, written last and atomically: its presence = done."""
@@ -167,6 +169,10 @@ class OutputFolder:
     @property
     def report(self) -> Path:
         return self.root / self.REPORT
+
+    @property
+    def final(self) -> Path:
+        return self.root / self.FINAL
 
     @property
     def questions(self) -> Path:

@@ -42,7 +42,6 @@ from autograder.reports import feedback
 from autograder.submission.results import FAILED, SubmissionResult
 from grading_config import GradingConfig
 
-FINAL = "final"
 NO_SUBMISSION = "no submission"
 
 
@@ -379,7 +378,7 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
         warnings_.append(f"removed nbgrader's generate_feedback copies for {len(removed)} student(s) "
                          f"({out.nbgrader.root / 'feedback'}): each student's one feedback file is OUT/<id>/feedback.html")
 
-    folder = out.root / FINAL
+    folder = out.final
     files = {"final grades": folder / "final_grades.csv"}
     atomic_write(files["final grades"], final_grades_csv(students, config))
     points_possible = sum(config.points.checks().values()) + sum(config.points.questions.values())
