@@ -12,7 +12,10 @@ trajectory check against an envelope, and reports:
   envelope's tail model predicts past its seeds' 1 % and 0.1 % quantiles, and the share of
   held-out seeds seen there,
 - with `--old-envelope`, how many of these honest seeds lost points under that envelope's rule
-  (a third of the trajectory points per failed part).
+  (a third of the trajectory points per failed part),
+- with `--envelope-log` (the envelope's own runs) and `--margins`, the same for the envelope
+  rebuilt with each margin: how the profile's `envelope_margin` was chosen (the smallest whose
+  modelled bound on the held-out seeds meets the target).
 
 A benchmark, not a test (thousands of seeds train for hours on a CPU). Runs are logged one JSON
 line per seed (`--log`, the format `alexnet-lab reference --log` writes), so a measurement resumes:
@@ -29,7 +32,14 @@ from pathlib import Path
 
 from alexnet_core.identity import derive_seed
 from autograder.authoring import coverage
-from autograder.authoring.reference import honest_alarm_rate, load_reference, train_runs
+from autograder.authoring.reference import (
+    envelope,
+    honest_alarm_rate,
+    load_reference,
+    read_log,
+    reference_seeds,
+    train_runs,
+)
 from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
 from autograder.submission.scoring import check_trajectory
@@ -65,6 +75,17 @@ def calibration(envelope: dict, runs: list[list[float]]) -> list[dict]:
     return rows
 
 
+def margin_row(built: list[list[float]], runs: list[list[float]], margin: float, profile, points) -> dict:
+    """The envelope of the runs `built` with `margin` (the chance band's margin at most the profile's),
+    judged on the held-out `runs`: alarms seen and the modelled bounds."""
+    env = envelope(built, margin, min(margin, profile.chance_margin))
+    alarms = sum("runner_alarm" in check_trajectory({"epochs": profile.epochs, "lr": profile.lr, "accuracy": acc},
+                                                   profile, env, points).details for acc in runs)
+    return {"margin": margin, "final_lower": env["lower"][-1], "alarms": alarms,
+            "modelled_on_envelope_seeds": honest_alarm_rate(built, env, profile.final_floor)["modelled"],
+            "modelled_on_heldout_seeds": honest_alarm_rate(runs, env, profile.final_floor)["modelled"]}
+
+
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--profile", default="smoke")
@@ -73,6 +94,8 @@ def main(argv=None) -> int:
     parser.add_argument("--log", type=Path, help="the held-out runs' log: read first, appended to")
     parser.add_argument("--envelope", type=Path, help="envelope JSON (default: the course's committed one)")
     parser.add_argument("--old-envelope", type=Path, help="an older envelope to count the points its rule took")
+    parser.add_argument("--envelope-log", type=Path, help="the envelope's runs (`reference --log`), for --margins")
+    parser.add_argument("--margins", default="", help="comma-separated envelope margins to rebuild and judge with")
     parser.add_argument("--json", type=Path, help="write every figure to this file")
     args = parser.parse_args(argv)
 
@@ -107,6 +130,10 @@ def main(argv=None) -> int:
         losers = [(sid, acc) for (sid, _), acc in zip(ids, runs) if old_rule_loss(acc, profile, old)]
         result["old_envelope"] = {"seeds": len(old.get("seeds") or []), "lost_points": len(losers),
                                   "examples": [{"id": sid, "accuracy": acc} for sid, acc in losers[:20]]}
+    if args.envelope_log and args.margins:
+        logged = read_log(args.envelope_log, profile)
+        built = [logged[s] for s in reference_seeds(profile, result["envelope_seeds"])]
+        result["margins"] = [margin_row(built, runs, float(m), profile, config.points) for m in args.margins.split(",")]
     print(f"{profile.name}: {n} held-out seeds against an envelope of {result['envelope_seeds']} seeds")
     print(f"points lost to seed variance: {lost:g}")
     print(f"runner alarms: {k} of {n} (95 % upper limit {result['alarm_rate_95']:.2g})")
@@ -117,6 +144,10 @@ def main(argv=None) -> int:
     for row in result["calibration"]:
         print(f"  epoch {row['epoch']} {row['side']:5} past {row['at']:5.1f} (q {row['quantile']:g}): modelled "
               f"<= {row['modelled']:.4f}, seen {row['seen']}/{row['n']}")
+    for row in result.get("margins", []):
+        print(f"  margin {row['margin']:g}: final bound {row['final_lower']:g} %, alarms {row['alarms']}/{n}, modelled "
+              f"<= {row['modelled_on_heldout_seeds']:.2g} (held-out seeds), {row['modelled_on_envelope_seeds']:.2g} "
+              "(envelope's seeds)")
     if args.json:
         args.json.write_text(json.dumps(result, indent=1) + "\n")
     return 0
