@@ -4,16 +4,23 @@ Chromium (Debian's) is driven by Playwright through formgrader's own pages, as a
 and type; what it saved is then followed into nbgrader's gradebook, the export's final grades,
 the Canvas import file and the student's feedback page. The class report and a feedback page are
 opened in the same browser, which must report no console errors, page errors or failed loads.
+Then formgrader's other views, reached by clicking from its home page as the README tells a TA,
+are checked against the gradebook, and again (through nbgrader's own API, which those pages call)
+after a resumed run and a `--regrade`, with `nbgrader export` run in the course root.
 """
 from __future__ import annotations
 
 import csv
+import os
 import re
 import shutil
+import subprocess
+import sys
 from contextlib import contextmanager
+from pathlib import Path
 
 import pytest
-from browser_ta import STUDENTS, grade_class, run_cli
+from browser_ta import COMMAND_TIMEOUT_S, STUDENTS, grade_class, run_cli
 from classes import all_answers
 from nbgrader.api import Gradebook
 from nbgrader.apps import NbGraderAPI
@@ -312,3 +319,13 @@ def test_resumed_and_regraded_runs_keep_formgraders_views_in_line_with_the_grade
         assert all(views[sid] == before[sid] for sid in STUDENTS), f"grading {LATE} changed the others: {views}"
         stamps.append(views[LATE][3])
     assert len(set(stamps)) == len(stamps), f"the runs kept {LATE}'s timestamp ({stamps}): they tested nothing"
+
+    # `nbgrader export`, run in the course root as nbgrader's docs say: every submission, the gradebook's score.
+    env = dict(os.environ, PATH=os.pathsep.join([str(Path(sys.executable).parent), os.environ.get("PATH", "")]))
+    done = subprocess.run([sys.executable, "-m", "nbgrader", "export"], cwd=root, env=env, capture_output=True,
+                          text=True, timeout=COMMAND_TIMEOUT_S)
+    assert done.returncode == 0, f"nbgrader export in {root} failed:\n{done.stdout}\n{done.stderr}"
+    exported = {row["student_id"]: float(row["score"]) for row in _read_csv(root / "grades.csv")}
+    with Gradebook(f"sqlite:///{root / 'gradebook.db'}") as gb:
+        scores = {s.student.id: s.score for s in gb.find_assignment(ASSIGNMENT).submissions}
+    assert exported == scores, f"nbgrader export wrote {exported}; the gradebook holds {scores}"
