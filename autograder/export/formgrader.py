@@ -32,6 +32,8 @@ import webbrowser
 from datetime import datetime
 from pathlib import Path
 
+from sqlalchemy.exc import SQLAlchemyError
+
 from autograder.course import NbgraderRoot, OutputFolder
 from autograder.errors import LabError
 from autograder.export.late import TIMESTAMP_FILE
@@ -126,10 +128,15 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
     root = folder.nbgrader.root.resolve()
     if not folder.nbgrader.gradebook.is_file():
         raise LabError(f"{root}: no gradebook here; grade first: alexnet-lab grade INPUT... --out {folder.root}")
-    changed = sync_submitted(folder.nbgrader)
+    try:
+        changed = sync_submitted(folder.nbgrader)
+    except (SQLAlchemyError, OSError) as exc:
+        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+        raise LabError(f"{folder.nbgrader.gradebook}: cannot read or record its submissions ({reason}); "
+                       f"grade into a fresh --out folder, or restore the gradebook") from None
     if changed:  # a class graded before grade wrote these (or a timestamp that drifted)
-        print(f"formgrader: {changed} submission record(s) under {root / 'submitted'} brought in line with the "
-              "gradebook", flush=True)
+        print(f"{changed} submission record(s) under {root / 'submitted'} brought in line with the gradebook "
+              "(formgrader counts submissions from them)", flush=True)
     if not _free(ip, port):
         raise LabError(f"port {port} on {ip} is in use (another formgrader?); stop it or pass --port N")
     token = secrets.token_hex(24)
