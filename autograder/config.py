@@ -280,10 +280,11 @@ def with_questions(config: GradingConfig, labels: tuple, origin: str) -> Grading
     if missing:
         raise ConfigError(f"{origin}: the master asks {', '.join(missing)} but points.questions gives it no points; "
                           f"add `{missing[0]} = POINTS` under [points.questions] in the course's settings file")
-    strays = [label for label in points.questions if label not in labels and label not in QUESTIONS]
-    if strays:
-        raise ConfigError(f"{origin}: points.questions.{strays[0]} is not a question of the master (it asks "
-                          f"{', '.join(labels)}); remove it from the settings or add its answer cell to the master")
+    for table in ("questions", "min_answer_chars_per_question"):
+        strays = [label for label in getattr(points, table) if label not in labels and label not in QUESTIONS]
+        if strays:
+            raise ConfigError(f"{origin}: points.{table}.{strays[0]} is not a question of the master (it asks "
+                              f"{', '.join(labels)}); remove it from the settings or add its answer cell to the master")
     lowered = {}
     for label in labels:
         if label.lower() in lowered:

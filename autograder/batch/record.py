@@ -165,7 +165,8 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: d
         name, lms = people.get(r.student_id, ("", ""))
         lateness = late[r.student_id]
         row.update(name=name, lms_id=lms or lms_id_from_source(r.source), late="yes" if lateness.late else "no",
-                   days_late="" if lateness.days is None or not lateness.late else f"{lateness.days:.2f}")
+                   # Late without a time (Canvas's _LATE_): the days the penalty counts, as export's files say.
+                   days_late="" if not lateness.late else f"{lateness.days_counted(config.late.unknown_days):.2f}")
         for c in r.checks:
             if c.name in CHECK_CELLS:
                 row[c.name] = f"{c.score:g}"

@@ -55,7 +55,7 @@ def test_penalty_per_day_or_per_submission_is_capped(policy, days, expected):
     ('[late]\npolicy = "weekly"\n', "late.policy = 'weekly' must be one of none, per_day, per_submission"),
     ('[late]\npercent = 150\n', "late.percent = 150.0 must be between 0 and 100"),
     ('[late]\ndue = "next friday"\n', "late.due = 'next friday' is not an ISO date"),
-    ('[points.min_answer_chars_per_question]\nQ9 = 1\n', "points.min_answer_chars_per_question.Q9"),
+    ('[points.min_answer_chars_per_question]\nQ9 = -1\n', "points.min_answer_chars_per_question.Q9"),
 ])
 def test_a_bad_late_policy_or_minimum_is_refused_naming_the_setting(tmp_path, toml, words):
     path = tmp_path / "course.toml"

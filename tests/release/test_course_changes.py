@@ -67,6 +67,9 @@ def test_points_for_a_question_the_master_does_not_ask_are_refused(course_root, 
     assert main(["--course", str(course_root), "release"]) == 2
     err = _one_line_error(capsys)
     assert "points.questions.Q7" in err and "not a question of the master" in err
+    (course_root / "alexnet-lab.toml").write_text("[points.min_answer_chars_per_question]\nQ9 = 1\n")
+    assert main(["--course", str(course_root), "release"]) == 2
+    assert "points.min_answer_chars_per_question.Q9" in _one_line_error(capsys)
 
 
 def test_a_removed_question_needs_no_setting(course_root):
