@@ -138,7 +138,10 @@ def _is_count(value) -> bool:
 
 
 def _is_positive_number(value) -> bool:
-    return is_number(value) and math.isfinite(value) and value > 0
+    try:  # math.isfinite of an integer of 400 digits raises rather than answer
+        return is_number(value) and math.isfinite(value) and value > 0
+    except OverflowError:
+        return False
 
 
 def _named(key: str):

@@ -52,9 +52,11 @@ def csv_safe(value):
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: Path, busy: str):
+def exclusive_lock(path: Path, busy: str, holder: str = "",
+                   advice: str = "wait for it to finish, or grade into another --out"):
     """Hold an advisory lock on `path` (flock: released by the kernel if the holder dies, so a
-    kill -9 never leaves a stale lock). LabError when another process holds it, naming it."""
+    kill -9 never leaves a stale lock). LabError when another process holds it, naming it: `holder`
+    (the command, e.g. '`alexnet-lab grade`') is written into the file for that line."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with open(path, "a+", encoding="utf-8") as fh:
@@ -62,12 +64,12 @@ def exclusive_lock(path: Path, busy: str):
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
             fh.seek(0)
-            holder = fh.read().strip() or "an unknown process"
-            raise LabError(f"{busy} ({holder}); wait for it to finish, or grade into another --out") from None
+            holding = fh.read().strip()[:200] or "an unknown process"
+            raise LabError(f"{busy} ({holding}); {advice}") from None
         started = datetime.datetime.now().isoformat(timespec="seconds")
         fh.seek(0)
         fh.truncate()
-        fh.write(f"pid {os.getpid()} on {socket.gethostname()}, since {started}")
+        fh.write(f"{holder + ': ' if holder else ''}pid {os.getpid()} on {socket.gethostname()}, since {started}")
         fh.flush()
         try:
             yield

@@ -44,9 +44,22 @@ CANVAS = re.compile(
 
 
 def canvas_match(source: str) -> re.Match | None:
-    """Canvas's file-name pattern matched on the last part of a submission's source
-    ('class.zip!a/smithjane_LATE_1234_5678_alexnet.ipynb' -> its groups), else None."""
-    return CANVAS.match(source.replace("\\", "/").rsplit("!", 1)[-1].rsplit("/", 1)[-1])
+    """Canvas's file-name pattern matched on a submission's source where Canvas named the file
+    ('class.zip!smithjane_LATE_1234_5678_alexnet.ipynb' -> its groups), else None.
+
+    Canvas names the members at the root of its zip (collect takes no others as Canvas's): a name
+    further down (a Brightspace submission folder, an nbgrader submitted/<id>/<assignment>/ tree, a
+    folder inside a zip) is the student's own file name, which could carry a classmate's user id or
+    a _LATE_, and is never read as Canvas's."""
+    path = source.replace("\\", "/")
+    zipped, bang, inside = path.rpartition("!")
+    parts = (inside if bang else path).split("/")
+    if bang and len(parts) > 1:
+        return None
+    parent = parts[-2] if len(parts) > 1 else ""
+    if BRIGHTSPACE.match(parent) or (len(parts) > 3 and parts[-4] == NBGRADER_SUBMITTED):
+        return None
+    return CANVAS.match(parts[-1])
 
 
 BRIGHTSPACE = re.compile(
@@ -162,6 +175,10 @@ def _name_keys(text: str) -> set[str]:
 
 
 MAX_ROSTER_BYTES = 50 * MB
+AS_TEXT = str.maketrans({"<": "\u2039", ">": "\u203a"})
+"""A roster name's < and > as the look-alikes ‹ ›: nbgrader's templates print first_name and last_name
+into formgrader's pages unescaped, so a name must hold no markup (names are matched squashed, so
+matching does not change)."""
 FORMULA_STARTS = ("=", "+", "-", "@")
 
 
@@ -269,7 +286,13 @@ def _fill_roster(roster: Roster, path: Path, rows: list[tuple[int, dict[str, str
             roster.problems.append(_row_problem(path, line, "a name or LMS id starts like a spreadsheet formula; it "
                                                 "is used for matching only and never written out as a formula", sid))
         roster.students.add(sid)
-        roster.names[sid] = _split_name(row, name)
+        given = _split_name(row, name)
+        roster.names[sid] = tuple(part.translate(AS_TEXT) for part in given)
+        if roster.names[sid] != given:
+            roster.problems.append(_row_problem(path, line, f"the name {name[:80]!r} holds < or >, which nbgrader's "
+                                                "formgrader prints as markup: stored (gradebook, formgrader, LMS "
+                                                f"files) as {' '.join(roster.names[sid]).strip()[:80]!r}; correct the "
+                                                "roster if that is not the name", sid))
         lms = (row.get("lms_id") or "").strip()
         if lms:
             if lms in lms_owner and lms_owner[lms] != sid:

@@ -31,6 +31,9 @@ from autograder.submission.sanitise import prepare
 from autograder.submission.scoring import RUNNER_ALARM, RUNNER_ALARM_ADVICE
 from grading_config import GradingConfig, Profile
 
+GRADE_HOLDER = "`alexnet-lab grade` grading it"
+"""Who holds OUT's lock while a batch runs (OUT/.work/grade.lock), as another command reports it."""
+
 BROKEN_RUNNER_ALARMS = 2
 """Runner alarms in one batch that say the runner is broken: an honest class of 1,000 raises two
 with a chance of about 1 in 200 (at the modelled 1 in 10,000 each), a broken runner on every re-run."""
@@ -115,8 +118,8 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
             reason = str(exc) if isinstance(exc, SubmissionError) else (
                 f"{sub.origin}: internal grader error while preparing ({type(exc).__name__}: {exc}); "
                 "please report it with this notebook")
-            recorder.record(failed_result(sub.student_id, sub.origin, reason, config.points,
-                                          seconds=time.monotonic() - started))
+            _record(recorder, failed_result(sub.student_id, sub.origin, reason, config.points,
+                                            seconds=time.monotonic() - started), config)
             summary.failed += 1
             bar.update(1)
             continue
@@ -130,13 +133,37 @@ def _jobs(to_grade, recorder: Recorder, out: OutputFolder, course: CourseFolder,
 def _cross_check(recorder: Recorder, out: OutputFolder, prof: Profile, reference: dict, config: GradingConfig) -> int:
     """After the batch: name whose run a mismatching submission carries (a classmate's re-run or the
     default seed's) and whose Q3a number it is; record again the results that changed."""
-    changed = crosscheck.cross_check(recorder.results, crosscheck.default_run(reference, prof), prof,
-                                     config.identity)
+    try:
+        changed = crosscheck.cross_check(recorder.results, crosscheck.default_run(reference, prof), prof,
+                                         config.identity)
+    except Exception as exc:  # the grades are recorded already; say so, loudly, and keep them
+        print(f"error: the cross-check after the batch stopped ({type(exc).__name__}: {str(exc)[:200]}); "
+              "grades are kept; please report it", file=sys.stderr)
+        return 0
     for result in changed:
         executed = out.student(result.student_id) / OutputFolder.EXECUTED
         notebook = executed.read_text(encoding="utf-8") if executed.is_file() else None
-        recorder.record(replace(result, executed_notebook=notebook))
+        _record(recorder, replace(result, executed_notebook=notebook), config)
     return len(changed)
+
+
+def _record(recorder: Recorder, result, config: GradingConfig) -> bool:
+    """Record one result; False when it could not be (a value no writer expected): that submission is
+    recorded as failed with the reason, naming its file, and the batch goes on."""
+    try:
+        recorder.record(result)
+        return True
+    except Exception as exc:
+        reason = (f"{result.source}: its result could not be recorded ({type(exc).__name__}: {str(exc)[:160]}); "
+                  "please report it with this submission")
+        print(f"error: {reason}", file=sys.stderr)
+        try:
+            recorder.record(failed_result(result.student_id, result.source, reason, config.points,
+                                          seconds=result.seconds))
+        except Exception as again:  # not even the failure: graded again by the next run (no graded.json)
+            print(f"error: {result.source}: its failure could not be recorded either ({type(again).__name__}: "
+                  f"{str(again)[:160]})", file=sys.stderr)
+        return False
 
 
 def _private_folders(out: OutputFolder, course: CourseFolder, inputs: list[Path]) -> tuple[str, ...]:
@@ -169,7 +196,8 @@ def grade(
     out = OutputFolder(Path(out), config.course)
     out.work.mkdir(parents=True, exist_ok=True)
     # One coordinator per output folder: a second one would write the same gradebook and files.
-    with exclusive_lock(out.lock, f"{out.root} is being graded by another `alexnet-lab grade`"):
+    # One command at a time writes OUT: a second grade, or an export, says which command holds it.
+    with exclusive_lock(out.lock, f"{out.root} is in use by another command", holder=GRADE_HOLDER):
         return _grade_locked(inputs, out, course, config, prof, reference, runners, backend, address,
                              regrade, roster, started)
 
@@ -194,7 +222,8 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
     for sid, subs in collection.duplicates.items():
         if regrade or not recorder.is_done(sid):
             shown = ", ".join(s.origin for s in subs)
-            recorder.record(failed_result(sid, shown, f"{len(subs)} notebooks for this student ({shown}); keep one and grade again", config.points))
+            _record(recorder, failed_result(sid, shown, f"{len(subs)} notebooks for this student ({shown}); keep one "
+                                            "and grade again", config.points), config)
             summary.failed += 1
 
     to_grade = []
@@ -223,9 +252,9 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
                 result.source = origins.get(result.student_id, result.source)  # the TA's name for it
                 if result.student_id in collection.unknown:
                     result.flags.append("student id not on the roster")
-                recorder.record(result)
+                recorded = _record(recorder, result, config)
                 summary.per_submission.append(result.seconds)
-                if result.status == FAILED:
+                if result.status == FAILED or not recorded:
                     summary.failed += 1
                 else:
                     summary.graded += 1

@@ -11,6 +11,8 @@ classmate's is flagged with the classmate named.
 """
 from __future__ import annotations
 
+import math
+
 from autograder.submission.results import FAILED, SubmissionResult
 from autograder.submission.scoring import trajectories_agree, trajectory_gap
 from grading_config import Identity, Profile
@@ -71,6 +73,8 @@ def q3a_matches(result: SubmissionResult, others: dict[str, dict], identity: Ide
     verdict = info.get("q3a") if isinstance(info.get("q3a"), dict) else {}
     wrote = verdict.get("wrote")
     if not isinstance(wrote, (int, float)) or isinstance(wrote, bool) or verdict.get("own_match"):
+        return []
+    if not math.isfinite(wrote):  # '1' followed by 400 zeros is inf: no classmate's accuracy, and no round()
         return []
     near = sorted(who for who, run in others.items()
                   if run.get("accuracy") and abs(float(run["accuracy"][0]) - wrote) <= identity.q3a_tolerance + 1e-9)

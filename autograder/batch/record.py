@@ -349,6 +349,9 @@ class Recorder:
 
     def record(self, result: SubmissionResult) -> None:
         result = complete(result, self.config.points)
+        problem = lateness_of(result.source, self.config.late.due).problem  # a timestamp.txt that is no time
+        if problem and problem not in result.flags:
+            result.flags = bounded([problem, *result.flags])
         folder = self.out.student(result.student_id)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / OutputFolder.GRADED).unlink(missing_ok=True)  # a regrade is not done until it is rewritten

@@ -25,7 +25,7 @@ import io
 import json
 import shutil
 import warnings
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC
 from pathlib import Path
 
@@ -36,7 +36,7 @@ from autograder.course import OutputFolder
 from autograder.errors import LabError
 from autograder.export import lms
 from autograder.export.late import NO_TIME, Lateness, describe_policy, lateness_of, parse_time, penalty_percent
-from autograder.files import atomic_write, csv_safe
+from autograder.files import atomic_write, csv_safe, exclusive_lock
 from autograder.gradebook import Gradebook, MissingEntry
 from autograder.reports import feedback
 from autograder.submission.results import FAILED, SubmissionResult
@@ -347,12 +347,24 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
            results: dict[str, SubmissionResult] | None = None) -> ExportSummary:
     """Write OUT/final/ and the final feedback; ExportRefused when it would mislead. `results`: the
     graded.json files of OUT, when the caller has read them already."""
-    from autograder.batch.record import load_done
-
     out = OutputFolder(Path(out), config.course)
     if not out.nbgrader.gradebook.is_file():
         raise LabError(f"{out.root}: no gradebook ({out.nbgrader.gradebook} is missing); grade into this folder "
                        "first: alexnet-lab grade INPUT... --out " + str(out.root))
+    # grade writes the gradebook and graded.json as results come in: an export now would miss some
+    # and write penalties beside it. While this export runs, a grade on OUT refuses the same way.
+    with exclusive_lock(out.lock, f"{out.root} is in use by another command", holder=EXPORT_HOLDER,
+                        advice="export when it has finished (grades still coming in would be missing)"):
+        return _export_locked(out, config, allow_pending, results)
+
+
+EXPORT_HOLDER = "`alexnet-lab export` exporting it"
+
+
+def _export_locked(out: OutputFolder, config: GradingConfig, allow_pending: bool,
+                   results: dict[str, SubmissionResult] | None) -> ExportSummary:
+    from autograder.batch.record import load_done
+
     if results is None:
         results = load_done(out.root)
     students = read_gradebook(out, config, results)
@@ -382,7 +394,12 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
     files = {"final grades": folder / "final_grades.csv"}
     atomic_write(files["final grades"], final_grades_csv(students, config))
     points_possible = sum(config.points.checks().values()) + sum(config.points.questions.values())
-    for name, text, skipped in lms.lms_files(students, config.export, config.course.assignment, points_possible):
+    listed, shared = _one_student_per_lms_id(students)
+    if shared:  # an LMS import would give both grades to one account: neither is guessed
+        warnings_.append("LMS ids held by more than one student, left out of canvas.csv and brightspace.csv: "
+                         + "; ".join(f"{lms_id} ({', '.join(who)})" for lms_id, who in sorted(shared.items())[:10])
+                         + "; fix the roster's lms_id column")
+    for name, text, skipped in lms.lms_files(listed, config.export, config.course.assignment, points_possible):
         files[name] = folder / name
         atomic_write(files[name], text)
         if skipped:
@@ -405,6 +422,17 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
         atomic_write(student_folder / OutputFolder.GRADESCOPE, json.dumps(gradescope[s.student_id], indent=2))
     files["feedback"] = out.root / "<student_id>" / OutputFolder.FEEDBACK
     return ExportSummary(students, files, warnings_, pending)
+
+
+def _one_student_per_lms_id(students: list[StudentFinal]) -> tuple[list[StudentFinal], dict[str, list[str]]]:
+    """The students as the LMS files list them, an LMS id two students hold cleared from both; and
+    those ids with their students."""
+    holders: dict[str, list[str]] = {}
+    for s in students:
+        if s.lms_id:
+            holders.setdefault(s.lms_id, []).append(s.student_id)
+    shared = {lms_id: who for lms_id, who in holders.items() if len(who) > 1}
+    return [replace(s, lms_id="") if s.lms_id in shared else s for s in students], shared
 
 
 def lms_notes(students: list[StudentFinal], config: GradingConfig) -> list[str]:

@@ -20,6 +20,7 @@ scores; with no notebook it stops at "No notebooks were matched" before it touch
 """
 from __future__ import annotations
 
+import contextlib
 import os
 import secrets
 import signal
@@ -37,7 +38,7 @@ from sqlalchemy.exc import SQLAlchemyError
 from autograder.course import NbgraderRoot, OutputFolder
 from autograder.errors import LabError
 from autograder.export.late import TIMESTAMP_FILE
-from autograder.files import atomic_write
+from autograder.files import atomic_write, exclusive_lock
 from autograder.gradebook import Gradebook, MissingEntry
 from grading_config import GradingConfig
 
@@ -121,6 +122,11 @@ def server_command(root: Path, ip: str, port: int, token: str) -> list[str]:
     return command
 
 
+FORMGRADER_HOLDER = "`alexnet-lab formgrader` bringing submitted/ in line"
+GRADING_NOTE = ("formgrader serves it meanwhile, without bringing submitted/ in line: grade records each "
+                "submission for formgrader as it finishes")
+
+
 def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, ip: str = "127.0.0.1",
                    open_browser: bool = True) -> int:
     """Serve formgrader on OUT/nbgrader until interrupted; returns the server's exit status."""
@@ -128,12 +134,20 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
     root = folder.nbgrader.root.resolve()
     if not folder.nbgrader.gradebook.is_file():
         raise LabError(f"{root}: no gradebook here; grade first: alexnet-lab grade INPUT... --out {folder.root}")
-    try:
-        changed = sync_submitted(folder.nbgrader)
-    except (SQLAlchemyError, OSError) as exc:
-        reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-        raise LabError(f"{folder.nbgrader.gradebook}: cannot read or record its submissions ({reason}); "
-                       f"grade into a fresh --out folder, or restore the gradebook") from None
+    with contextlib.ExitStack() as lock:
+        try:  # grade keeps submitted/ in line as it records; two writers of it would race
+            lock.enter_context(exclusive_lock(folder.lock, f"{folder.root} is in use by another command",
+                                              holder=FORMGRADER_HOLDER, advice=GRADING_NOTE))
+        except LabError as busy:
+            print(f"note: {busy}", flush=True)
+            changed = 0
+        else:
+            try:
+                changed = sync_submitted(folder.nbgrader)
+            except (SQLAlchemyError, OSError) as exc:
+                reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
+                raise LabError(f"{folder.nbgrader.gradebook}: cannot read or record its submissions ({reason}); "
+                               f"grade into a fresh --out folder, or restore the gradebook") from None
     if changed:  # a class graded before grade wrote these (or a timestamp that drifted)
         print(f"{changed} submission record(s) under {root / 'submitted'} brought in line with the gradebook "
               "(formgrader counts submissions from them)", flush=True)

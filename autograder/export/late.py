@@ -26,6 +26,8 @@ class Lateness:
     submitted_at: datetime | None = None
     how: str = ""
     """Where we know it from: 'Canvas _LATE_ in the file name', 'timestamp.txt' ..."""
+    problem: str = ""
+    """One line naming the file when its time could not be used (the submission's flag)."""
 
     def days_counted(self, unknown_days: float) -> float | None:
         """The days a penalty counts: the known days, else (late without a time) `unknown_days`."""
@@ -47,8 +49,14 @@ class Lateness:
         return f"late ({when}; {self.how})"
 
 
+EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
+"""The times used: far from datetime's own limits (years 1 and 9999), so that the due date plus
+late.unknown_days, or a UTC offset, can never overflow where a time is turned into nbgrader's."""
+
+
 def parse_time(text: str) -> datetime | None:
-    """An ISO time or nbgrader's timestamp ('2026-03-01 23:59:00.123456 UTC'); naive = UTC."""
+    """An ISO time or nbgrader's timestamp ('2026-03-01 23:59:00.123456 UTC'), in UTC (naive = UTC);
+    None when it is not one, or lies outside 1970-9000 (year 9999 at -23:59 is no moment in UTC)."""
     text = (text or "").strip()
     if not text:
         return None
@@ -57,9 +65,10 @@ def parse_time(text: str) -> datetime | None:
             text = text[: -len(cut)] + "+00:00"
     try:
         moment = datetime.fromisoformat(text)
-    except ValueError:
+        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
+    except (ValueError, OverflowError):
         return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=UTC)
+    return moment if EARLIEST <= moment <= LATEST else None
 
 
 def lateness_of(source: str, due: str = "") -> Lateness:
@@ -71,10 +80,17 @@ def lateness_of(source: str, due: str = "") -> Lateness:
         return Lateness(True, None, None, "Canvas marked the file _LATE_")
     if "!" not in source:
         stamp = Path(source).parent / TIMESTAMP_FILE
+        text = None
         try:
-            submitted = parse_time(stamp.read_text(encoding="utf-8")[:100]) if stamp.is_file() else None
-        except (OSError, UnicodeDecodeError):
-            submitted = None
+            text = stamp.read_text(encoding="utf-8", errors="replace")[:100] if stamp.is_file() else None
+        except OSError:
+            pass
+        submitted = parse_time(text) if text is not None else None
+        if text is not None and submitted is None:
+            # Counted as on time would reward a garbled file, as late would punish one: a TA decides.
+            return Lateness(False, None, None, TIMESTAMP_FILE, problem=(
+                f"{stamp}: {text.strip()[:40]!r} is not a time between 1970 and 9000; lateness not counted, "
+                "check the submission time by hand"))
         if submitted is not None:
             deadline = parse_time(due)
             if deadline is None:

@@ -17,6 +17,8 @@ notebook):
    allowlist, and checked again; if markdown itself still makes an unsafe link (`[x](javascript:)`,
    a reference definition), its brackets are escaped so no link forms; if that is still not inert,
    the text is shown literally in a code block; failing even that, it is withheld.
+3. The cost is bounded: a text over 64 KB, or past what one notebook may have rendered (256 KB),
+   is not rendered to be checked but shown whole as escaped text in a <pre> (`RenderBudget`).
 
 A changed cell says so in its metadata (`alexnet_lab.sanitised`) and in a line the TA sees. The
 student's original text stays evidence: the submitted file is never modified, and `graded.json`
@@ -25,6 +27,7 @@ and our report pages keep the answer as given (escaped there).
 from __future__ import annotations
 
 import html
+import math
 import re
 from functools import lru_cache
 
@@ -172,15 +175,53 @@ def _untex(markdown: str) -> str:
     return _TEX_ACTIVE.sub("\\\\ ", markdown)
 
 
+def _verbatim(text: str) -> str:
+    """The text as escaped HTML in a <pre>, which markdown passes through whole (an HTML block) and
+    MathJax skips. No bracket is left: nbconvert's templates run a regex over a markdown cell that
+    takes quadratic time in a line's brackets (strip_files_prefix), so formgrader could not render a
+    5 MB line of links in minutes; &#91; &#93; show as [ ]."""
+    return "<pre>" + html.escape(text, quote=False).replace("[", "&#91;").replace("]", "&#93;") + "</pre>"
+
+
 def _literal(markdown: str) -> str:
     """The text in a fenced code block longer than any run of backticks in it: shown as typed."""
     fence = "`" * max(3, max((len(run) for run in re.findall(r"`+", markdown)), default=0) + 1)
     return f"{fence}text\n{markdown}\n{fence}"
 
 
-def inert_markdown(source: str, attachments: dict | None = None) -> tuple[str, bool]:
+MAX_RENDERED_CHARS = 64 * 1024
+"""The longest markdown text checked by rendering it (nbconvert's markdown renderer and the checker
+take about 4 s a MB, 9 s with HTML to clean): a longer one is shown literally, as typed, whole."""
+NOTEBOOK_RENDER_CHARS = 256 * 1024
+"""What one notebook may have rendered and checked in all; past it, texts are shown literally: so
+the sanitising of one submission is bounded (about 2 s on one core) whatever it holds."""
+LONG_NOTE = ("\n\n*(alexnet-lab: this text is too long to display as formatted; it is shown as typed, in full. "
+             "The submitted file and graded.json keep it too.)*")
+
+
+class RenderBudget:
+    """The characters a notebook may still have rendered and checked (`NOTEBOOK_RENDER_CHARS`)."""
+
+    def __init__(self, chars: int | None = None):
+        self.left = NOTEBOOK_RENDER_CHARS if chars is None else chars
+
+    def take(self, text: str) -> bool:
+        """Whether `text` may be rendered: short enough, and within what the notebook has left."""
+        if len(text) > min(self.left, MAX_RENDERED_CHARS):
+            return False
+        self.left -= len(text)
+        return True
+
+
+def inert_markdown(source: str, attachments: dict | None = None,
+                   budget: RenderBudget | None = None) -> tuple[str, bool]:
     """(text, changed): `source` itself when formgrader would render it inert, else a safe version.
-    `attachments`: the cell's own, already limited to raster pictures (`raster_attachments`)."""
+    `attachments`: the cell's own, already limited to raster pictures (`raster_attachments`).
+    A text over `budget` (default: MAX_RENDERED_CHARS alone) is not rendered to be checked: it is
+    shown literally, in full; the literal form is still checked, which costs linear time."""
+    if not (budget or RenderBudget(MAX_RENDERED_CHARS)).take(source):
+        candidate = _verbatim(_untex(source)) + LONG_NOTE
+        return (candidate, True) if _inert(candidate, attachments) else (WITHHELD, True)
     if _inert(source, attachments):
         return source, False
     cleaned = _untex(clean_html(source))
@@ -225,12 +266,14 @@ _SAFE_GRADE_ID = re.compile(r"[A-Za-z0-9_-]{1,200}")  # formgrader writes grade 
 
 
 def inert_notebook(nb) -> list[str]:
-    """Make every cell and output of `nb` (an nbformat v4 node) inert, in place; one note per change."""
+    """Make every cell and output of `nb` (an nbformat v4 node) inert, in place; one note per change.
+    Its cost is bounded: markdown past the notebook's render budget is shown literally."""
     notes = []
+    budget = RenderBudget()
     if nb.metadata.pop("widgets", None) is not None:  # nbconvert turns widget state into scripts
         notes.append("notebook: widget state removed")
     for index, cell in enumerate(nb.cells):
-        changed = _inert_cell(cell)
+        changed = _inert_cell(cell, budget)
         if changed:
             meta = cell.setdefault("metadata", {}).setdefault("alexnet_lab", {})
             meta[SANITISED_KEY] = "; ".join(changed)
@@ -239,7 +282,7 @@ def inert_notebook(nb) -> list[str]:
     return notes
 
 
-def _inert_cell(cell) -> list[str]:
+def _inert_cell(cell, budget: RenderBudget) -> list[str]:
     changed = []
     meta = cell.get("metadata")
     if not isinstance(meta, dict):
@@ -264,7 +307,7 @@ def _inert_cell(cell) -> list[str]:
             cell["attachments"] = attachments
         else:
             cell.pop("attachments", None)
-        cell["source"], was = inert_markdown(cell["source"], attachments)
+        cell["source"], was = inert_markdown(cell["source"], attachments, budget)
         if was:
             changed.append("active content removed from the markdown")
     elif kind == "raw":
@@ -276,7 +319,7 @@ def _inert_cell(cell) -> list[str]:
         if count is not None and (not isinstance(count, int) or isinstance(count, bool)):
             cell["execution_count"] = None  # formgrader prints it unescaped in the prompt
             changed.append("execution count reset")
-        changed += _inert_outputs(cell)
+        changed += _inert_outputs(cell, budget)
     return changed
 
 
@@ -289,13 +332,57 @@ def _nbgrader_meta_ok(nbg) -> bool:
             and isinstance(points, int | float) and not isinstance(points, bool))
 
 
-def _inert_outputs(cell) -> list[str]:
+def _dimension(value) -> bool:
+    """A width or height nbconvert may write into an <img> (unquoted): a number, nothing else."""
+    try:
+        return (isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+                and 0 < value <= MAX_DIMENSION)
+    except OverflowError:  # an integer of 400 digits
+        return False
+
+
+MAX_DIMENSION = 100_000
+IMAGE_METADATA = {"width": _dimension, "height": _dimension, "unconfined": lambda v: isinstance(v, bool),
+                  "needs_background": lambda v: v in ("light", "dark"), "alt": lambda v: isinstance(v, str)}
+"""The output metadata nbconvert reads for a picture (its templates: under the picture's MIME type,
+or at the top level) and what each may be: width and height are written unquoted into the <img>, so
+only numbers pass. Every other key (`filenames`, which becomes an <img>'s src, text/html's
+`isolated`, anything a kernel or a student put there) is not in formgrader's copy."""
+
+
+def _image_metadata(meta) -> tuple[dict, list[str]]:
+    """(kept, what was dropped that nbconvert would have written into the page): the allowlist."""
+    if not isinstance(meta, dict):
+        return {}, [] if meta is None else ["output metadata of the wrong type"]
+    kept, dropped = {}, []
+    for key, value in meta.items():
+        if key in IMAGE_METADATA:
+            if IMAGE_METADATA[key](value):
+                kept[key] = value
+            else:
+                dropped.append(f"output metadata {key}={str(value)[:40]!r}")
+        elif key in ("image/png", "image/jpeg") and isinstance(value, dict):
+            inner, gone = _image_metadata(value)
+            kept[key] = inner
+            dropped += [f"{key} {what}" for what in gone]
+        elif key == "text/html":  # only `isolated` is read: the output in an iframe of its own
+            if isinstance(value, dict) and value.get("isolated"):
+                dropped.append("isolated (iframe) display")
+        elif key in ("filenames", "image/png", "image/jpeg"):  # read by nbconvert's templates
+            dropped.append(f"output metadata {key!r}")
+    return kept, dropped
+
+
+def _inert_outputs(cell, budget: RenderBudget) -> list[str]:
     changed = []
     for out in cell.get("outputs") or []:
         if not isinstance(out, dict):
             continue
         if out.get("execution_count") is not None and not isinstance(out.get("execution_count"), int):
             out["execution_count"] = None
+        if "metadata" in out:
+            out["metadata"], dropped = _image_metadata(out["metadata"])
+            changed += [f"{what} removed" for what in dropped[:3]]
         data = out.get("data")
         if not isinstance(data, dict):
             continue
@@ -304,7 +391,7 @@ def _inert_outputs(cell) -> list[str]:
             if isinstance(value, list) and all(isinstance(v, str) for v in value):
                 value = "".join(value)
             if mime in ("text/html", "text/markdown") and isinstance(value, str):
-                data[mime], was = (inert_html if mime == "text/html" else inert_markdown)(value)
+                data[mime], was = inert_html(value) if mime == "text/html" else inert_markdown(value, None, budget)
                 if was:
                     changed.append(f"active content removed from a {mime} output")
             elif mime in KEPT_OUTPUT_TYPES or mime.startswith("application/vnd.alexnet-lab."):
@@ -312,7 +399,4 @@ def _inert_outputs(cell) -> list[str]:
             else:
                 del data[mime]
                 changed.append(f"{mime} output removed")
-        html_meta = (out.get("metadata") or {}).get("text/html")
-        if isinstance(html_meta, dict) and html_meta.pop("isolated", None):
-            changed.append("isolated (iframe) display removed")
     return changed

@@ -79,7 +79,7 @@ def _short(text: str, width: int = 70) -> str:
 def _points(value) -> float | None:
     try:
         return float(value)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: an integer of 400 digits
         return None
 
 
@@ -144,7 +144,7 @@ def as_released(cell: NotebookNode) -> bool:
         return False
     try:
         return compute_checksum(cell) == nbg["checksum"]
-    except (KeyError, TypeError, ValueError, AttributeError):
+    except (KeyError, TypeError, ValueError, AttributeError, OverflowError):  # float() of 400-digit points
         return False
 
 

@@ -67,11 +67,11 @@ def test_a_second_grade_on_the_same_output_folder_says_who_holds_it(tmp_path, co
     inbox.mkdir()
     nbformat.write(nbformat.v4.new_notebook(), str(inbox / "ann.ipynb"))
     out = OutputFolder(tmp_path / "out", config.course)
-    with exclusive_lock(out.lock, "held by this test"):
+    with exclusive_lock(out.lock, "held by this test", holder="`alexnet-lab grade` grading it"):
         code = main(["--course", str(REPO), "grade", str(inbox), "--out", str(out.root), "--profile", "smoke"])
     err = capsys.readouterr().err.strip()
     assert code == 2 and len(err.splitlines()) == 1
-    assert "is being graded by another `alexnet-lab grade`" in err and "pid" in err and "another --out" in err
+    assert "is in use by another command (`alexnet-lab grade` grading it: pid" in err and "another --out" in err
     assert not out.grades_csv.exists()  # nothing was written by the refused run
 
 
