@@ -108,6 +108,9 @@ def checked_result(data) -> SubmissionResult:
             _expect(getattr(answer, name), str, f"answers.{name}")
         _expect(answer.answered, bool, "answers.answered")
         _expect_number(answer.max_score, "answers.max_score")
+    q3a = result.identity.get("q3a") if isinstance(result.identity, dict) else None  # the reports read it
+    if isinstance(q3a, dict) and q3a.get("wrote") is not None and not isinstance(q3a["wrote"], float):
+        raise ValueError("identity.q3a.wrote is not a number as the grader writes it")  # a 400-digit int
     for name in ("trajectory_submitted", "trajectory_rerun"):
         record = getattr(result, name)
         if record is None:

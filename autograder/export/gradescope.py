@@ -161,7 +161,9 @@ def run(root: Path, python: str = sys.executable) -> int:
     kit = json.loads((source / KIT_FILE).read_text(encoding="utf-8"))
     try:
         metadata = json.loads((root / "submission_metadata.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):  # RecursionError: JSON nested too deeply
+        metadata = {}
+    if not isinstance(metadata, dict):
         metadata = {}
     notebook, problem = pick_notebook(root / "submission", kit["notebook"])
     if notebook is None:

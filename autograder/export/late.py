@@ -82,7 +82,9 @@ def lateness_of(source: str, due: str = "") -> Lateness:
         stamp = Path(source).parent / TIMESTAMP_FILE
         text = None
         try:
-            text = stamp.read_text(encoding="utf-8", errors="replace")[:100] if stamp.is_file() else None
+            if stamp.is_file():
+                with stamp.open(encoding="utf-8", errors="replace") as fh:
+                    text = fh.read(100)  # a time is short: a huge file is not read whole
         except OSError:
             pass
         submitted = parse_time(text) if text is not None else None

@@ -351,3 +351,19 @@ def test_an_lms_id_two_students_hold_is_given_to_neither(tmp_path, config):
     assert shared == {"1001": ["ann", "bob"]}
     canvas = dict((name, text) for name, text, _ in lms_files(listed, config.export, ASSIGNMENT, 10.0))["canvas.csv"]
     assert [row[1] for row in csv.reader(io.StringIO(canvas))][2:] == ["7"]
+
+
+def test_a_graded_json_with_a_400_digit_q3a_number_is_graded_again_not_a_stopped_batch(tmp_path, config):
+    """graded.json is read back on every resume; the report formats Q3a's number with :g, which an
+    integer of 400 digits cannot be: such a file is unreadable (that submission graded again)."""
+    from autograder.batch.record import load_done
+    from autograder.submission.results import SubmissionResult
+
+    folder = tmp_path / "ann"
+    folder.mkdir()
+    result = SubmissionResult("ann", "ann.ipynb", identity={"q3a": {"wrote": int(HUGE), "own": 10.0}})
+    (folder / "graded.json").write_text(json.dumps(result.to_dict()))
+    problems: list = []
+    assert load_done(tmp_path, problems) == {}
+    assert "q3a" in problems[0].message and problems[0].origin == str(folder / "graded.json")
+
