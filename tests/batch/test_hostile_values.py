@@ -367,3 +367,30 @@ def test_a_graded_json_with_a_400_digit_q3a_number_is_graded_again_not_a_stopped
     assert load_done(tmp_path, problems) == {}
     assert "q3a" in problems[0].message and problems[0].origin == str(folder / "graded.json")
 
+
+
+def test_a_grade_started_while_an_export_holds_out_names_the_export(tmp_path):
+    """The other order: a process holding OUT as `alexnet-lab export` does; grade refuses in one line."""
+    import sys
+
+    from autograder.export.final import EXPORT_HOLDER
+
+    out = tmp_path / "out"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", "import sys, time; from autograder.files import exclusive_lock\n"
+         f"with exclusive_lock(sys.argv[1], 'busy', holder={EXPORT_HOLDER!r}):\n"
+         "    print('held', flush=True); time.sleep(120)", str(out / ".work" / "grade.lock")],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout.readline().strip() == "held"
+        inbox = tmp_path / "inbox"
+        inbox.mkdir()
+        nbformat.write(nbformat.v4.new_notebook(), str(inbox / "ann.ipynb"))
+        done = _run("grade", inbox, "--out", out, "--profile", "smoke")
+    finally:
+        holder.kill()
+        holder.wait()
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1, done.stderr
+    assert f"is in use by another command ({EXPORT_HOLDER}: pid {holder.pid}" in lines[0]
+    assert not (out / "grades.csv").exists()
