@@ -241,6 +241,14 @@ def output_png(output: dict) -> bytes | None:
         return None
 
 
+def png_size(png: bytes | None) -> tuple[int, int] | None:
+    """(width, height) in pixels from a PNG's header (its first chunk, IHDR), or None when the bytes
+    are no PNG: what a kernel plot's picture measures, beside what `plots` draws."""
+    if not png or len(png) < 24 or png[12:16] != b"IHDR":
+        return None
+    return int.from_bytes(png[16:20], "big"), int.from_bytes(png[20:24], "big")
+
+
 def shows_picture(output: dict) -> bool:
     """Whether a display output carries a PNG: a plot record without its picture shows nothing."""
     return output_png(output) is not None
@@ -327,7 +335,7 @@ def kernel_role(record: dict) -> str:
 
 
 def kernel_plot_evidence(nb: dict) -> tuple[dict[str, dict], list[str]]:
-    """({role: {'cell', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown,
+    """({role: {'cell', 'png_size', 'fingerprint', 'epochs_trained', 'standin', ...}} for the kernel plots shown,
     [one line per kernel plot whose record does not match its picture]).
 
     A plot is shown when its record and its PNG are in one output and the record's fingerprint is
@@ -342,7 +350,8 @@ def kernel_plot_evidence(nb: dict) -> tuple[dict[str, dict], list[str]]:
         if problem:
             problems.append(f"the {KERNEL_PLOTS[role]} plot (cell {gid or '?'}): {problem}")
             continue
-        plots[role] = {"cell": gid, **{k: rec.get(k) for k in (
+        size = png_size(output_png(out))
+        plots[role] = {"cell": gid, "png_size": list(size) if size else None, **{k: rec.get(k) for k in (
             "model", "layer_index", "fingerprint", "epochs_trained", "standin", "kernel_stats")}}
     return plots, problems
 

@@ -65,11 +65,13 @@ def _take(jobs: Iterator, count: int) -> list:
 
 @dataclass(frozen=True)
 class Slot:
-    """One runner: which device its jobs use and how many CPU threads they may take."""
+    """One runner: which device its jobs use, how many CPU threads they may take, and on which cores
+    (its kernels and every process they start are pinned there: `slot_cpus`)."""
 
     index: int
     device: str
     threads: int
+    cpus: tuple[int, ...] = ()
 
     def describe(self) -> str:
         return f"{self.device} ({self.threads} thread{'s' if self.threads != 1 else ''})"
@@ -101,16 +103,25 @@ def plan_slots(runners: int | None, config: GradingConfig, gpus: list[int] | Non
         per_gpu = min(max(1, r.slots_per_gpu), max(1, cores // len(gpus)))
         count = runners or len(gpus) * per_gpu
         # Round-robin over GPUs: with 2 GPUs and 4 slots, slots 0 and 2 share GPU 0.
-        return [Slot(i, f"cuda:{gpus[i % len(gpus)]}", max(1, r.threads_per_runner)) for i in range(count)]
+        threads = max(1, r.threads_per_runner)
+        return [Slot(i, f"cuda:{gpus[i % len(gpus)]}", threads, slot_cpus(i, threads)) for i in range(count)]
     count = runners or (r.cpu_runners if r.cpu_runners >= 1 else max(1, cores // 2))
     threads = max(1, r.threads_per_runner)
-    return [Slot(i, "cpu", threads) for i in range(count)]
+    return [Slot(i, "cpu", threads, slot_cpus(i, threads)) for i in range(count)]
+
+
+def slot_cpus(index: int, threads: int, available: list[int] | None = None) -> tuple[int, ...]:
+    """The cores of slot `index`: the next `threads` of the cores this process may use, in turn, so
+    slots share a core only when there are more threads than cores (then as evenly as can be)."""
+    cores = sorted(os.sched_getaffinity(0)) if available is None else sorted(available)
+    return tuple(sorted({cores[(index * threads + k) % len(cores)] for k in range(threads)}))
 
 
 def _pin(job, slot: Slot, zygote: str | None = None, sharing: int = 1):
     """The job on `slot`, whose GPU (if any) `sharing` slots share."""
+    pinned = {"cpus": slot.cpus} if slot.cpus else {}  # a slot planned without cores leaves the job's
     return dataclasses.replace(job, device=slot.device, threads=slot.threads, zygote=zygote,
-                               gpu_share=1.0 / max(1, sharing))
+                               gpu_share=1.0 / max(1, sharing), **pinned)
 
 
 def _identity(job) -> tuple[str, str]:

@@ -7,12 +7,14 @@ a few milliseconds and imports nothing a submission could have touched). In this
    close_fds=False; a runner's sockets to Ray or its log files must not reach student code);
 2. writes the seccomp program, if SPEC has one, into a memfd whose number replaces `@seccomp` in
    COMMAND (bubblewrap loads it);
-3. sets the resource limits (processes, address space, file size, no core dumps);
+3. sets the resource limits (processes, address space, file size, no core dumps) and pins the
+   process to its runner's cores (inherited by every process it starts; the seccomp filter
+   refuses sched_setaffinity, so no child takes another runner's cores back);
 4. leaves root for the sandbox's own unprivileged uid and gid, with no supplementary groups;
 5. execs COMMAND (bubblewrap, or the kernel itself when there is no sandbox).
 
 SPEC is JSON: {"uid": int|null, "nproc": int|null, "as_bytes": int|null, "fsize_bytes": int|null,
-"seccomp": hex|null}.
+"cpus": [int]|null, "seccomp": hex|null}.
 """
 import json
 import os
@@ -31,12 +33,14 @@ def _seccomp(program: bytes) -> str:
 
 
 def set_limits(spec: dict) -> None:
-    """The spec's process, address-space and file-size limits, and no core dumps (also applied by
-    enter.py to a warm-started kernel)."""
+    """The spec's process, address-space and file-size limits, no core dumps, and its cores (also
+    applied by enter.py to a warm-started kernel)."""
     for name, key in (("RLIMIT_NPROC", "nproc"), ("RLIMIT_AS", "as_bytes"), ("RLIMIT_FSIZE", "fsize_bytes")):
         if spec.get(key):
             resource.setrlimit(getattr(resource, name), (spec[key], spec[key]))
     resource.setrlimit(resource.RLIMIT_CORE, (0, 0))
+    if spec.get("cpus"):
+        os.sched_setaffinity(0, spec["cpus"])
 
 
 def main(argv: list[str]) -> None:

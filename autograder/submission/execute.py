@@ -154,7 +154,7 @@ def start_zygote(device: str, threads: int) -> zg.Zygote:
 
 def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "cpu", threads: int = 1,
             sandbox: bool = True, hidden: list = (), scratch: Path | None = None, warm: bool = True,
-            zygote: str | None = None, gpu_share: float = 1.0) -> Execution:
+            zygote: str | None = None, gpu_share: float = 1.0, cpus: list[int] | None = None) -> Execution:
     """Run the notebook (nbformat JSON text) with a fresh kernel; never raises for the notebook's faults.
 
     `scratch`: the folder to make this run's scratch in (the batch passes OUT/.work/scratch); the
@@ -163,7 +163,9 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
     process starts and keeps; a warm start that fails is said once, and this run and every later one
     in this process start cold. `gpu_share`: the part of its GPU this run's slot owns; a kernel
     holding more GPU memory than that share (or `limits.gpu_memory_mb`) is stopped, so a runner
-    that takes the GPU from the others fails alone.
+    that takes the GPU from the others fails alone. `cpus`: the runner's own cores; the kernel and
+    every process it starts are pinned to them (cold and warm alike), so a student's busy
+    processes cannot slow another runner's student. None: no pinning (one run alone).
     """
     started = time.monotonic()
     if scratch is not None:
@@ -173,7 +175,7 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
         total = gpu.total_mb(device) if not limits.gpu_memory_mb and gpu_share < 1 else None
         gpu_cap_mb = limits.gpu_memory_mb or (total * gpu_share if total else None)
     kw = dict(profile=profile, limits=limits, device=device, threads=threads, sandbox=sandbox, hidden=list(hidden),
-              zygote=zygote, gpu_cap_mb=gpu_cap_mb)
+              zygote=zygote, gpu_cap_mb=gpu_cap_mb, cpus=cpus)
     # Absolute: the sandbox's command line is run from the kernel's folder, not from here.
     run_dir = Path(tempfile.mkdtemp(prefix="run-", dir=scratch)).resolve()
     try:
@@ -194,7 +196,7 @@ def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "c
 
 
 def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, sandbox, hidden, warm,
-             zygote, gpu_cap_mb) -> Execution:
+             zygote, gpu_cap_mb, cpus) -> Execution:
     uid = sb.sandbox_uid(limits.sandbox_uid_base)
     sandboxed = False
     if sandbox:
@@ -221,7 +223,7 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     # On CPU the address-space cap makes a runaway allocation a MemoryError inside the kernel;
     # CUDA reserves huge address ranges, so GPU runs rely on the resident-memory watchdog.
     caps = {"processes": limits.processes, "memory_mb": None if device.startswith("cuda") else limits.memory_mb,
-            "file_mb": limits.scratch_mb}
+            "file_mb": limits.scratch_mb, "cpus": cpus}
     launch = None
     if warm and sandboxed and _zygote_problem is None:
         fixed = zg.fixed_part(env, PER_RUN_ENV)

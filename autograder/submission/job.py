@@ -16,7 +16,7 @@ import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from alexnet_core.contract import BEFORE_TRAINING_QUESTION, CHECK_CELLS, read_trajectory
+from alexnet_core.contract import BEFORE_TRAINING_QUESTION, CHECK_CELLS, read_kernel_plots, read_trajectory
 from autograder.files import atomic_write
 from autograder.submission import scoring
 from autograder.submission.execute import CRASHED, UNNAMED, execute, warm_assets
@@ -51,6 +51,9 @@ class Job:
     """The part of its GPU the job's slot owns (1 / slots on that GPU; Ray: runners.ray_gpu_fraction)."""
     zygote: str | None = None
     """The socket of the local pool's zygote for this job's slot; None: the runner process's own."""
+    cpus: tuple[int, ...] | None = None
+    """The runner slot's own cores (the local pool's); the kernel and its processes are pinned to
+    them. None: not pinned (Ray places its workers itself)."""
     identity: Identity | None = None
     """The course's per-student seed settings (the Q3a tolerance and auto points); the seed itself
     is already in `profile`."""
@@ -82,7 +85,8 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     hide = list(job.hide) + [str(Path(prepared.source).resolve().parent)]
     execution = execute(prepared.notebook, profile=profile, device=job.device, threads=job.threads,
                         limits=job.limits, sandbox=job.sandbox, hidden=hide, scratch=job.scratch, warm=job.warm,
-                        zygote=job.zygote, gpu_share=job.gpu_share)
+                        zygote=job.zygote, gpu_share=job.gpu_share,
+                        cpus=list(job.cpus) if job.cpus else None)
     result.executed_notebook = execution.notebook
     result.failed_cell = execution.failed_cell
     if job.sandbox and not execution.sandboxed and execution.status != CRASHED:
@@ -95,7 +99,8 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     rerun = read_trajectory(executed)
     result.trajectory_rerun = rerun
     points = job.points
-    evidence_result, evidence_flags = scoring.check_evidence(prepared.evidence or {}, rerun, profile, points)
+    evidence_result, evidence_flags = scoring.check_evidence(prepared.evidence or {}, rerun, profile, points,
+                                                             read_kernel_plots(executed))
     trajectory = scoring.check_trajectory(rerun, profile, job.reference, points, submitted=result.trajectory_submitted)
     result.checks = [trajectory, evidence_result, scoring.check_kernels(executed, points)]
     result.flags += evidence_flags + scoring.trajectory_flags(trajectory)

@@ -14,7 +14,8 @@ The kernel gets no privilege back, also when the grader runs as root:
 - in a user namespace with every capability dropped, no new privileges, and no further user
   namespaces (which would give a process capabilities over its own mounts);
 - under a seccomp filter that refuses connect() and io_uring (so no socket outside the sandbox
-  answers, wherever it lies) and any system call of another architecture;
+  answers, wherever it lies), sched_setaffinity (it stays on its runner's cores, `cpus`) and any
+  system call of another architecture;
 - with the environment an exact list of names builds (`kernel_env`), nothing inherited.
 """
 from __future__ import annotations
@@ -119,9 +120,9 @@ def visible_folders(readable: list[Path], hidden: list[Path]) -> list[Path]:
 # ---------------------------------------------------------------- the seccomp filter
 
 _ARCH = {"x86_64": (0xC000003E, {"connect": 42, "io_uring_setup": 425, "io_uring_enter": 426,
-                                 "io_uring_register": 427}),
+                                 "io_uring_register": 427, "sched_setaffinity": 203}),
          "aarch64": (0xC00000B7, {"connect": 203, "io_uring_setup": 425, "io_uring_enter": 426,
-                                  "io_uring_register": 427})}
+                                  "io_uring_register": 427, "sched_setaffinity": 122})}
 _LD_ABS, _JEQ, _JGE, _RET = 0x20, 0x15, 0x35, 0x06
 _ALLOW, _EPERM = 0x7FFF0000, 0x00050000 | 1
 _X32_BIT = 0x40000000
@@ -129,7 +130,8 @@ _X32_BIT = 0x40000000
 
 def seccomp_program() -> bytes:
     """A classic BPF program for seccomp: EPERM for connect() and io_uring (which could connect
-    without a system call the filter sees), and for every system call of an architecture other
+    without a system call the filter sees), for sched_setaffinity (a kernel's processes keep the
+    cores confine.py gave them), and for every system call of an architecture other
     than the native ones (a 64-bit process can still make 32-bit calls). The rest is allowed."""
     insns: list[tuple[int, int, int, int]] = [(_LD_ABS, 0, 0, 4)]  # A = arch
     for name, (audit_arch, calls) in _ARCH.items():
@@ -224,14 +226,15 @@ def user_threads(uid: int) -> int:
 
 
 def confine_spec(*, uid: int | None, processes: int | None, memory_mb: int | None, file_mb: int | None,
-                 seccomp: bool = True) -> dict:
-    """What confine.py applies before it execs: limits, the drop to `uid` (None: stay), and the
-    seccomp filter for the bubblewrap it starts."""
+                 cpus: list[int] | None = None, seccomp: bool = True) -> dict:
+    """What confine.py applies before it execs: limits, the cores (`cpus`, the runner's own; None:
+    all), the drop to `uid` (None: stay), and the seccomp filter for the bubblewrap it starts."""
     nproc = None
     if processes:
         nproc = processes if uid is not None else user_threads(os.geteuid()) + processes
     return {"uid": uid, "nproc": nproc, "as_bytes": memory_mb * MB if memory_mb else None,
-            "fsize_bytes": file_mb * MB if file_mb else None, "seccomp": seccomp_program().hex() if seccomp else None}
+            "fsize_bytes": file_mb * MB if file_mb else None, "cpus": sorted(cpus) if cpus else None,
+            "seccomp": seccomp_program().hex() if seccomp else None}
 
 
 def confine_command(spec: dict, command: list[str]) -> list[str]:
@@ -286,7 +289,7 @@ def _view(*, workdir: Path, shared: Path, readable: list[Path], hidden: list[Pat
 
 def sandbox_command(inner: list[str], *, workdir: Path, shared: Path, env: dict[str, str], uid: int | None,
                     processes: int | None, memory_mb: int | None, file_mb: int | None,
-                    readable: list[Path] = (), hidden: list[Path] = (), device: str = "cpu",
+                    cpus: list[int] | None = None, readable: list[Path] = (), hidden: list[Path] = (), device: str = "cpu",
                     scratch_mb: int = 1024, accounts: dict[str, Path] | None = None) -> list[str]:
     """The command running `inner` (the kernel) in the sandbox, with the limits applied.
 
@@ -308,7 +311,7 @@ def sandbox_command(inner: list[str], *, workdir: Path, shared: Path, env: dict[
     view = _view(workdir=workdir, shared=shared, readable=list(readable), hidden=list(hidden), device=device,
                  scratch_mb=scratch_mb, accounts=accounts)
     setenv = [arg for name, value in sorted(env.items()) for arg in ("--setenv", name, value)]
-    limits = confine_spec(uid=uid, processes=processes, memory_mb=memory_mb, file_mb=file_mb)
+    limits = confine_spec(uid=uid, processes=processes, memory_mb=memory_mb, file_mb=file_mb, cpus=cpus)
     if uid is None:
         sandbox = ([bwrap] + _UNPRIVILEGED + _NAMESPACES + ["--clearenv"] + view + setenv
                    + ["--add-seccomp-fd", SECCOMP_FD, "--"] + list(inner))
@@ -318,8 +321,8 @@ def sandbox_command(inner: list[str], *, workdir: Path, shared: Path, env: dict[
         "--add-seccomp-fd", SECCOMP_FD, "--"] + list(inner))
     outer = ([bwrap] + _NAMESPACES + ["--clearenv", "--cap-drop", "ALL", "--cap-add", "CAP_SETUID",
                                       "--cap-add", "CAP_SETGID"] + view + setenv + ["--"] + inner_stage)
-    return confine_command(confine_spec(uid=None, processes=None, memory_mb=None, file_mb=None, seccomp=False),
-                           outer)
+    return confine_command(confine_spec(uid=None, processes=None, memory_mb=None, file_mb=None, cpus=cpus,
+                                        seccomp=False), outer)
 
 
 # ---------------------------------------------------------------- is there a sandbox here

@@ -11,6 +11,7 @@ import math
 
 from alexnet_core.contract import (
     CHECK_CELLS,
+    KERNEL_PLOTS,
     KERNEL_ROLES,
     first_number,
     is_answered,
@@ -155,9 +156,56 @@ def _submitted_trajectory(evidence: dict, profile: Profile) -> tuple[dict | None
     return (None, problem) if problem else (submitted, None)
 
 
-def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points: Points) -> tuple[CheckResult, list[str]]:
-    """Half for a submitted trajectory that agrees with the re-run, half for the kernel plots shown.
-    Malformed evidence (a record that is not what the library emits) earns nothing and is flagged."""
+PICTURE_SIZE_TOLERANCE = 0.1
+"""How far (a fraction of each side) a submitted kernel picture's size may be from the re-run's:
+the picture is cropped to its drawing (`bbox_inches="tight"`), so another machine's fonts move its
+edges by a few pixels; a stand-in picture (a few pixels, or another figure) is far off."""
+SEED_BOUND_ROLES = ("untrained", "pretrained")
+"""The kernel plots whose weights depend on the seed alone (the fresh AlexNet-mini, initialised on
+the CPU whatever the device, `models.fresh_mini_state`) or on nothing at all (the ImageNet
+weights): the student's picture of them must show exactly the re-run's kernels. Trained kernels
+differ between devices and are not compared."""
+
+
+def _short(fingerprint) -> str:
+    return str(fingerprint)[:12] if fingerprint else "none"
+
+
+def kernel_plots_not_this_run(shown: dict, rerun_plots: dict, profile: Profile) -> tuple[str | None, list[str]]:
+    """Why the kernel plots shown are not this student's run (one line, and the TA's flags), or
+    (None, []) when they are: the untrained (and, both being the same weights, pretrained) kernels
+    shown are the re-run's exactly, and each picture measures what the lab draws. Only a run of this
+    seed produces the untrained kernels; a record typed beside a small picture does not."""
+    if not (rerun_plots or {}).get("untrained"):
+        return "the re-run drew no untrained kernels, so the ones shown cannot be confirmed", []
+    reasons, flags = [], []
+    for role in SEED_BOUND_ROLES:
+        mine, ours = shown.get(role) or {}, rerun_plots.get(role) or {}
+        if not ours or (role == "pretrained" and bool(mine.get("standin")) != bool(ours.get("standin"))):
+            continue  # the ImageNet weights on one side, a stand-in on the other: nothing to compare
+        if mine.get("fingerprint") != ours.get("fingerprint"):
+            reasons.append(f"the {KERNEL_PLOTS[role]} shown are not those of seed {profile.seed}")
+            flags.append(f"evidence mismatch: the {KERNEL_PLOTS[role]} shown (fingerprint "
+                         f"{_short(mine.get('fingerprint'))}) are not the re-run's of seed {profile.seed} "
+                         f"({_short(ours.get('fingerprint'))}): another seed's run, or no run")
+    for role in KERNEL_ROLES:
+        mine, ours = (shown.get(role) or {}).get("png_size"), (rerun_plots.get(role) or {}).get("png_size")
+        if not ours:
+            continue
+        if not mine or any(abs(a - b) > PICTURE_SIZE_TOLERANCE * b for a, b in zip(mine, ours)):
+            size = f"{mine[0]} x {mine[1]} pixels" if mine else "of no readable size"
+            reasons.append(f"the {KERNEL_PLOTS[role]} picture is {size}; the lab draws it {ours[0]} x {ours[1]}")
+            flags.append(f"malformed evidence: the {KERNEL_PLOTS[role]} picture is {size}, "
+                         f"not the {ours[0]} x {ours[1]} the lab draws")
+    return ("; ".join(reasons) or None), flags
+
+
+def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points: Points,
+                   rerun_plots: dict | None) -> tuple[CheckResult, list[str]]:
+    """Half for a submitted trajectory that agrees with the re-run, half for the kernel plots shown
+    when they are this seed's run (`kernel_plots_not_this_run`, against `rerun_plots`, the re-run's
+    `read_kernel_plots`). Malformed evidence (a record that is not what the library emits) earns
+    nothing and is flagged."""
     half = points.evidence / 2
     result = CheckResult("evidence", CHECK_CELLS["evidence"], 0.0, points.evidence)
     submitted, malformed = _submitted_trajectory(evidence, profile)
@@ -188,7 +236,12 @@ def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points:
         why = f" ({'; '.join(bad_plots[:3])})" if bad_plots else ""
         reasons.append(f"the submitted notebook does not show the {', '.join(missing)} kernel plot(s){why}")
     else:
-        result.score += half
+        not_ours, plot_flags = kernel_plots_not_this_run(plots.get("kernels", {}), rerun_plots or {}, profile)
+        if not_ours:
+            reasons.append(not_ours)
+            flags += plot_flags
+        else:
+            result.score += half
     result.reason = "; ".join(reasons)
     return result, flags
 

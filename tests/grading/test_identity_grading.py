@@ -4,6 +4,7 @@ Two students run the committed release with their own ids (real kernels, the smo
 hands in the first one's executed notebook under his own name. The class is graded by the real
 coordinator (nbgrader, the sandbox where there is one) and the checks are read as a TA reads them.
 """
+import dataclasses
 import os
 
 import nbformat
@@ -11,7 +12,7 @@ import notebooks
 import pytest
 from notebooks import CONFIG
 
-from alexnet_core.contract import TRAJECTORY_MIME
+from alexnet_core.contract import TRAJECTORY_MIME, read_kernel_plots
 from alexnet_core.identity import derive_seed
 from autograder.batch.coordinator import grade
 from autograder.batch.record import load_done
@@ -141,3 +142,34 @@ def test_a_q3a_number_of_someone_elses_run_is_flagged_and_earns_nothing(graded, 
     wrote = before_training(runs["ada"])
     assert any(f.startswith(f"Q3a number matches student ada's before-training accuracy, not this student's own: "
                             f"wrote {wrote:g}") for f in cal.flags), cal.flags
+
+
+def test_a_notebook_that_never_ran_earns_no_evidence_point_and_is_named(graded, release_nb, course, smoke, tmp_path):
+    """The forgery: the release as downloaded, kernel-plot records beside small pictures whose
+    fingerprints they state, and the default seed's run copied from the committed reference, handed
+    in under ada's id; judged against the real re-run of ada's seed, as `grade` would judge it."""
+    from forgery import forged, reference_record
+
+    from autograder.authoring.reference import load_reference
+    from autograder.batch.crosscheck import cross_check, default_run
+    from autograder.submission.evidence import extract_evidence
+    from autograder.submission.results import SubmissionResult
+    from autograder.submission.scoring import check_evidence
+
+    results, out = graded
+    reference = load_reference(course, smoke)
+    nb = forged(release_nb, reference_record(reference, 0))
+    executed = nbformat.read(str(out / "ada" / "executed.ipynb"), as_version=4)
+    rerun = results["ada"].trajectory_rerun
+    assert rerun["seed"] != smoke.seed
+    check, flags = check_evidence(extract_evidence(nb, smoke.epochs), rerun, dataclasses.replace(smoke, seed=rerun["seed"]),
+                                  CONFIG.points, read_kernel_plots(executed))
+    assert check.score == 0, check.reason
+    assert f"seed {smoke.seed} submitted vs {rerun['seed']} re-run" in check.reason
+    assert f"not those of seed {rerun['seed']}" in check.reason
+    assert sum(f.startswith("evidence mismatch") for f in flags) == 2
+    # After the batch, the coordinator's cross-check names whose run the record is: the default seed's.
+    fay = SubmissionResult("fay", "fay.ipynb", trajectory_submitted=extract_evidence(nb)["trajectory"],
+                           trajectory_rerun=rerun, flags=flags, checks=[check], identity={"seed": rerun["seed"]})
+    cross_check({"fay": fay, "ben": results["ben"]}, default_run(reference, smoke), smoke, CONFIG.identity)
+    assert fay.identity["matches"] == "default seed" and fay.flags[0].startswith(f"ran with the default seed {smoke.seed}")

@@ -42,6 +42,11 @@ KERNELS = [{"kind": "kernels", "model": "alexnet", "epochs_trained": None, "fing
            {"kind": "kernels", "model": "alexnet-mini", "epochs_trained": 5, "fingerprint": "c"}]
 
 
+def rerun_plots():
+    """The re-run's kernel plots as `job` reads them: the same kernels, drawn the same size."""
+    return read_kernel_plots(notebook(*KERNELS))
+
+
 def test_a_good_trajectory_earns_every_point(smoke):
     result = check.check_trajectory(trajectory(GOOD), smoke, REFERENCE, POINTS)
     assert result.score == POINTS.trajectory and result.reason == ""
@@ -100,10 +105,10 @@ def test_kernels_must_be_shown_and_change_with_training():
 def test_evidence_agreement_within_tolerance_and_mismatch_flag(smoke):
     plots = {"kernels": read_kernel_plots(notebook(*KERNELS))}
     near = [a + smoke.evidence_tolerance - 0.5 for a in GOOD]
-    ok, flags = check.check_evidence({"trajectory": trajectory(near), "plots": plots}, trajectory(GOOD), smoke, POINTS)
+    ok, flags = check.check_evidence({"trajectory": trajectory(near), "plots": plots}, trajectory(GOOD), smoke, POINTS, rerun_plots())
     assert ok.score == POINTS.evidence and flags == []
     edited = trajectory(GOOD, lr=0.1)
-    bad, flags = check.check_evidence({"trajectory": edited, "plots": plots}, trajectory(GOOD), smoke, POINTS)
+    bad, flags = check.check_evidence({"trajectory": edited, "plots": plots}, trajectory(GOOD), smoke, POINTS, rerun_plots())
     assert bad.score == POINTS.evidence / 2 and "lr 0.1 submitted vs 0.015 re-run" in flags[0]
 
 
@@ -145,7 +150,7 @@ def test_a_kernel_plot_counts_only_beside_the_picture_its_fingerprint_names(smok
     shown, problems = kernel_plot_evidence(nb)
     assert shown == {} and len(problems) == 3 and all(words in p for p in problems)
     evidence = _evidence(_with_trajectory(nb, trajectory(GOOD)), smoke.epochs)
-    result, flags = check.check_evidence(evidence, trajectory(GOOD), smoke, POINTS)
+    result, flags = check.check_evidence(evidence, trajectory(GOOD), smoke, POINTS, rerun_plots())
     assert result.score == POINTS.evidence / 2 and "kernel plot(s)" in result.reason and words in result.reason
     assert any(f.startswith("malformed evidence:") and words in f for f in flags)
     assert check.check_kernels(nb, POINTS).score == 0
@@ -171,11 +176,11 @@ def test_a_malformed_trajectory_is_flagged_and_earns_no_point(smoke, accuracy, w
     record = {**trajectory(GOOD), "accuracy": accuracy}
     evidence = _evidence(_with_trajectory(notebook(*KERNELS), record), smoke.epochs)
     assert evidence["trajectory"] is None and words in evidence["trajectory_problem"]
-    result, flags = check.check_evidence(evidence, trajectory(GOOD), smoke, POINTS)
+    result, flags = check.check_evidence(evidence, trajectory(GOOD), smoke, POINTS, rerun_plots())
     assert result.score == POINTS.evidence / 2  # the plots' half only
     assert "malformed evidence" in result.reason and any("malformed evidence" in f for f in flags)
     # Even with nothing re-run to compare with, malformed evidence is not given the benefit of the doubt.
-    alone, _ = check.check_evidence(evidence, None, smoke, POINTS)
+    alone, _ = check.check_evidence(evidence, None, smoke, POINTS, rerun_plots())
     assert alone.score == POINTS.evidence / 2
 
 
@@ -192,7 +197,7 @@ def test_a_trajectory_of_the_wrong_length_is_malformed_evidence(smoke, accuracy,
     # Evidence built without the recipe (an older runner) is judged against the profile all the same.
     unchecked = {**evidence, "trajectory": record, "trajectory_problem": None}
     for ev in (evidence, unchecked):
-        result, flags = check.check_evidence(ev, trajectory(GOOD), smoke, POINTS)
+        result, flags = check.check_evidence(ev, trajectory(GOOD), smoke, POINTS, rerun_plots())
         assert result.score == POINTS.evidence / 2 and any("malformed evidence" in f for f in flags)
 
 
