@@ -583,6 +583,7 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
     ending: list[int] = []
     try:
         with client.setup_kernel(env=env, cwd=str(workdir), stdout=log, stderr=log), _noting_processes(km, ending):
+            seal_sockets(sockets, km.connection_file)  # the kernel is ready: its sockets are bound
             threading.Thread(target=_watch_memory, args=(client, limits.memory_mb, gpu_cap_mb, tripped, done),
                              daemon=True).start()
             for index, cell in enumerate(nb.cells):
@@ -633,6 +634,24 @@ def _drive(notebook: str, *, wrap, env, workdir: Path, sockets: Path, owner, log
     result.truncated = list(client.truncated)
     result.notebook = nbformat.writes(nb)
     return result
+
+
+def seal_sockets(sockets: Path, connection_file: str) -> None:
+    """Take the socket folder back from the kernel once it is ready: the only host folder it could
+    write (every other writable folder inside is a size-capped tmpfs). Its sockets are bound by
+    then, before any cell runs, and stay usable (connecting needs no write access to the folder), so
+    from here on no file a kernel writes lands on the host's disk. As root the folder and the
+    connection file become the grader's again (0700, 0600: the kernel's uid can no longer enter).
+    Not root, the kernel has the grader's own uid, which could take the folder back: nothing is
+    done (ARCHITECTURE, "The sandbox")."""
+    if os.geteuid() != 0:
+        return
+    for path, mode in ((Path(connection_file), 0o600), (sockets, 0o700)):
+        try:
+            os.chown(path, 0, 0)
+            path.chmod(mode)
+        except OSError as exc:  # a folder that cannot be sealed is said, never a stopped run
+            log.warning("could not take the kernel's socket folder back (%s): %s", path, exc)
 
 
 def student_view(notebook: dict) -> list[dict]:
