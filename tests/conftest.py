@@ -13,6 +13,7 @@ import pytest
 
 from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
+from autograder.submission import zygote
 
 os.environ["ALEXNET_LAB_PROFILE"] = "smoke"
 # The session's own asset cache (synthetic data), removed when the session ends.
@@ -24,6 +25,9 @@ os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
+# Zygote folders already under the temporary folder (another session's, running or not): the
+# session-end check names only those this session left behind.
+_ZYGOTES_BEFORE = set(Path(tempfile.gettempdir()).glob(zygote.PREFIX + "*"))
 # nbgrader runs `alembic` from PATH; the CLI and subprocesses need the venv's bin on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
@@ -58,3 +62,13 @@ def asset_cache() -> Path:
 def pytest_sessionfinish(session, exitstatus):
     if _OWN_DATA:
         shutil.rmtree(_OWN_DATA, ignore_errors=True)
+    # Grading leaves nothing under /tmp: a zygote folder of this session whose zygote is gone is a
+    # leak (zygote.py removes its own; a SIGKILLed one is swept by the next). Said loudly, and the
+    # session fails. Live ones (this process's own zygote ends at exit) are not counted.
+    left = [f for f in zygote.stale_folders() if f not in _ZYGOTES_BEFORE]
+    if left:
+        for f in left:
+            shutil.rmtree(f, ignore_errors=True)
+        sys.stderr.write(f"\nLEFT UNDER {tempfile.gettempdir()}: {', '.join(sorted(f.name for f in left))} "
+                         "(zygote folders whose zygote is gone; removed now)\n")
+        session.exitstatus = pytest.ExitCode.TESTS_FAILED

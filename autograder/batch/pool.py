@@ -223,7 +223,7 @@ class LocalPool:
             if zygote is None or not zygote.alive:
                 if zygote is not None:
                     zygote.close()
-                zygote = self._zygotes[slot.index] = start_zygote(slot.device, slot.threads)
+                zygote = self._zygotes[slot.index] = start_zygote(slot.device, slot.threads, parent=self.workdir)
             return zygote.path
 
     def _run_on_free_slot(self, job, free: queue.Queue) -> SubmissionResult:

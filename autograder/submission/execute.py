@@ -147,9 +147,10 @@ PER_RUN_ENV = (PROFILE_ENV, RECIPE_ENV, "HOME", "TMPDIR", "JUPYTER_RUNTIME_DIR",
 """The names `kernel_env` sets per run (read by alexnet_core when called, never at import)."""
 
 
-def start_zygote(device: str, threads: int) -> zg.Zygote:
-    """A zygote for the kernels of a runner slot (the local pool starts one per slot)."""
-    return zg.Zygote(fixed_kernel_env(device, threads), preload=PRELOAD)
+def start_zygote(device: str, threads: int, parent: Path | None = None) -> zg.Zygote:
+    """A zygote for the kernels of a runner slot (the local pool starts one per slot, its folder in
+    `parent`, the pool's work folder)."""
+    return zg.Zygote(fixed_kernel_env(device, threads), preload=PRELOAD, parent=parent)
 
 
 def execute(notebook: str, *, profile: Profile, limits: Limits, device: str = "cpu", threads: int = 1,

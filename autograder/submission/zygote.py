@@ -43,6 +43,44 @@ MESSAGE_BYTES = 1 << 20
 INLINE_BACKEND = "module://matplotlib_inline.backend_inline"
 ENTER = Path(__file__).with_name("enter.py")
 SOCKET = "zygote.sock"
+PREFIX = "alexnet-lab-zygote-"
+"""How a zygote's folder is named (its socket, HOME, matplotlib and torch caches), wherever it lies."""
+OWNER = "zygote.pid"
+"""The file in that folder naming the zygote process, written once it runs there."""
+SOCKET_PATH_MAX = 100  # Unix socket paths are limited to 108 bytes
+
+
+def _cwds() -> set[str]:
+    """The working folders of the processes this user can see (a zygote's is its own folder)."""
+    found = set()
+    for link in Path("/proc").glob("[0-9]*/cwd"):
+        try:
+            found.add(os.readlink(link))
+        except OSError:
+            pass
+    return found
+
+
+def stale_folders(parent: str | Path | None = None) -> list[Path]:
+    """Zygote folders under `parent` (the system's temporary folder by default) whose zygote is gone
+    (no process works in them): a zygote removes its own folder when it ends, but one killed by
+    SIGKILL cannot. A folder being made (no owner file yet, under a minute old) is not stale."""
+    import time
+
+    folders = [f for f in Path(parent or tempfile.gettempdir()).glob(PREFIX + "*") if f.is_dir()]
+    if not folders:
+        return []
+    busy = _cwds()
+    stale = []
+    for folder in folders:
+        try:
+            if folder.stat().st_uid != os.geteuid() or os.path.realpath(folder) in busy:
+                continue
+            if (folder / OWNER).exists() or time.time() - folder.stat().st_mtime > 60:
+                stale.append(folder)
+        except OSError:
+            continue
+    return stale
 
 
 class WarmStartError(RuntimeError):
@@ -75,23 +113,33 @@ class Zygote:
     folder only this user may enter). `fixed`: the kernels' environment less its per-run names.
 
     Started without waiting: the first `spawn` waits for the preload instead, so a pool can start
-    one per runner slot at once."""
+    one per runner slot at once. Its folder is made in `parent` (the pool gives OUT/.work/jobs, removed
+    at the next start) where the socket's path fits, else in the system's temporary folder; the
+    zygote removes it when it ends, also when its parent was killed, and stale ones in the same
+    place (a zygote killed by SIGKILL) are removed when the next one starts."""
 
-    def __init__(self, fixed: dict[str, str], *, preload: tuple[str, ...]):
+    def __init__(self, fixed: dict[str, str], *, preload: tuple[str, ...], parent: str | Path | None = None):
         self.fixed = dict(fixed)
-        self.folder = Path(tempfile.mkdtemp(prefix="alexnet-lab-zygote-"))  # mode 0700
+        if parent is None or len(str(Path(parent).resolve() / (PREFIX + "x" * 8) / SOCKET)) > SOCKET_PATH_MAX:
+            parent = None
+        else:
+            Path(parent).mkdir(parents=True, exist_ok=True)
+        for stale in stale_folders(parent):
+            shutil.rmtree(stale, ignore_errors=True)
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX, dir=parent))  # mode 0700
         self.path = str(self.folder / SOCKET)
         own = dict(fixed, HOME=str(self.folder), TMPDIR=str(self.folder), MPLCONFIGDIR=str(self.folder / "mpl"),
                    IPYTHONDIR=str(self.folder / "ipython"), JUPYTER_RUNTIME_DIR=str(self.folder / "runtime"))
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         listener.bind(self.path)
         listener.listen(8)
-        settings = json.dumps({"fixed": self.fixed, "preload": list(preload)})
+        settings = json.dumps({"fixed": self.fixed, "preload": list(preload), "folder": str(self.folder)})
         with open(self.folder / "zygote.log", "wb") as log:
             self.process = subprocess.Popen([sys.executable, __file__, str(listener.fileno()), settings],
                                             pass_fds=[listener.fileno()], env=own, cwd=self.folder,
                                             stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         listener.close()
+        (self.folder / OWNER).write_text(str(self.process.pid))
 
     @property
     def alive(self) -> bool:
@@ -294,6 +342,9 @@ def main(argv: list[str]) -> None:
                                                          f"{exc}"}).encode())
                 except OSError:
                     pass  # the runner went away mid-request; the next one connects afresh
+    # The parent is gone (a coordinator killed with SIGKILL cannot close its zygotes): nothing of
+    # this zygote stays behind. Its kernels are each in a sandbox of their own, not in here.
+    shutil.rmtree(settings["folder"], ignore_errors=True)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,80 @@
+"""Grading leaves nothing under /tmp: a zygote's folder (its socket, matplotlib and torch caches)
+goes with the zygote, also when the coordinator that started it is killed with SIGKILL, and one
+left by a zygote killed itself is swept by the next zygote started in the same place."""
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pytest
+
+from autograder.submission import zygote as zg
+from autograder.submission.execute import fixed_kernel_env, start_zygote
+
+STAND_IN = """
+import sys, time
+from autograder.submission.execute import start_zygote
+z = start_zygote("cpu", 1)
+print(z.folder, flush=True)
+time.sleep(600)
+"""
+
+
+def _gone(path: Path, seconds: float = 60) -> bool:
+    deadline = time.monotonic() + seconds
+    while path.exists() and time.monotonic() < deadline:
+        time.sleep(0.2)
+    return not path.exists()
+
+
+def test_a_coordinator_killed_with_sigkill_leaves_no_zygote_folder():
+    """A process that started a zygote as the pool does (the coordinator), killed with SIGKILL: its
+    zygote, preloaded and serving, ends and removes its folder from the system's temporary folder."""
+    parent = subprocess.Popen([sys.executable, "-c", STAND_IN], stdout=subprocess.PIPE, text=True)
+    try:
+        folder = Path(parent.stdout.readline().strip())
+        assert folder.parent == Path(tempfile.gettempdir()) and folder.name.startswith(zg.PREFIX)
+        pid = int((folder / zg.OWNER).read_text())
+        time.sleep(1)
+        assert os.path.exists(f"/proc/{pid}")
+    finally:
+        parent.send_signal(signal.SIGKILL)
+        parent.wait()
+    assert _gone(folder), sorted(p.name for p in folder.iterdir())
+    assert _gone(Path(f"/proc/{pid}"), 10)
+
+
+@pytest.fixture
+def work():
+    """A work folder with a short path, as OUT/.work/jobs usually is (pytest's own are too deep)."""
+    folder = Path(tempfile.mkdtemp(prefix="alexnet-lab-test-work-"))
+    yield folder
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_a_zygote_killed_itself_is_swept_by_the_next(work):
+    first = start_zygote("cpu", 1, parent=work)
+    assert first.folder.parent == work
+    first.process.send_signal(signal.SIGKILL)
+    first.process.wait()
+    assert first.folder.exists() and zg.stale_folders(work) == [first.folder]
+    second = zg.Zygote(fixed_kernel_env("cpu", 1), preload=(), parent=work)
+    try:
+        assert not first.folder.exists() and second.folder.exists() and zg.stale_folders(work) == []
+    finally:
+        second.close()
+    assert not second.folder.exists()
+
+
+def test_a_deep_work_folder_puts_the_zygote_where_its_socket_fits(tmp_path):
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    z = zg.Zygote(fixed_kernel_env("cpu", 1), preload=(), parent=deep)
+    try:
+        assert z.folder.parent == Path(tempfile.gettempdir()) and len(z.path) <= zg.SOCKET_PATH_MAX
+    finally:
+        z.close()
+    assert not z.folder.exists()
