@@ -62,15 +62,17 @@ def test_hand_edited_numbers_are_nobody_s_run(course, smoke):
 
 def test_the_chance_band_comes_from_the_reference_runs(course, smoke):
     reference = load_reference(course, smoke)
-    first = [run[0] for run in reference["runs"]]
-    assert reference["chance_band"] == [round(min(first) - smoke.chance_margin, 2),
-                                        round(max(first) + smoke.chance_margin, 2)]
+    # The band holds every reference seed's before-training accuracy, and the tail model's bound past it.
+    assert reference["chance_band"][0] <= reference["min"][0] - smoke.chance_margin
+    assert reference["chance_band"][1] >= reference["max"][0] + smoke.chance_margin
     # Seed 43 starts at 4.6 % on the smoke data: outside the old fixed 5-15 %, inside the measured band.
     seed43 = [4.6, 17.3, 27.5, 40.4, 55.9, 65.1]
     check = check_trajectory(_record(43, seed43), smoke, reference, CONFIG.points)
-    assert check.passed, check.reason
-    assert not check_trajectory(_record(43, seed43), smoke, {**reference, "chance_band": None}, CONFIG.points).passed
-    assert len(reference["seeds"]) == smoke.reference_seeds == 12
+    assert check.passed and "runner_alarm" not in check.details
+    fixed = check_trajectory(_record(43, seed43), smoke, {**reference, "chance_band": None}, CONFIG.points)
+    assert fixed.passed and "outside the chance band 5-15%" in fixed.details["runner_alarm"]["problems"][0]
+    # Many seeds measured, a few kept whole (the default seed's first, for the cross-check).
+    assert reference["seed_count"] >= 100 and len(reference["seeds"]) == len(reference["runs"]) == 12
     json.dumps(reference)  # plain JSON, committed
 
 

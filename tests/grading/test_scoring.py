@@ -61,7 +61,8 @@ def test_a_good_trajectory_earns_every_point(smoke):
 def test_a_rerun_unlike_the_reference_keeps_its_points_and_alarms_the_ta(smoke, acc, words):
     """The student's seed is not theirs to answer for: a re-run outside the reference costs nothing
     and raises the runner alarm, with the re-run and the reference's median run in the flag."""
-    reference = {**REFERENCE, "median_run": GOOD}
+    # The envelope's last epoch opened down to 0 here, so that the floor speaks for itself.
+    reference = {**REFERENCE, "lower": REFERENCE["lower"][:-1] + [0.0], "median_run": GOOD}
     result = check.check_trajectory(trajectory(acc), smoke, reference, POINTS, submitted=trajectory(GOOD))
     assert result.score == POINTS.trajectory and result.reason == ""
     alarm = result.details["runner_alarm"]
