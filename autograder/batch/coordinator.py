@@ -16,12 +16,12 @@ from pathlib import Path
 from tqdm import tqdm
 
 from autograder.authoring.reference import load_reference
-from autograder.authoring.release import register
+from autograder.authoring.release import register, released_profile
 from autograder.batch import crosscheck
 from autograder.batch.collect import Collection, collect, load_roster, roster_from_gradebook
 from autograder.batch.pool import make_pool
 from autograder.batch.record import Recorder
-from autograder.config import select_profile
+from autograder.config import for_master, select_profile
 from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import SubmissionError
 from autograder.files import exclusive_lock, remove_partial_writes
@@ -191,7 +191,8 @@ def grade(
 ) -> BatchSummary:
     """Grade every submission in `inputs` into `out`; resumable. Returns the batch's summary."""
     started = time.monotonic()
-    prof = select_profile(config, profile)
+    config = for_master(config, course.master)  # the master's questions, the config's points
+    prof = select_profile(config, released_profile(course, config, profile))
     reference = load_reference(course, prof)  # no envelope for this profile: say so now, before any work
     out = OutputFolder(Path(out), config.course)
     out.work.mkdir(parents=True, exist_ok=True)
