@@ -78,3 +78,31 @@ def test_a_deep_work_folder_puts_the_zygote_where_its_socket_fits(tmp_path):
     finally:
         z.close()
     assert not z.folder.exists()
+
+
+def test_kill_9_of_a_real_coordinator_leaves_no_zygote_folder(tmp_path):
+    """`alexnet-lab grade` killed with SIGKILL while its runner works: its slot's zygote goes, and
+    its folder (wherever the socket's path put it) with it."""
+    import notebooks
+    from classes import kill, log_of, processes_matching, start_coordinator, wait_for
+
+    folder = tmp_path / "class"
+    folder.mkdir()
+    shutil.copy(notebooks.release_path(), folder / "zoe.ipynb")
+    out = tmp_path / "out"
+    coordinator = start_coordinator([folder], out, "--runners", "1")
+    try:
+        def zygotes():
+            return [pid for pid in processes_matching("zygote.py")
+                    if Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[1] == str(coordinator.pid)]
+
+        found = wait_for(zygotes, timeout=120, interval=0.1)
+        assert found, log_of(out)
+        zygote_folder = Path(os.readlink(f"/proc/{found[0]}/cwd"))
+        assert zygote_folder.name.startswith(zg.PREFIX)
+        assert wait_for(lambda: processes_matching("autograder.submission.job", "zoe.attempt1.pkl"), timeout=120)
+    finally:
+        kill([coordinator.pid])
+        coordinator.wait(timeout=30)
+    assert _gone(zygote_folder, 30), sorted(p.name for p in zygote_folder.iterdir())
+    assert wait_for(lambda: not processes_matching("autograder.submission.job", "zoe.attempt1.pkl"), timeout=30)
