@@ -27,7 +27,12 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 REPO = Path(__file__).resolve().parent.parent
 # Zygote folders already under the temporary folder (another session's, running or not): the
 # session-end check names only those this session left behind.
-_ZYGOTES_BEFORE = set(Path(tempfile.gettempdir()).glob(zygote.PREFIX + "*"))
+_ZYGOTES_BEFORE = set(Path(tempfile.gettempdir()).glob(zygote.PREFIX + "*")) | set(
+    Path(tempfile.gettempdir()).glob("alexnet-lab-ipc-*"))
+
+
+def _alive(pid: str) -> bool:
+    return pid.isdigit() and Path(f"/proc/{pid}").exists()
 # nbgrader runs `alembic` from PATH; the CLI and subprocesses need the venv's bin on PATH.
 os.environ["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"
 
@@ -66,9 +71,11 @@ def pytest_sessionfinish(session, exitstatus):
     # leak (zygote.py removes its own; a SIGKILLed one is swept by the next). Said loudly, and the
     # session fails. Live ones (this process's own zygote ends at exit) are not counted.
     left = [f for f in zygote.stale_folders() if f not in _ZYGOTES_BEFORE]
+    left += [f for f in Path(tempfile.gettempdir()).glob("alexnet-lab-ipc-*-*")  # a deep OUT's sockets
+             if f not in _ZYGOTES_BEFORE and not _alive(f.name.split("-")[3])]
     if left:
         for f in left:
             shutil.rmtree(f, ignore_errors=True)
         sys.stderr.write(f"\nLEFT UNDER {tempfile.gettempdir()}: {', '.join(sorted(f.name for f in left))} "
-                         "(zygote folders whose zygote is gone; removed now)\n")
+                         "(zygote or socket folders whose process is gone; removed now)\n")
         session.exitstatus = pytest.ExitCode.TESTS_FAILED

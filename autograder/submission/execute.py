@@ -212,7 +212,8 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     workdir.mkdir()
     sockets = run_dir / "ipc"
     if len(str(sockets.resolve())) > SOCKET_PATH_MAX:  # a deep OUT: sockets only, never a notebook
-        sockets = Path(tempfile.mkdtemp(prefix="alexnet-lab-ipc-"))
+        _sweep_socket_folders()
+        sockets = Path(tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}-"))
     else:
         sockets.mkdir()
     owner = uid if sandboxed else None
@@ -255,6 +256,24 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     result.sandboxed = sandboxed
     result.warm_start = launch is not None and launch.pid is not None
     return result
+
+
+IPC_PREFIX = "alexnet-lab-ipc-"
+"""A deep OUT's socket folders under the system's temporary folder: `alexnet-lab-ipc-<runner pid>-*`."""
+
+
+def _sweep_socket_folders() -> None:
+    """Remove the socket folders of runners that are gone (killed before their `finally`)."""
+    for folder in Path(tempfile.gettempdir()).glob(IPC_PREFIX + "*-*"):
+        pid = folder.name[len(IPC_PREFIX):].split("-", 1)[0]
+        try:
+            if not pid.isdigit() or folder.stat().st_uid != os.geteuid():
+                continue
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(folder, ignore_errors=True)
+        except OSError:
+            continue
 
 
 # ---------------------------------------------------------------- the warm start

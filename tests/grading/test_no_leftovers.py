@@ -106,3 +106,25 @@ def test_kill_9_of_a_real_coordinator_leaves_no_zygote_folder(tmp_path):
         coordinator.wait(timeout=30)
     assert _gone(zygote_folder, 30), sorted(p.name for p in zygote_folder.iterdir())
     assert wait_for(lambda: not processes_matching("autograder.submission.job", "zoe.attempt1.pkl"), timeout=30)
+
+
+def test_a_deep_output_folder_s_sockets_leave_nothing_under_tmp(tmp_path):
+    """A deep OUT moves a run's sockets to the system's temporary folder: removed when the run ends,
+    and a killed runner's are removed by the next run that needs one."""
+    import dataclasses
+
+    from notebooks import CONFIG, code_notebook
+
+    from autograder.submission import execute as run
+
+    gone = subprocess.Popen(["true"])
+    gone.wait()
+    stale = Path(tempfile.mkdtemp(prefix=f"{run.IPC_PREFIX}{gone.pid}-"))
+    before = set(Path(tempfile.gettempdir()).glob(run.IPC_PREFIX + "*")) - {stale}
+    deep = tmp_path / ("d" * 60) / ("e" * 60)
+    profile = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=30, notebook_timeout_s=60)
+    e = run.execute(code_notebook("print('deep')", grade_ids=("deep",)), profile=profile, limits=CONFIG.limits,
+                    scratch=deep)
+    assert e.status == run.OK and "deep" in e.notebook, e.reason
+    assert not stale.exists()
+    assert set(Path(tempfile.gettempdir()).glob(run.IPC_PREFIX + "*")) <= before
