@@ -40,8 +40,10 @@ demo: venv sandbox
 lint: venv
 	$(VENV)/bin/ruff check .
 
+# Two workers on two cores (pytest-xdist): most tests wait on one single-threaded kernel at a time.
+# A file's tests stay on one worker (--dist loadfile), so its module fixtures are built once.
 test: venv sandbox browser lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench: venv sandbox
 	$(PY) benchmarks/bench_training.py

@@ -29,11 +29,19 @@ def ray_cluster():
     port = _free_port()
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     common = ["--num-cpus=1", "--num-gpus=0", f"--temp-dir={temp}", "--disable-usage-stats"]
+
+    def own_ports():
+        # Ray's agents listen on fixed default ports: a second cluster on the machine (another test
+        # worker, a developer's own) would make this one fail to start.
+        return [f"--{name}={_free_port()}" for name in (
+            "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port")]
+
     try:
         subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                        "--include-dashboard=false", *common], env=env, check=True, capture_output=True, timeout=120)
-        subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *common],
+                        f"--ray-client-server-port={_free_port()}", "--include-dashboard=false", *own_ports(), *common],
                        env=env, check=True, capture_output=True, timeout=120)
+        subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *own_ports(),
+                        *common], env=env, check=True, capture_output=True, timeout=120)
         yield f"127.0.0.1:{port}"
     finally:
         # Every process of this cluster carries our temp dir or port on its command line.

@@ -1,4 +1,5 @@
-"""An honest student gets every automatic point and no flag, whatever the course changed.
+"""The honest-student matrix: an honest student gets every automatic point and no flag, whatever
+the course changed (the tests: test_course_*.py beside this file).
 
 Each course below changes the lab the way an instructor does, in its own folder: the master
 (a question added or removed) and its settings file (epochs, learning rate, points, a new profile,
@@ -136,8 +137,9 @@ def assert_honest_result(result: dict, case: Course) -> None:
         assert score == worth, f"{case.name}: {name} {score}/{worth}: {result}"
 
 
-@pytest.mark.parametrize("case", COURSES, ids=[c.name for c in COURSES])
-def test_an_honest_student_gets_every_point_whatever_the_course_changed(case, tmp_path, monkeypatch, capsys):
+def walk_the_chain(case: Course, tmp_path: Path, monkeypatch, capsys) -> None:
+    """The whole chain for one course's honest student (the tests are one file per course, so
+    the two courses, about a minute each, can run at once under pytest-xdist)."""
     monkeypatch.delenv(PROFILE_ENV, raising=False)  # nobody tells any command the profile
     course = make_course(tmp_path / "course", case)
     cli = ["--course", str(course.root)]
