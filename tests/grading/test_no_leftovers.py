@@ -104,7 +104,8 @@ def test_kill_9_of_a_real_coordinator_leaves_no_zygote_folder(tmp_path):
     finally:
         kill([coordinator.pid])
         coordinator.wait(timeout=30)
-    assert _gone(zygote_folder, 30), sorted(p.name for p in zygote_folder.iterdir())
+    # Generous: under load (the suite runs two workers) the zygote first waits for its kernel to end.
+    assert _gone(zygote_folder, 120), sorted(p.name for p in zygote_folder.iterdir())
     assert wait_for(lambda: not processes_matching("autograder.submission.job", "zoe.attempt1.pkl"), timeout=30)
 
 
