@@ -20,6 +20,8 @@ from pathlib import Path
 from autograder.errors import ConfigError
 from grading_config import Course
 
+TIMESTAMP_FILE = "timestamp.txt"
+"""nbgrader's record of when a submission was handed in, beside it in `submitted/` trees."""
 FIGURES_DIR = "figures"
 """Beside the master: pictures its markdown links as `![..](attachment:NAME)`, embedded by the
 renderer so the release shows them offline and in Colab, where relative links do not resolve."""
@@ -48,6 +50,10 @@ class NbgraderRoot:
 
     def release_dir(self) -> Path:
         return self.root / "release" / self.course.assignment
+
+    def submitted(self, student_id: str) -> Path:
+        """nbgrader's `submitted/<student>/<assignment>/` (its timestamp.txt is what formgrader counts)."""
+        return self.root / "submitted" / student_id / self.course.assignment
 
     def autograded(self, student_id: str) -> Path:
         return self.root / "autograded" / student_id / self.course.assignment / f"{self.course.notebook}.ipynb"

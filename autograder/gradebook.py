@@ -5,16 +5,23 @@ subprocess: 2.5 s of every batch here (a new Python importing alembic), and a fa
 venv's bin/ is not on PATH. The same head is read here, in this process, from the migration
 scripts nbgrader ships (`nbgrader.dbutil.ALEMBIC_DIR`). Every module of the grader imports the
 gradebook from here, so the change holds before nbgrader first makes one.
+
+Also here, below the batch and the export that both write it: nbgrader's `submitted/` record of a
+submission (`mark_submitted`), which formgrader's own views count beside the gradebook.
 """
 from __future__ import annotations
 
 import functools
+from datetime import datetime
 
 import nbgrader.api as _api
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.dbutil import ALEMBIC_DIR
 
-__all__ = ["Gradebook", "MissingEntry"]
+from autograder.course import TIMESTAMP_FILE, NbgraderRoot
+from autograder.files import atomic_write
+
+__all__ = ["Gradebook", "MissingEntry", "mark_submitted", "timestamp_text"]
 
 
 @functools.cache
@@ -29,3 +36,31 @@ def alembic_head() -> str:
 
 
 _api.get_alembic_version = alembic_head
+
+
+def timestamp_text(timestamp: datetime) -> str:
+    """A gradebook timestamp (naive, UTC) in nbgrader's own timestamp.txt format; nbgrader's
+    `parse_utc` reads it back as the same datetime, to the microsecond, which is what its views compare."""
+    return timestamp.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
+
+
+def mark_submitted(root: NbgraderRoot, student_id: str, timestamp: datetime | None) -> bool:
+    """Make formgrader count `student_id`'s submission with the gradebook's `timestamp`; False when
+    it did already. The autograded folder is made too: without it nbgrader calls the submission not
+    autograded, even where (a run that failed on a file that is no notebook) there is no notebook to show.
+    A submission with no timestamp has no timestamp.txt (nbgrader compares None with None)."""
+    stamp = root.submitted(student_id) / TIMESTAMP_FILE
+    stamp.parent.mkdir(parents=True, exist_ok=True)
+    root.autograded(student_id).parent.mkdir(parents=True, exist_ok=True)
+    if timestamp is None:
+        existed = stamp.exists()
+        stamp.unlink(missing_ok=True)
+        return existed
+    text = timestamp_text(timestamp)
+    try:
+        if stamp.read_text(encoding="utf-8") == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    atomic_write(stamp, text)
+    return True

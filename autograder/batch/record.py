@@ -31,11 +31,10 @@ from alexnet_core.contract import (
 )
 from autograder.batch.collect import Problem
 from autograder.course import OutputFolder
-from autograder.export.formgrader import mark_submitted
 from autograder.export.late import Lateness, lateness_of, parse_time
 from autograder.export.lms import lms_id_from_source
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
-from autograder.gradebook import Gradebook, MissingEntry
+from autograder.gradebook import Gradebook, MissingEntry, mark_submitted
 from autograder.reports import feedback, report
 from autograder.reports.inert import inert_notebook
 from autograder.submission.results import FAILED, SubmissionResult, bounded, complete
@@ -181,7 +180,8 @@ def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: d
 
 
 # -- nbgrader gradebook ---------------------------------------------------------------------
-def write_gradebook(out: OutputFolder, result: SubmissionResult, config: GradingConfig) -> list[str]:
+def write_gradebook(out: OutputFolder, result: SubmissionResult, config: GradingConfig,
+                    late: Lateness | None = None) -> list[str]:
     """The submission's rows in nbgrader's gradebook, made by nbgrader itself, then our scores.
 
     nbgrader creates the submission (update_or_create_submission mirrors every grade cell) and
@@ -192,12 +192,12 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
     The notebook formgrader shows (`autograded/`) is made inert first (reports/inert.py: no script,
     handler or unsafe link of a student's reaches the TA's browser); returns what that changed.
     Last, nbgrader's `submitted/` record of the submission, which formgrader's views count
-    (export/formgrader.py: `mark_submitted`).
+    (autograder/gradebook.py: `mark_submitted`).
     """
     assignment, notebook = config.course.assignment, config.course.notebook
     db_url = out.nbgrader.gradebook_url
     sid = result.student_id
-    late = lateness_of(result.source, config.late.due)
+    late = late or lateness_of(result.source, config.late.due)  # the Recorder passes the one it read
     with Gradebook(db_url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy autoflush warnings that mean nothing here.
         warnings.simplefilter("ignore", category=SAWarning)
@@ -352,9 +352,9 @@ class Recorder:
 
     def record(self, result: SubmissionResult) -> None:
         result = complete(result, self.config.points)
-        problem = lateness_of(result.source, self.config.late.due).problem  # a timestamp.txt that is no time
-        if problem and problem not in result.flags:
-            result.flags = bounded([problem, *result.flags])
+        late = self._lateness(result.source)
+        if late.problem and late.problem not in result.flags:  # a timestamp.txt that is no time
+            result.flags = bounded([late.problem, *result.flags])
         folder = self.out.student(result.student_id)
         folder.mkdir(parents=True, exist_ok=True)
         (folder / OutputFolder.GRADED).unlink(missing_ok=True)  # a regrade is not done until it is rewritten
@@ -362,7 +362,7 @@ class Recorder:
             atomic_write(folder / OutputFolder.EXECUTED, result.executed_notebook)
         atomic_write(folder / OutputFolder.GRADESCOPE, json.dumps(feedback.gradescope_json(result), indent=2))
         atomic_write(folder / OutputFolder.FEEDBACK, feedback.feedback_html(result))
-        sanitised = write_gradebook(self.out, result, self.config)
+        sanitised = write_gradebook(self.out, result, self.config, late)
         self._sides.pop(result.student_id, None)
         if sanitised:  # the TA learns why formgrader's copy differs from the answer in graded.json
             result.flags = bounded(result.flags + [f"formgrader's copy made safe to display ({len(sanitised)} "
@@ -406,13 +406,16 @@ class Recorder:
         return [Problem("roster", f"{sid}{f' ({names[sid]})' if names[sid] else ''}: no submission", sid)
                 for sid in missing]
 
+    def _lateness(self, source: str) -> Lateness:
+        """A submission's lateness, read once per command (its timestamp.txt, its LMS file name)."""
+        if source not in self._late:
+            self._late[source] = lateness_of(source, self.config.late.due)
+        return self._late[source]
+
     def write_tables(self) -> None:
         results = list(self.results.values())
         people = self.people()
-        for r in results:
-            if r.source not in self._late:
-                self._late[r.source] = lateness_of(r.source, self.config.late.due)
-        late = {r.student_id: self._late[r.source] for r in results}
+        late = {r.student_id: self._lateness(r.source) for r in results}
         atomic_write(self.out.grades_csv, grades_csv(results, self.config, people, late))
         report.write_report(self.out, results, self.problems + self.unreadable + self.missing(people), self.config,
                             self.master, late, self._sides)

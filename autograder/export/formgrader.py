@@ -10,7 +10,7 @@ formgrader's views ask the filesystem, not only the gradebook, whether a student
 (nbgrader 0.9.6, `NbGraderAPI`): a submission is counted (Manage Assignments' "# Submissions",
 Manage Students' assignment row and its link) only where `submitted/<student>/<assignment>/` exists
 and its `timestamp.txt` is the gradebook's timestamp for that submission, and its notebook is
-listed only where `autograded/<student>/<assignment>/<notebook>.ipynb` exists. `mark_submitted`
+listed only where `autograded/<student>/<assignment>/<notebook>.ipynb` exists. `gradebook.mark_submitted`
 writes that record for one submission (the recorder calls it after each result) and
 `sync_submitted` for every submission in the gradebook (before the server starts: a class graded
 by an older version, or a timestamp that drifted). The submitted folder holds no notebook on
@@ -30,54 +30,19 @@ import sys
 import time
 import urllib.request
 import webbrowser
-from datetime import datetime
 from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
 from autograder.course import NbgraderRoot, OutputFolder
 from autograder.errors import LabError
-from autograder.export.late import TIMESTAMP_FILE
-from autograder.files import atomic_write, exclusive_lock
-from autograder.gradebook import Gradebook, MissingEntry
+from autograder.files import exclusive_lock
+from autograder.gradebook import Gradebook, MissingEntry, mark_submitted
 from grading_config import GradingConfig
 
 DEFAULT_PORT = 8765
 """formgrader's port unless --port: the question pages link to submissions there."""
 STARTUP_S = 120
-
-
-def submitted_folder(root: NbgraderRoot, student_id: str) -> Path:
-    """nbgrader's `submitted/<student>/<assignment>/` under a course root."""
-    return root.root / "submitted" / student_id / root.course.assignment
-
-
-def timestamp_text(timestamp: datetime) -> str:
-    """A gradebook timestamp (naive, UTC) in nbgrader's own timestamp.txt format; nbgrader's
-    `parse_utc` reads it back as the same datetime, to the microsecond, which is what its views compare."""
-    return timestamp.strftime("%Y-%m-%d %H:%M:%S.%f") + " UTC"
-
-
-def mark_submitted(root: NbgraderRoot, student_id: str, timestamp: datetime | None) -> bool:
-    """Make formgrader count `student_id`'s submission with the gradebook's `timestamp`; False when
-    it did already. The autograded folder is made too: without it nbgrader calls the submission not
-    autograded, even where (a run that failed on a file that is no notebook) there is no notebook to show.
-    A submission with no timestamp has no timestamp.txt (nbgrader compares None with None)."""
-    stamp = submitted_folder(root, student_id) / TIMESTAMP_FILE
-    stamp.parent.mkdir(parents=True, exist_ok=True)
-    root.autograded(student_id).parent.mkdir(parents=True, exist_ok=True)
-    if timestamp is None:
-        existed = stamp.exists()
-        stamp.unlink(missing_ok=True)
-        return existed
-    text = timestamp_text(timestamp)
-    try:
-        if stamp.read_text(encoding="utf-8") == text:
-            return False
-    except (OSError, UnicodeDecodeError):
-        pass
-    atomic_write(stamp, text)
-    return True
 
 
 def _safe_folder_name(student_id: str) -> bool:

@@ -12,9 +12,9 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
+from autograder.course import TIMESTAMP_FILE
 from grading_config import Late
 
-TIMESTAMP_FILE = "timestamp.txt"
 NO_TIME = "the file name gives no time"
 
 

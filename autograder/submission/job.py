@@ -99,10 +99,10 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     rerun = read_trajectory(executed)
     result.trajectory_rerun = rerun
     points = job.points
-    evidence_result, evidence_flags = scoring.check_evidence(prepared.evidence or {}, rerun, profile, points,
-                                                             read_kernel_plots(executed))
+    plots = read_kernel_plots(executed)  # read once: the evidence compares with them, check_kernels judges them
+    evidence_result, evidence_flags = scoring.check_evidence(prepared.evidence or {}, rerun, profile, points, plots)
     trajectory = scoring.check_trajectory(rerun, profile, job.reference, points, submitted=result.trajectory_submitted)
-    result.checks = [trajectory, evidence_result, scoring.check_kernels(executed, points)]
+    result.checks = [trajectory, evidence_result, scoring.check_kernels(executed, points, plots)]
     result.flags += evidence_flags + scoring.trajectory_flags(trajectory)
     for answer in result.answers:
         if answer.label == BEFORE_TRAINING_QUESTION:  # the TA sees the number beside the student's own run

@@ -53,11 +53,10 @@ def check_trajectory(traj: dict | None, profile: Profile, reference: dict, point
     lo, hi = chance_band(profile, reference)
     result.details = {"accuracy": acc, "lower": lower, "upper": upper, "floor": profile.final_floor,
                       "chance_band": [lo, hi], "epochs": traj.get("epochs"), "lr": traj.get("lr")}
-    problems, outside = runner_problems(traj, acc, profile, reference)
-    if problems:
+    problems, outside = runner_problems(traj, acc, profile, reference, (lo, hi))
+    if problems:  # the bounds it was judged by are the details' own (lower, upper, chance_band, floor)
         result.details["runner_alarm"] = {
             "problems": problems, "epochs": outside, "rerun": acc, "median_run": reference.get("median_run"),
-            "lower": lower, "upper": upper, "chance_band": [lo, hi], "floor": profile.final_floor,
             "submitted": (submitted or {}).get("accuracy"), "seeds": reference.get("seed_count")}
     if len(acc) != profile.epochs + 1:
         result.reason = (f"the trajectory has {len(acc)} points; the {profile.name} profile trains "
@@ -67,16 +66,18 @@ def check_trajectory(traj: dict | None, profile: Profile, reference: dict, point
     return result
 
 
-def runner_problems(traj: dict, acc: list[float], profile: Profile, reference: dict) -> tuple[list[str], list[int]]:
+def runner_problems(traj: dict, acc: list[float], profile: Profile, reference: dict,
+                    band: tuple[float, float]) -> tuple[list[str], list[int]]:
     """What about a re-run says the runner did not train the course's recipe: one line each, and the
-    epochs outside the envelope. Empty for a re-run that looks like the reference's seeds."""
+    epochs outside the envelope. Empty for a re-run that looks like the reference's seeds. `band`:
+    the chance band (`chance_band`)."""
     problems = []
     for key in ("epochs", "lr"):
         if traj.get(key) is not None and traj.get(key) != getattr(profile, key):
             problems.append(f"trained with {key} {traj.get(key)}, the {profile.name} profile's is {getattr(profile, key)}")
     if len(acc) != profile.epochs + 1:
         return problems, []
-    lo, hi = chance_band(profile, reference)
+    lo, hi = band
     if not lo <= acc[0] <= hi:  # written so that NaN fails: a comparison with NaN is always false
         problems.append(f"before training {acc[0]:.1f}% is outside the chance band {lo:g}-{hi:g}%")
     lower, upper = reference.get("lower") or [], reference.get("upper") or []
@@ -246,10 +247,11 @@ def check_evidence(evidence: dict, rerun: dict | None, profile: Profile, points:
     return result, flags
 
 
-def check_kernels(executed_nb: dict, points: Points) -> CheckResult:
-    """Half for the three kernel plots produced, half for trained kernels that differ from untrained."""
+def check_kernels(executed_nb: dict, points: Points, plots: dict | None = None) -> CheckResult:
+    """Half for the three kernel plots produced, half for trained kernels that differ from untrained.
+    `plots`: the notebook's `read_kernel_plots`, where the caller has read them already."""
     half = points.kernel_plots / 2
-    plots = read_kernel_plots(executed_nb)
+    plots = read_kernel_plots(executed_nb) if plots is None else plots
     result = CheckResult("kernel_plots", CHECK_CELLS["kernel_plots"], 0.0, points.kernel_plots,
                          details={"plots": plots})
     reasons = []

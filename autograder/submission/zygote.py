@@ -33,6 +33,7 @@ import socket
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 # A kernel's first request may wait for the zygote's preload (3-5 s on CPU, more on a cold disk).
@@ -47,7 +48,9 @@ PREFIX = "alexnet-lab-zygote-"
 """How a zygote's folder is named (its socket, HOME, matplotlib and torch caches), wherever it lies."""
 OWNER = "zygote.pid"
 """The file in that folder naming the zygote process, written once it runs there."""
-SOCKET_PATH_MAX = 100  # Unix socket paths are limited to 108 bytes
+SOCKET_PATH_MAX = 100
+"""Unix socket paths are limited to 108 bytes: past this, a zygote's folder and a run's socket
+folder (execute.py) go to a short private folder under the system's temporary folder."""
 
 
 def _cwds() -> set[str]:
@@ -65,8 +68,6 @@ def stale_folders(parent: str | Path | None = None) -> list[Path]:
     """Zygote folders under `parent` (the system's temporary folder by default) whose zygote is gone
     (no process works in them): a zygote removes its own folder when it ends, but one killed by
     SIGKILL cannot. A folder being made (no owner file yet, under a minute old) is not stale."""
-    import time
-
     folders = [f for f in Path(parent or tempfile.gettempdir()).glob(PREFIX + "*") if f.is_dir()]
     if not folders:
         return []
