@@ -25,6 +25,7 @@ from autograder.config import for_master, select_profile
 from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import SubmissionError
 from autograder.files import exclusive_lock, remove_partial_writes
+from autograder.submission.execute import sweep_socket_folders
 from autograder.submission.job import Job
 from autograder.submission.results import FAILED, failed_result
 from autograder.submission.sanitise import prepare
@@ -266,6 +267,7 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
         bar.close()
         if pool is not None and hasattr(pool, "close"):
             pool.close()
+        sweep_socket_folders()  # a runner killed mid-run (a retry, a kill) leaves its deep-OUT sockets
     if summary.graded and config.identity.per_student_seeds:
         _cross_check(recorder, out, prof, reference, config)
     if not (summary.graded or summary.failed):

@@ -52,8 +52,6 @@ IOPUB_WAIT_S = 10
 KERNEL_ENV_NAMES = ("PATH", "LANG", "LC_ALL", "TZ", "LD_LIBRARY_PATH")
 # The thread counts a kernel honours: set to the runner's share so kernels do not fight for cores.
 THREAD_VARS = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS")
-# Unix socket paths are limited to 108 bytes; past this, the sockets go to a short private folder.
-SOCKET_PATH_MAX = 100
 # What a warm start's zygote imports once for all its kernels: what the lab's cells and ipykernel
 # import (torch 1.3-2 s, torchvision, matplotlib and its font list, IPython), and the student floor.
 PRELOAD = ("torch", "torchvision", "numpy", "PIL.Image", "matplotlib.pyplot", "ipykernel.kernelapp",
@@ -211,8 +209,8 @@ def _execute(notebook: str, run_dir: Path, *, profile, limits, device, threads, 
     workdir = run_dir / "kernel"
     workdir.mkdir()
     sockets = run_dir / "ipc"
-    if len(str(sockets.resolve())) > SOCKET_PATH_MAX:  # a deep OUT: sockets only, never a notebook
-        _sweep_socket_folders()
+    if len(str(sockets.resolve())) > zg.SOCKET_PATH_MAX:  # a deep OUT: sockets only, never a notebook
+        sweep_socket_folders()
         sockets = Path(tempfile.mkdtemp(prefix=f"{IPC_PREFIX}{os.getpid()}-"))
     else:
         sockets.mkdir()
@@ -262,12 +260,15 @@ IPC_PREFIX = "alexnet-lab-ipc-"
 """A deep OUT's socket folders under the system's temporary folder: `alexnet-lab-ipc-<runner pid>-*`."""
 
 
-def _sweep_socket_folders() -> None:
-    """Remove the socket folders of runners that are gone (killed before their `finally`)."""
+def sweep_socket_folders() -> None:
+    """Remove the socket folders of runners that are gone (killed before their `finally`): when a
+    run needs one, and when a batch ends (its pool may have lost a runner)."""
     for folder in Path(tempfile.gettempdir()).glob(IPC_PREFIX + "*-*"):
         pid = folder.name[len(IPC_PREFIX):].split("-", 1)[0]
         try:
-            if not pid.isdigit() or folder.stat().st_uid != os.geteuid():
+            # As root the folder belongs to the kernel's uid until the kernel is ready (`seal_sockets`):
+            # a runner killed before that leaves one owned by that uid, which is still ours to remove.
+            if not pid.isdigit() or (os.geteuid() != 0 and folder.stat().st_uid != os.geteuid()):
                 continue
             os.kill(int(pid), 0)
         except ProcessLookupError:
