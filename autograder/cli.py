@@ -132,7 +132,8 @@ def _cmd_formgrader(args) -> int:
     from autograder.export.formgrader import run_formgrader
 
     config = _graded(args)
-    return run_formgrader(Path(args.out), config, port=args.port, ip=args.ip, open_browser=not args.no_browser)
+    return run_formgrader(Path(args.out), config, port=args.port, ip=args.ip, open_browser=not args.no_browser,
+                          config_source=_loaded(args).source)
 
 
 def _cmd_check(args) -> int:

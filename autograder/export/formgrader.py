@@ -93,8 +93,9 @@ GRADING_NOTE = ("formgrader serves it meanwhile, without bringing submitted/ in 
 
 
 def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, ip: str = "127.0.0.1",
-                   open_browser: bool = True) -> int:
-    """Serve formgrader on OUT/nbgrader until interrupted; returns the server's exit status."""
+                   open_browser: bool = True, config_source: Path | None = None) -> int:
+    """Serve formgrader and the grading page on OUT/nbgrader until interrupted; returns the server's
+    exit status. `config_source`: the settings file the grader read (the page loads it too)."""
     folder = OutputFolder(Path(out), config.course)
     root = folder.nbgrader.root.resolve()
     if not folder.nbgrader.gradebook.is_file():
@@ -122,6 +123,12 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
     env = dict(os.environ)
     bin_dir = str(Path(sys.executable).parent)  # nbgrader runs alembic from the venv's bin/
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    # The grading page: its extension and settings live in OUT/nbgrader (a hub service gets the
+    # same folder on its config path), so this server and any other started there load it.
+    from autograder.manual.server import grading_url, write_server_config
+
+    write_server_config(root, folder.root, config_source)
+    env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in (str(root), env.get("JUPYTER_CONFIG_PATH", "")) if p)
     # Its own session: Ctrl-C reaches this process, which stops the server (no "Shutdown?" prompt).
     server = subprocess.Popen(server_command(root, ip, port, token), cwd=root, env=env, stdin=subprocess.DEVNULL,
                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, start_new_session=True)
@@ -146,6 +153,7 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
             tail = (server.stderr.read() if server.stderr else "")[-2000:]
             raise LabError(f"the Jupyter server stopped while starting (exit {server.returncode}): {tail.strip()}")
         print(f"formgrader: {url}", flush=True)
+        print(f"grading page: {grading_url(f'http://{ip}:{port}', token)}", flush=True)
         print(f"(the gradebook {folder.nbgrader.gradebook}; Ctrl-C stops the server; then: alexnet-lab export "
               f"{folder.root})", flush=True)
         if open_browser:
