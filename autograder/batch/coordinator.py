@@ -167,6 +167,14 @@ def _record(recorder: Recorder, result, config: GradingConfig) -> bool:
         return False
 
 
+def _flush_tables(recorder: Recorder) -> None:
+    try:
+        recorder.flush()
+    except Exception as exc:  # the grades are recorded (graded.json, gradebook); the tables follow next run
+        print(f"error: report.html and grades.csv could not be brought up to date ({type(exc).__name__}: "
+              f"{str(exc)[:160]}); the next `grade` into this folder rewrites them", file=sys.stderr)
+
+
 def _private_folders(out: OutputFolder, course: CourseFolder, inputs: list[Path]) -> tuple[str, ...]:
     """Folders whose contents must not reach a sandboxed kernel through its import path: the
     output folder, the course folder and the folders the submissions came from. (The sandbox
@@ -250,7 +258,7 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
         if pool is not None:
             jobs = _jobs(to_grade, recorder, out, course, prof, config, summary, bar,
                          hide=_private_folders(out, course, inputs), reference=reference)
-            for result in pool.run(jobs):
+            for result in pool.run(jobs, idle=recorder.flush_if_due):
                 result.source = origins.get(result.student_id, result.source)  # the TA's name for it
                 if result.student_id in collection.unknown:
                     result.flags.append("student id not on the roster")
@@ -263,6 +271,9 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
                 summary.runner_alarms += any(f.startswith(RUNNER_ALARM) for f in result.flags)
                 bar.update(1)
                 bar.set_postfix(graded=summary.graded, failed=summary.failed, refresh=False)
+    except BaseException:
+        _flush_tables(recorder)  # interrupted (Ctrl-C, an error): the tables still show what was recorded
+        raise
     finally:
         bar.close()
         if pool is not None and hasattr(pool, "close"):
@@ -270,7 +281,9 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
         sweep_socket_folders()  # a runner killed mid-run (a retry, a kill) leaves its deep-OUT sockets
     if summary.graded and config.identity.per_student_seeds:
         _cross_check(recorder, out, prof, reference, config)
-    if not (summary.graded or summary.failed):
+    if summary.graded or summary.failed:
+        recorder.flush()  # the results since the last rewrite of the tables
+    else:
         recorder.write_tables()  # the report exists even when everything was already graded
     summary.seconds = time.monotonic() - started
     for line in summary.lines():

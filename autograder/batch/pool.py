@@ -33,7 +33,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, ThreadPoolExecutor, wait
 from dataclasses import dataclass
 from pathlib import Path
@@ -55,6 +55,8 @@ FORWARDED_ENV = (DATA_ENV,)
 # Jobs handed to the runners ahead of time, per runner slot. The job generator prepares each
 # submission in the coordinator (coordinator.py `_jobs`), so it is pulled only as results come back:
 # runners never starve, yet results are recorded (and the progress bar moves) from the first one.
+IDLE_S = 1.0
+"""How often (s) a pool waiting for results calls back its coordinator's `idle`."""
 JOBS_AHEAD_PER_SLOT = 2
 
 
@@ -181,7 +183,9 @@ class LocalPool:
     def describe(self) -> str:
         return f"local pool, {len(self.slots)} runner(s): " + ", ".join(s.describe() for s in self.slots)
 
-    def run(self, jobs: Iterable) -> Iterator[SubmissionResult]:
+    def run(self, jobs: Iterable, idle: Callable[[], None] | None = None) -> Iterator[SubmissionResult]:
+        """`idle`: called every `IDLE_S` seconds that no result arrives (the coordinator brings its
+        tables up to date while the runners work)."""
         self._stopping.clear()
         free: queue.Queue[Slot] = queue.Queue()
         for slot in self.slots:
@@ -197,7 +201,9 @@ class LocalPool:
                     in_flight.add(executor.submit(self._run_on_free_slot, job, free))
                 if not in_flight:
                     break
-                done, in_flight = wait(in_flight, return_when=FIRST_COMPLETED)
+                done, in_flight = wait(in_flight, timeout=IDLE_S if idle else None, return_when=FIRST_COMPLETED)
+                if not done and idle:
+                    idle()
                 for future in done:
                     yield future.result()
         finally:
@@ -348,7 +354,7 @@ class RayPool:
             count = self.cpus / self.threads
         return max(1, int(count + 1e-9))
 
-    def run(self, jobs: Iterable) -> Iterator[SubmissionResult]:
+    def run(self, jobs: Iterable, idle: Callable[[], None] | None = None) -> Iterator[SubmissionResult]:
         ray = self.ray
         window = JOBS_AHEAD_PER_SLOT * self.capacity()
         jobs = iter(jobs)
@@ -362,7 +368,11 @@ class RayPool:
                 started[ref] = time.monotonic()
             if not pending:
                 break
-            done, _ = ray.wait(list(pending), num_returns=1)
+            done, _ = ray.wait(list(pending), num_returns=1, timeout=IDLE_S if idle else None)
+            if not done:
+                if idle:
+                    idle()
+                continue
             ref = done[0]
             job = pending.pop(ref)
             try:

@@ -94,7 +94,7 @@ def _grade(job: Job, result: SubmissionResult) -> None:
     if execution.truncated:
         result.flags.append(f"outputs cut at the {job.limits.output_mb:g} MB cap in: {', '.join(execution.truncated)}")
 
-    # The checks read plain JSON: nbformat (jsonschema) is not needed in the runner process.
+    # The checks read plain JSON (the kernel's half of execute.py read and wrote it with nbformat).
     executed = json.loads(execution.notebook) if execution.notebook else {"cells": []}
     rerun = read_trajectory(executed)
     result.trajectory_rerun = rerun
