@@ -212,11 +212,15 @@ def render_master(
 
 
 def rubric_notes(master: Path) -> dict[str, str]:
-    """TA rubric notes by question label ('Q1' -> text), read from the master."""
+    """TA rubric notes by question label ('Q1' -> text), read from the master: the rubric's
+    "notes" (its format, items included, is `autograder/manual/rubric.py`'s; a plain string is
+    notes only). For the reports, which sit below the manual-grading floor."""
     nb = nbformat.read(str(master), as_version=4)
     notes = {}
     for cell in nb.cells:
         lab = cell.metadata.get("alexnet_lab", {})
         if "question" in lab and "rubric" in lab:
-            notes[lab["question"]] = lab["rubric"]
+            value = lab["rubric"]
+            value = value.get("notes", "") if isinstance(value, dict) else value
+            notes[lab["question"]] = value if isinstance(value, str) else ""
     return notes
