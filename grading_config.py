@@ -183,6 +183,14 @@ class Identity:
 
 
 @dataclass(frozen=True)
+class GradebookStore:
+    """Where nbgrader's gradebook lives (every command opens it there; `--db URL` overrides it)."""
+
+    url: str = _f("", "Empty: OUT/nbgrader/gradebook.db (SQLite). For TAs grading on several servers: "
+                      "postgresql://USER@HOST:5432/DATABASE (the password in PGPASSWORD or ~/.pgpass, not here).")
+
+
+@dataclass(frozen=True)
 class GradingConfig:
     course: Course = _f(Course(), "Course and assignment names.")
     points: Points = _f(Points(), "Points per question and per check.")
@@ -192,6 +200,7 @@ class GradingConfig:
     identity: Identity = _f(Identity(), "Per-student seeds and the Q3a check.")
     late: Late = _f(Late(), "Late policy (applied by `alexnet-lab export`).")
     export: Export = _f(Export(), "LMS import files written by `alexnet-lab export`.")
+    gradebook: GradebookStore = _f(GradebookStore(), "Where the gradebook lives (SQLite by default, or PostgreSQL).")
 
 
 CONFIG = GradingConfig()

@@ -14,7 +14,16 @@ from pathlib import Path
 
 from alexnet_core import assets, selfcheck
 from alexnet_core.errors import AssetError
-from autograder.config import BACKENDS, LoadedConfig, describe, for_master, load_config, profile_name, select_profile
+from autograder.config import (
+    BACKENDS,
+    LoadedConfig,
+    describe,
+    for_master,
+    load_config,
+    profile_name,
+    select_profile,
+    with_gradebook_url,
+)
 from autograder.course import CourseFolder
 from autograder.errors import LabError
 from autograder.export.formgrader import DEFAULT_PORT as FORMGRADER_PORT
@@ -26,7 +35,10 @@ from autograder.export.formgrader import DEFAULT_PORT as FORMGRADER_PORT
 
 def _loaded(args) -> LoadedConfig:
     # The course folder's alexnet-lab.toml applies whether the course is --course or the current folder.
-    return load_config(args.config, args.course or Path.cwd())
+    loaded = load_config(args.config, args.course or Path.cwd())
+    if getattr(args, "db", None):  # --db URL: this command's gradebook, over gradebook.url
+        loaded = replace(loaded, config=with_gradebook_url(loaded.config, args.db, "--db", "--db"))
+    return loaded
 
 
 def _course(args, config) -> CourseFolder:
@@ -52,9 +64,14 @@ def _cmd_assets(args) -> int:
 
 def _cmd_release(args) -> int:
     from autograder.authoring.release import build_release
+    from autograder.manual.rubric import read_rubrics
 
     config = _loaded(args).config
-    folder = build_release(_course(args, config), config, variant=args.variant, profile=args.profile)
+    course = _course(args, config)
+    if course.master.is_file():  # a missing master is render's to report
+        # The TAs' rubric is checked before anything is built: one line naming the cell and the fix.
+        read_rubrics(course.master, for_master(config, course.master).points.questions)
+    folder = build_release(course, config, variant=args.variant, profile=args.profile)
     print(f"release written: {folder}")
     return 0
 
@@ -167,6 +184,10 @@ def _cmd_config(args) -> int:
     return 0
 
 
+DB_HELP = ("the gradebook's database for this command, over gradebook.url: postgresql://USER@HOST:5432/DATABASE "
+           "(the password in PGPASSWORD or ~/.pgpass) or sqlite:////PATH.db; default: OUT/nbgrader/gradebook.db")
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="alexnet-lab", description=__doc__.splitlines()[0])
     p.add_argument("--config", type=Path, metavar="FILE",
@@ -210,13 +231,15 @@ def build_parser() -> argparse.ArgumentParser:
     g.add_argument("--roster", help="CSV with a student_id column; unknown ids are reported")
     g.add_argument("--cold", action="store_true", help="start every kernel from nothing (no warm start: "
                    "runners.warm_start off for this run)")
+    g.add_argument("--db", metavar="URL", help=DB_HELP)
     g.set_defaults(func=_cmd_grade)
 
     x = sub.add_parser("export", help="final grades from the gradebook: final_grades.csv, Canvas/Brightspace/"
                                       "Moodle/Gradescope files, each student's final feedback.html")
-    x.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote (its nbgrader/gradebook.db is read)")
+    x.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote (its gradebook is read)")
     x.add_argument("--allow-pending", action="store_true",
                    help="export although some answers still wait for a TA (their grades stay empty, marked pending)")
+    x.add_argument("--db", metavar="URL", help=DB_HELP)
     x.set_defaults(func=_cmd_export)
 
     k = sub.add_parser("gradescope", help="the zip Gradescope takes as the assignment's autograder (setup.sh, "
@@ -231,6 +254,7 @@ def build_parser() -> argparse.ArgumentParser:
                    help=f"port (default {FORMGRADER_PORT}: the question pages link there)")
     f.add_argument("--ip", default="127.0.0.1", help="address to listen on (default 127.0.0.1)")
     f.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
+    f.add_argument("--db", metavar="URL", help=DB_HELP)
     f.set_defaults(func=_cmd_formgrader)
 
     c = sub.add_parser("check", help="is my notebook ready to submit? (no execution)")

@@ -28,6 +28,7 @@ from pathlib import Path
 import grading_config
 from alexnet_core.contract import LABEL_PATTERN, QUESTIONS, question_labels
 from alexnet_core.profiles import PROFILE_ENV
+from autograder.database import mask, normalise
 from autograder.errors import ConfigError
 from grading_config import GradingConfig, Profile
 
@@ -77,8 +78,15 @@ def load_config(path: Path | None = None, course_root: Path | None = None,
         except tomllib.TOMLDecodeError as exc:
             raise ConfigError(f"{source}: not valid TOML ({exc}); fix the file") from None
         config = apply_overrides(defaults, data, str(source))
-    validate(config, str(source or Path(grading_config.__file__).name))
-    return LoadedConfig(config, source)
+    origin = str(source or Path(grading_config.__file__).name)
+    validate(config, origin)
+    return LoadedConfig(with_gradebook_url(config, config.gradebook.url, origin), source)
+
+
+def with_gradebook_url(config: GradingConfig, url: str, origin: str, setting: str = "gradebook.url") -> GradingConfig:
+    """The config with the gradebook at `url` (checked and normalised: autograder/database.py); the
+    settings file's `gradebook.url`, or a command's `--db URL` (origin "--db") over it."""
+    return replace(config, gradebook=replace(config.gradebook, url=normalise(url, origin, setting)))
 
 
 # ---------------------------------------------------------------- overrides
@@ -329,6 +337,10 @@ def select_profile(config: GradingConfig, name: str | None = None) -> Profile:
         raise ConfigError(f"Unknown profile {chosen!r}. Valid profiles: {valid}.") from None
 
 
+SECRET_SETTINGS = frozenset({"gradebook.url"})
+"""Settings whose password part `alexnet-lab config` shows as ***."""
+
+
 def describe(obj, prefix: str = "") -> list[str]:
     """One line per setting, 'dotted.name = value  # help', for `alexnet-lab config`."""
     lines = []
@@ -340,6 +352,8 @@ def describe(obj, prefix: str = "") -> list[str]:
             for name, profile in value.items():
                 lines += describe(profile, f"{prefix}profiles.{name}.")
         else:
+            if prefix + f.name in SECRET_SETTINGS:
+                value = mask(value)
             lines.append(f"{prefix}{f.name} = {value!r}  # {f.metadata.get('help', '')}")
     return lines
 

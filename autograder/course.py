@@ -17,8 +17,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from autograder.database import describe
 from autograder.errors import ConfigError
-from grading_config import Course
+from grading_config import Course, GradingConfig
 
 TIMESTAMP_FILE = "timestamp.txt"
 """nbgrader's record of when a submission was handed in, beside it in `submitted/` trees."""
@@ -31,14 +32,24 @@ renderer so the release shows them offline and in Colab, where relative links do
 class NbgraderRoot:
     root: Path
     course: Course
+    db_url: str = ""
+    """The gradebook's address (`gradebook.url` or `--db`, normalised by autograder/database.py);
+    empty: the SQLite file `gradebook` in this root."""
 
     @property
     def gradebook(self) -> Path:
+        """The course root's own SQLite file (the gradebook unless `db_url` names another)."""
         return self.root / "gradebook.db"
 
     @property
     def gradebook_url(self) -> str:
-        return f"sqlite:///{self.gradebook.resolve()}"
+        """The one URL every command opens the gradebook with (and nbgrader_config.py's db_url)."""
+        return self.db_url or f"sqlite:///{self.gradebook.resolve()}"
+
+    @property
+    def gradebook_shown(self) -> str:
+        """The gradebook for a message: its file, or its server and database (never a password)."""
+        return describe(self.gradebook_url)
 
     @property
     def config_file(self) -> Path:
@@ -122,6 +133,8 @@ class CourseFolder:
 class OutputFolder:
     root: Path
     course: Course
+    db_url: str = ""
+    """The gradebook's address (see NbgraderRoot.db_url); `of(root, config)` takes it from the config."""
 
     NBGRADER = "nbgrader"
     WORK = ".work"
@@ -139,10 +152,15 @@ class OutputFolder:
     FEEDBACK = "feedback.html"
     EXECUTED = "executed.ipynb"
 
+    @classmethod
+    def of(cls, root: Path, config: GradingConfig) -> OutputFolder:
+        """OUT as a command opens it: the course's names and the gradebook the config points at."""
+        return cls(Path(root), config.course, config.gradebook.url)
+
     @property
     def nbgrader(self) -> NbgraderRoot:
         """The nbgrader course root of this batch: formgrader and `nbgrader export` run here."""
-        return NbgraderRoot(self.root / self.NBGRADER, self.course)
+        return NbgraderRoot(self.root / self.NBGRADER, self.course, self.db_url)
 
     def student(self, student_id: str) -> Path:
         return self.root / student_id

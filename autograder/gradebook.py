@@ -7,21 +7,27 @@ scripts nbgrader ships (`nbgrader.dbutil.ALEMBIC_DIR`). Every module of the grad
 gradebook from here, so the change holds before nbgrader first makes one.
 
 Also here, below the batch and the export that both write it: nbgrader's `submitted/` record of a
-submission (`mark_submitted`), which formgrader's own views count beside the gradebook.
+submission (`mark_submitted`), which formgrader's own views count beside the gradebook, and the
+course root's `nbgrader_config.py` (`write_nbgrader_config`: `register` and formgrader write it),
+which points nbgrader's own apps at the same gradebook.
 """
 from __future__ import annotations
 
 import functools
+import os
 from datetime import datetime
+from pathlib import Path
 
 import nbgrader.api as _api
 from nbgrader.api import Gradebook, MissingEntry
 from nbgrader.dbutil import ALEMBIC_DIR
 
 from autograder.course import TIMESTAMP_FILE, NbgraderRoot
+from autograder.database import mask
 from autograder.files import atomic_write
+from grading_config import GradingConfig
 
-__all__ = ["Gradebook", "MissingEntry", "mark_submitted", "timestamp_text"]
+__all__ = ["Gradebook", "MissingEntry", "mark_submitted", "timestamp_text", "write_nbgrader_config"]
 
 
 @functools.cache
@@ -64,3 +70,31 @@ def mark_submitted(root: NbgraderRoot, student_id: str, timestamp: datetime | No
         pass
     atomic_write(stamp, text)
     return True
+
+
+def _config_file_text(root: NbgraderRoot, config: GradingConfig) -> str:
+    lines = [
+        "# Written by `alexnet-lab`: the nbgrader settings of this course root.\n",
+        "c = get_config()  # noqa: F821\n",
+        f"c.CourseDirectory.course_id = {config.course.course_id!r}\n",
+        "c.CourseDirectory.root = __import__('os').path.dirname(__import__('os').path.abspath(__file__))\n",
+    ]
+    if root.db_url:  # a gradebook elsewhere (gradebook.url / --db): formgrader and `nbgrader export` open it too
+        lines.append(f"c.CourseDirectory.db_url = {root.db_url!r}\n")
+    return "".join(lines)
+
+
+def write_nbgrader_config(root: NbgraderRoot, config: GradingConfig) -> Path:
+    """The course root's nbgrader_config.py, which nbgrader's own apps read when run there. A URL
+    that holds a password (the TA's choice: PGPASSWORD or ~/.pgpass keep it out) makes the file
+    readable by its owner only."""
+    text = _config_file_text(root, config)
+    secret = mask(root.db_url) != root.db_url
+    path = root.config_file
+    tmp = path.with_name(path.name + ".tmp")
+    tmp.unlink(missing_ok=True)
+    with open(os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600 if secret else 0o644), "w",
+              encoding="utf-8") as fh:
+        fh.write(text)
+    os.replace(tmp, path)
+    return path

@@ -31,6 +31,7 @@ if str(REPO) not in sys.path:  # run as a script: the package beside it
     sys.path.insert(0, str(REPO))
 
 from alexnet_core.contract import CHECK_CELLS, PLACEHOLDER, answer_cell  # noqa: E402
+from autograder import database  # noqa: E402
 from autograder.authoring.release import register  # noqa: E402
 from autograder.batch.record import Recorder  # noqa: E402
 from autograder.config import for_master  # noqa: E402
@@ -345,8 +346,9 @@ def graded_out(out: Path, config: GradingConfig, planted: PlantedClass, master: 
     """
     master = Path(master) if master else CourseFolder.locate(REPO, config.course).master
     config = for_master(config, master)
-    folder = OutputFolder(Path(out), config.course)
+    folder = OutputFolder.of(Path(out), config)  # the gradebook config.gradebook.url names (default: OUT's SQLite)
     folder.work.mkdir(parents=True, exist_ok=True)
+    database.claim(folder.nbgrader)  # as grade does: OUT records which gradebook it was graded into
     register(folder.nbgrader.root, master, config, profile)
     recorder = Recorder(folder, config, master)
     for sid in planted.students:

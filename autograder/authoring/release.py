@@ -26,7 +26,7 @@ from autograder.authoring.render import render_master, resolve_profile, resolve_
 from autograder.config import select_profile
 from autograder.course import CourseFolder, NbgraderRoot
 from autograder.errors import ConfigError, ReleaseError
-from autograder.gradebook import Gradebook, MissingEntry
+from autograder.gradebook import Gradebook, MissingEntry, write_nbgrader_config
 from grading_config import GradingConfig
 
 ID_STUB = f'{ID_VARIABLE} = ""  # your student id, between the quotes'
@@ -43,15 +43,6 @@ def _nbgrader_config(root: NbgraderRoot, source_directory: str, config: GradingC
     # `raise NotImplementedError()`.
     c.ClearSolutions.code_stub = {"python": ID_STUB}
     return c
-
-
-def _config_file_text(config: GradingConfig) -> str:
-    return (
-        "# Written by `alexnet-lab`: the nbgrader settings of this course root.\n"
-        "c = get_config()  # noqa: F821\n"
-        f"c.CourseDirectory.course_id = {config.course.course_id!r}\n"
-        "c.CourseDirectory.root = __import__('os').path.dirname(__import__('os').path.abspath(__file__))\n"
-    )
 
 
 def _venv_on_path() -> None:
@@ -73,7 +64,7 @@ def _cell_names(nb) -> set[str]:
 
 def _recorded_state(root: NbgraderRoot, config: GradingConfig):
     """(cell names recorded, number of submissions) for the assignment's notebook, or None."""
-    if not root.gradebook.exists():
+    if not root.db_url and not root.gradebook.exists():
         return None
     course = config.course
     with Gradebook(root.gradebook_url, course.course_id) as gb:
@@ -90,7 +81,7 @@ def _generate(root: NbgraderRoot, source_directory: str, rendered, config: Gradi
     course = config.course
     source = root.source_notebook(source_directory)
     source_dir = source.parent
-    db_path = root.gradebook
+    db_path = root.gradebook_shown
     state = _recorded_state(root, config)
     if state is not None and state[1] > 0:
         recorded, submissions = state
@@ -203,18 +194,19 @@ GRADING_VARIANT = "local"
 
 
 def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: str | None = None) -> Path:
-    """Make `nbgrader_root` an nbgrader course root holding the assignment; return its gradebook.
+    """Make `nbgrader_root` an nbgrader course root holding the assignment in the gradebook
+    `config.gradebook.url` names (empty: the root's own SQLite file); return that file's path.
 
     Idempotent: when the gradebook already holds this exact rendering, nothing is regenerated (safe
     while submissions exist). A changed master is registered again when its cells are the same; a
     master whose cells were added or removed after submissions were recorded raises ReleaseError.
     `profile` None means the active profile ($ALEXNET_LAB_PROFILE, else the course default).
     """
-    root = NbgraderRoot(Path(nbgrader_root).resolve(), config.course)
+    root = NbgraderRoot(Path(nbgrader_root).resolve(), config.course, config.gradebook.url)
     root.root.mkdir(parents=True, exist_ok=True)
     chosen = select_profile(config, profile)
     rendered = render_master(resolve_variant(GRADING_VARIANT, config), chosen, master=master, config=config)
-    root.config_file.write_text(_config_file_text(config))
+    write_nbgrader_config(root, config)
 
     source = root.source_notebook()
     if (source.exists() and _recorded_state(root, config) is not None

@@ -15,6 +15,7 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from autograder import database
 from autograder.authoring.reference import load_reference
 from autograder.authoring.release import register, released_profile
 from autograder.batch import crosscheck
@@ -203,11 +204,12 @@ def grade(
     config = for_master(config, course.master)  # the master's questions, the config's points
     prof = select_profile(config, released_profile(course, config, profile))
     reference = load_reference(course, prof)  # no envelope for this profile: say so now, before any work
-    out = OutputFolder(Path(out), config.course)
+    out = OutputFolder.of(Path(out), config)
     out.work.mkdir(parents=True, exist_ok=True)
     # One coordinator per output folder: a second one would write the same gradebook and files.
     # One command at a time writes OUT: a second grade, or an export, says which command holds it.
     with exclusive_lock(out.lock, f"{out.root} is in use by another command", holder=GRADE_HOLDER):
+        database.claim(out.nbgrader)  # the gradebook OUT was graded into, reachable: else nothing runs
         return _grade_locked(inputs, out, course, config, prof, reference, runners, backend, address,
                              regrade, roster, started)
 

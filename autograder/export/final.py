@@ -32,6 +32,7 @@ from pathlib import Path
 from sqlalchemy.exc import SAWarning
 
 from alexnet_core.contract import CHECK_CELLS, answer_cell, answer_label
+from autograder import database
 from autograder.course import OutputFolder
 from autograder.errors import LabError
 from autograder.export import lms
@@ -347,10 +348,8 @@ def export(out: Path, config: GradingConfig, allow_pending: bool = False,
            results: dict[str, SubmissionResult] | None = None) -> ExportSummary:
     """Write OUT/final/ and the final feedback; ExportRefused when it would mislead. `results`: the
     graded.json files of OUT, when the caller has read them already."""
-    out = OutputFolder(Path(out), config.course)
-    if not out.nbgrader.gradebook.is_file():
-        raise LabError(f"{out.root}: no gradebook ({out.nbgrader.gradebook} is missing); grade into this folder "
-                       "first: alexnet-lab grade INPUT... --out " + str(out.root))
+    out = OutputFolder.of(Path(out), config)
+    database.open_checked(out.nbgrader)  # the gradebook OUT was graded into, reachable; else one line
     # grade writes the gradebook and graded.json as results come in: an export now would miss some
     # and write penalties beside it. While this export runs, a grade on OUT refuses the same way.
     with exclusive_lock(out.lock, f"{out.root} is in use by another command", holder=EXPORT_HOLDER,
@@ -514,7 +513,7 @@ def final_gradescope(s: StudentFinal) -> dict:
 def enter_manual_grade(out: Path, config: GradingConfig, student_id: str, label: str, points: float,
                        comment: str = "") -> None:
     """Store a TA's points (and comment) for one question, as formgrader does."""
-    folder = OutputFolder(Path(out), config.course)
+    folder = OutputFolder.of(Path(out), config)
     if label not in config.points.questions:
         raise LabError(f"no question {label!r}; the questions are {', '.join(config.points.questions)}")
     grade_id = answer_cell(label)
@@ -541,7 +540,7 @@ def demo_export(grading: Path, config: GradingConfig) -> ExportSummary | None:
         print("no graded answer to grade by hand")
         return None
     worth = float(config.points.questions[label])
-    folder = OutputFolder(Path(grading), config.course)
+    folder = OutputFolder.of(Path(grading), config)
     with Gradebook(folder.nbgrader.gradebook_url) as gb:  # sample LMS ids, so the Canvas file has rows
         unlinked = [s for s in sorted(gb.students, key=lambda s: s.id) if not s.lms_user_id]
         for number, row in enumerate(unlinked, 10001):

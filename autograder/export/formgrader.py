@@ -2,7 +2,7 @@
 
 In nbgrader 0.9.6 formgrader is a Jupyter server extension (`nbgrader formgrader` only lists
 subcommands): this starts `jupyter server` inside `OUT/nbgrader` (the course root `grade` made:
-gradebook.db, nbgrader_config.py, autograded/), with a token of its own, waits until it answers,
+its gradebook, nbgrader_config.py pointing nbgrader at it, autograded/), with a token of its own, waits until it answers,
 then prints one line `formgrader: http://IP:PORT/formgrader?token=...` and runs until interrupted
 (SIGINT or SIGTERM stop the server cleanly).
 
@@ -34,10 +34,11 @@ from pathlib import Path
 
 from sqlalchemy.exc import SQLAlchemyError
 
+from autograder import database
 from autograder.course import NbgraderRoot, OutputFolder
 from autograder.errors import LabError
 from autograder.files import exclusive_lock
-from autograder.gradebook import Gradebook, MissingEntry, mark_submitted
+from autograder.gradebook import Gradebook, MissingEntry, mark_submitted, write_nbgrader_config
 from grading_config import GradingConfig
 
 DEFAULT_PORT = 8765
@@ -96,10 +97,9 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
                    open_browser: bool = True, config_source: Path | None = None) -> int:
     """Serve formgrader and the grading page on OUT/nbgrader until interrupted; returns the server's
     exit status. `config_source`: the settings file the grader read (the page loads it too)."""
-    folder = OutputFolder(Path(out), config.course)
+    folder = OutputFolder.of(Path(out), config)
     root = folder.nbgrader.root.resolve()
-    if not folder.nbgrader.gradebook.is_file():
-        raise LabError(f"{root}: no gradebook here; grade first: alexnet-lab grade INPUT... --out {folder.root}")
+    database.open_checked(folder.nbgrader)  # the gradebook OUT was graded into (a server: reachable)
     with contextlib.ExitStack() as lock:
         try:  # grade keeps submitted/ in line as it records; two writers of it would race
             lock.enter_context(exclusive_lock(folder.lock, f"{folder.root} is in use by another command",
@@ -109,10 +109,11 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
             changed = 0
         else:
             try:
+                write_nbgrader_config(folder.nbgrader, config)  # this command's URL (a password it gained)
                 changed = sync_submitted(folder.nbgrader)
             except (SQLAlchemyError, OSError) as exc:
                 reason = str(exc).splitlines()[0][:200] if str(exc) else type(exc).__name__
-                raise LabError(f"{folder.nbgrader.gradebook}: cannot read or record its submissions ({reason}); "
+                raise LabError(f"{folder.nbgrader.gradebook_shown}: cannot read or record its submissions ({reason}); "
                                f"grade into a fresh --out folder, or restore the gradebook") from None
     if changed:  # a class graded before grade wrote these (or a timestamp that drifted)
         print(f"{changed} submission record(s) under {root / 'submitted'} brought in line with the gradebook "
@@ -154,7 +155,7 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
             raise LabError(f"the Jupyter server stopped while starting (exit {server.returncode}): {tail.strip()}")
         print(f"formgrader: {url}", flush=True)
         print(f"grading page: {grading_url(f'http://{ip}:{port}', token)}", flush=True)
-        print(f"(the gradebook {folder.nbgrader.gradebook}; Ctrl-C stops the server; then: alexnet-lab export "
+        print(f"(the gradebook {folder.nbgrader.gradebook_shown}; Ctrl-C stops the server; then: alexnet-lab export "
               f"{folder.root})", flush=True)
         if open_browser:
             webbrowser.open(url)

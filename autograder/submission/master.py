@@ -68,10 +68,11 @@ def load_master(root: NbgraderRoot) -> list[MasterCell]:
     kept until the gradebook or the registered source notebook changes.
     """
     db = root.gradebook
-    if not db.exists():
+    if not root.db_url and not db.exists():
         raise LabError(f"{db}: no gradebook; register the assignment first "
                        f"(autograder.authoring.release.register, which `alexnet-lab grade` calls)")
-    key = (str(db.resolve()), root.course, _stamp(db), _stamp(root.source_notebook()))
+    # A server database has no mtime; registering again rewrites the source notebook, whose mtime says so.
+    key = (root.gradebook_url, root.course, _stamp(db) if not root.db_url else None, _stamp(root.source_notebook()))
     if key not in _MASTERS:
         _MASTERS[key] = _read_master(root)
     return list(_MASTERS[key])
@@ -79,12 +80,11 @@ def load_master(root: NbgraderRoot) -> list[MasterCell]:
 
 def _read_master(root: NbgraderRoot) -> list[MasterCell]:
     course = root.course
-    db = root.gradebook
     with Gradebook(root.gradebook_url) as gb:
         try:
             notebook = gb.find_notebook(course.notebook, course.assignment)
         except MissingEntry:
-            raise LabError(f"{db}: assignment {course.assignment!r} has no notebook {course.notebook!r}; "
+            raise LabError(f"{root.gradebook_shown}: assignment {course.assignment!r} has no notebook {course.notebook!r}; "
                            f"register the assignment again") from None
         grades = {c.name: c.max_score for c in notebook.grade_cells}
         solutions = {c.name for c in notebook.solution_cells}
