@@ -7,7 +7,7 @@ export PATH := $(CURDIR)/$(VENV)/bin:$(PATH)
 # Keep matplotlib off any display and its cache inside the project.
 export MPLBACKEND := Agg
 
-.PHONY: demo test lint venv sandbox browser bench clean
+.PHONY: demo test lint venv sandbox browser postgres bench clean
 
 venv: $(VENV)/.installed
 
@@ -34,6 +34,16 @@ browser:
 	      || echo "note: could not install chromium; the browser test will be skipped"; \
 	  else echo "note: chromium not installed (apt-get install chromium); the browser test will be skipped"; fi; }
 
+# PostgreSQL, for a course whose gradebook is a server database (gradebook.url / --db): its tests
+# start a server of their own with initdb and pg_ctl, which Debian keeps off PATH in
+# /usr/lib/postgresql/N/bin (looked for there first). Installed like bubblewrap; without it they skip.
+postgres:
+	@ls /usr/lib/postgresql/*/bin/initdb >/dev/null 2>&1 || command -v initdb >/dev/null 2>&1 || { \
+	  if [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null 2>&1; then \
+	    (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq postgresql >/dev/null) \
+	      || echo "note: could not install postgresql; the PostgreSQL gradebook tests will be skipped"; \
+	  else echo "note: PostgreSQL not installed (apt-get install postgresql); its gradebook tests will be skipped"; fi; }
+
 demo: venv sandbox
 	$(VENV)/bin/alexnet-lab demo
 
@@ -42,7 +52,7 @@ lint: venv
 
 # Two workers on two cores (pytest-xdist): most tests wait on one single-threaded kernel at a time.
 # A file's tests stay on one worker (--dist loadfile), so its module fixtures are built once.
-test: venv sandbox browser lint
+test: venv sandbox browser postgres lint
 	$(PY) -m pytest -q -n auto --dist loadfile
 
 bench: venv sandbox
