@@ -191,6 +191,16 @@ class GradebookStore:
 
 
 @dataclass(frozen=True)
+class Manual:
+    """The TA's grading of written answers (`alexnet-lab groups`, the grading page)."""
+
+    similar_threshold: float = _f(0.7, "Similarity (0-1: TF-IDF cosine of words and characters, times sqrt(shorter/longer)) "
+                                       "from which answers are suggested as one group; higher: smaller, safer groups. "
+                                       "0.7: no planted class mixed answers deserving different points "
+                                       "(benchmarks/bench_grouping.py).")
+
+
+@dataclass(frozen=True)
 class GradingConfig:
     course: Course = _f(Course(), "Course and assignment names.")
     points: Points = _f(Points(), "Points per question and per check.")
@@ -200,6 +210,7 @@ class GradingConfig:
     identity: Identity = _f(Identity(), "Per-student seeds and the Q3a check.")
     late: Late = _f(Late(), "Late policy (applied by `alexnet-lab export`).")
     export: Export = _f(Export(), "LMS import files written by `alexnet-lab export`.")
+    manual: Manual = _f(Manual(), "Written answers graded by hand: answer groups.")
     gradebook: GradebookStore = _f(GradebookStore(), "Where the gradebook lives (SQLite by default, or PostgreSQL).")
 
 

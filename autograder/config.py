@@ -251,6 +251,9 @@ def validate(config: GradingConfig, origin: str) -> None:
         value = getattr(runners, key)
         if not 0 < value <= 1:
             raise ConfigError(f"{origin}: runners.{key} = {value!r} must be more than 0 and at most 1")
+    similar = config.manual.similar_threshold
+    if not 0 < similar <= 1:
+        raise ConfigError(f"{origin}: manual.similar_threshold = {similar!r} must be more than 0 and at most 1")
 
 
 def _validate_late(late, origin: str) -> None:

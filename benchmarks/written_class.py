@@ -161,8 +161,8 @@ class PlantedAnswer:
     question: str
     text: str
     group: str
-    """The planted group: 'Q1/common/data-only', 'Q1/blank', or 'Q1/own/<student>' (an own answer,
-    which its copies share)."""
+    """The planted group: 'Q1/common/data-only', 'Q1/blank', or 'Q1/own/<clauses>' (answers in a
+    student's own words making the same point(s); copies share their original's group)."""
     points: float
     """What the answer deserves."""
     kind: str
@@ -256,26 +256,28 @@ def variant(rng: random.Random, text: str) -> str:
     return text
 
 
-def own_answer(rng: random.Random, question: str, acc: float, max_points: float, used: set[str]) -> tuple[str, float]:
-    """An answer of the student's own: an opening and one or two clauses, not written before."""
+def own_answer(rng: random.Random, question: str, acc: float, max_points: float,
+               used: set[str]) -> tuple[str, float, str]:
+    """An answer of the student's own, not written before: an opening and one clause (two, one
+    time in four), maybe a detail of their run. Returns (text, points, which clauses): students who
+    make the same point(s) in their own words give the same answer in substance."""
     clauses = OWN_CLAUSES[question]
     for _ in range(50):
-        picked = rng.sample(clauses, rng.choice((1, 2, 2)))
+        chosen = sorted(rng.sample(range(len(clauses)), 2 if rng.random() < 0.25 else 1))
         opening = rng.choice(OPENINGS)
-        body = " and ".join(c.format(acc=acc) for _, c in picked)
-        text = f"{opening} {body}."
+        text = f"{opening} {' and '.join(clauses[i][1].format(acc=acc) for i in chosen)}."
         extra = rng.random()
         if extra < 0.3:  # a detail of the student's own run
             text += f" In my run it was epoch {rng.randint(2, 9)} where I noticed it."
         elif extra < 0.5:
             text += f" (checked with {rng.choice(('my partner', 'the TA', 'the lecture slides', 'the paper'))})"
         if text not in used:
-            used.add(text)
-            return text, min(max_points, float(sum(p for p, _ in picked)))
-    # A class larger than the combinations: number it (still an answer of its own).
-    text = f"{text} My student number ends in {len(used)}."
+            break
+    else:  # a class larger than the combinations: numbered (still an answer of its own)
+        text = f"{text} My student number ends in {len(used)}."
     used.add(text)
-    return text, min(max_points, float(sum(p for p, _ in picked)))
+    points = min(max_points, float(sum(clauses[i][0] for i in chosen)))
+    return text, points, "+".join(str(i) for i in chosen)
 
 
 DEFAULT_MAX = {"Q1": 2.0, "Q2": 2.0, "Q3a": 1.0, "Q3b": 1.0, "Q3c": 1.0, "Q4a": 1.0, "Q4b": 2.0}
@@ -306,8 +308,8 @@ def planted_class(n_students: int, seed: int = 0) -> PlantedClass:
         used: set[str] = set()
         own_students = order[n_common + n_blank + n_copy:]
         for sid in own_students:
-            text, points = own_answer(qrng, question, planted.before_training[sid], max_points, used)
-            answers[sid] = PlantedAnswer(sid, question, text, f"{question}/own/{sid}", points, "own")
+            text, points, said = own_answer(qrng, question, planted.before_training[sid], max_points, used)
+            answers[sid] = PlantedAnswer(sid, question, text, f"{question}/own/{said}", points, "own")
         # Copies: a classmate's own answer, word for word (or a common one's variant, when no own answers).
         sources = [answers[s] for s in own_students] or [answers[s] for s in order[:n_common]]
         for sid in order[n_common + n_blank:n_common + n_blank + n_copy]:
