@@ -28,6 +28,7 @@ from notebooks import CONFIG, code_notebook  # noqa: E402
 
 from autograder.batch.pool import slot_cpus  # noqa: E402
 from autograder.submission import execute as run  # noqa: E402
+from autograder.submission.student_view import student_view  # noqa: E402
 
 LIMITS = dataclasses.replace(CONFIG.limits, run_extra_code=True)
 PROFILE = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=300, notebook_timeout_s=300)
@@ -51,7 +52,7 @@ for p in procs:
 
 def loop_seconds(e: run.Execution) -> float:
     assert e.status == run.OK, e.reason
-    text = "".join(c["streams"].get("stdout", "") for c in run.student_view(json.loads(e.notebook)))
+    text = "".join(c["streams"].get("stdout", "") for c in student_view(json.loads(e.notebook)))
     return float(re.search(r"LOOP (\S+)", text).group(1))
 
 

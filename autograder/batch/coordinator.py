@@ -26,11 +26,11 @@ from autograder.config import for_master, select_profile
 from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import SubmissionError
 from autograder.files import exclusive_lock, remove_partial_writes
-from autograder.submission.execute import sweep_socket_folders
 from autograder.submission.job import Job
 from autograder.submission.results import FAILED, failed_result
 from autograder.submission.sanitise import prepare
 from autograder.submission.scoring import RUNNER_ALARM, RUNNER_ALARM_ADVICE
+from autograder.submission.teardown import sweep_socket_folders
 from grading_config import GradingConfig, Profile
 
 GRADE_HOLDER = "`alexnet-lab grade` grading it"

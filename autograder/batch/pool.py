@@ -41,10 +41,11 @@ from pathlib import Path
 from alexnet_core.assets import DATA_ENV
 from autograder.config import BACKENDS
 from autograder.errors import ConfigError
-from autograder.submission.execute import THREAD_VARS, start_zygote
 from autograder.submission.job import run_job
+from autograder.submission.kernel import THREAD_VARS
 from autograder.submission.results import SubmissionResult, failed_result
 from autograder.submission.sandbox import bwrap_problem, sandbox_uid
+from autograder.submission.warm import start_zygote
 from autograder.submission.zygote import Zygote
 from grading_config import GradingConfig
 

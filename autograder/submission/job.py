@@ -19,7 +19,8 @@ from pathlib import Path
 from alexnet_core.contract import BEFORE_TRAINING_QUESTION, CHECK_CELLS, read_kernel_plots, read_trajectory
 from autograder.files import atomic_write
 from autograder.submission import scoring
-from autograder.submission.execute import CRASHED, UNNAMED, execute, warm_assets
+from autograder.submission.execute import CRASHED, execute, warm_assets
+from autograder.submission.kernel import UNNAMED
 from autograder.submission.results import FAILED, GRADED, PreparedSubmission, SubmissionResult
 from grading_config import Identity, Limits, Points, Profile
 

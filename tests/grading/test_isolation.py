@@ -12,6 +12,7 @@ from notebooks import CONFIG, code_notebook
 from autograder.batch.pool import plan_slots
 from autograder.submission import execute as run
 from autograder.submission import sandbox
+from autograder.submission.student_view import student_view
 
 SCRATCH_MB = 8
 LIMITS = dataclasses.replace(CONFIG.limits, run_extra_code=True, scratch_mb=SCRATCH_MB)
@@ -43,7 +44,7 @@ HONEST = "print(sum(i * i for i in range(10 ** 6)))"
 
 
 def _stdout(e: run.Execution) -> str:
-    return "".join(cell["streams"].get("stdout", "") for cell in run.student_view(json.loads(e.notebook)))
+    return "".join(cell["streams"].get("stdout", "") for cell in student_view(json.loads(e.notebook)))
 
 
 @pytest.mark.parametrize("warm", [True, False])

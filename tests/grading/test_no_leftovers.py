@@ -13,11 +13,12 @@ from pathlib import Path
 import pytest
 
 from autograder.submission import zygote as zg
-from autograder.submission.execute import fixed_kernel_env, start_zygote
+from autograder.submission.kernel import fixed_kernel_env
+from autograder.submission.warm import start_zygote
 
 STAND_IN = """
 import sys, time
-from autograder.submission.execute import start_zygote
+from autograder.submission.warm import start_zygote
 z = start_zygote("cpu", 1)
 print(z.folder, flush=True)
 time.sleep(600)
@@ -117,15 +118,16 @@ def test_a_deep_output_folder_s_sockets_leave_nothing_under_tmp(tmp_path):
     from notebooks import CONFIG, code_notebook
 
     from autograder.submission import execute as run
+    from autograder.submission import teardown
 
     gone = subprocess.Popen(["true"])
     gone.wait()
-    stale = Path(tempfile.mkdtemp(prefix=f"{run.IPC_PREFIX}{gone.pid}-"))
-    before = set(Path(tempfile.gettempdir()).glob(run.IPC_PREFIX + "*")) - {stale}
+    stale = Path(tempfile.mkdtemp(prefix=f"{teardown.IPC_PREFIX}{gone.pid}-"))
+    before = set(Path(tempfile.gettempdir()).glob(teardown.IPC_PREFIX + "*")) - {stale}
     deep = tmp_path / ("d" * 60) / ("e" * 60)
     profile = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=30, notebook_timeout_s=60)
     e = run.execute(code_notebook("print('deep')", grade_ids=("deep",)), profile=profile, limits=CONFIG.limits,
                     scratch=deep)
     assert e.status == run.OK and "deep" in e.notebook, e.reason
     assert not stale.exists()
-    assert set(Path(tempfile.gettempdir()).glob(run.IPC_PREFIX + "*")) <= before
+    assert set(Path(tempfile.gettempdir()).glob(teardown.IPC_PREFIX + "*")) <= before

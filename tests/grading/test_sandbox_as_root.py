@@ -16,7 +16,7 @@ from notebooks import CONFIG, code_notebook
 
 from alexnet_core.contract import PLOT_MIME, TRAJECTORY_MIME
 from autograder.submission import execute as run
-from autograder.submission import sandbox
+from autograder.submission import kernel, sandbox
 
 # The address-space cap leaves room for torch's mappings (3.5 GB here): kernels start warm, forked
 # from a zygote that has imported it (zygote.py), as they do when grading.
@@ -138,7 +138,7 @@ def test_the_environment_is_an_exact_list_of_names(monkeypatch):
         monkeypatch.setenv(name, "leaked")
     e = execute("import os\nprint(sorted(os.environ))")
     seen = set(eval(printed(e)[0]))
-    allowed = set(run.KERNEL_ENV_NAMES) | set(run.THREAD_VARS) | {
+    allowed = set(kernel.KERNEL_ENV_NAMES) | set(kernel.THREAD_VARS) | {
         "ALEXNET_LAB_PROFILE", "ALEXNET_LAB_RECIPE", "ALEXNET_LAB_DATA", "CUDA_VISIBLE_DEVICES", "HOME", "TMPDIR",
         "JUPYTER_RUNTIME_DIR", "IPYTHONDIR", "MPLCONFIGDIR", "PYTHONDONTWRITEBYTECODE", "PYTHONPATH", "USER", "LOGNAME",
         # set by the kernel itself or by bubblewrap, not passed from the grader

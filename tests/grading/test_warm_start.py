@@ -10,8 +10,10 @@ from notebooks import CONFIG, code_notebook
 
 from autograder.course import NbgraderRoot
 from autograder.submission import execute as run
-from autograder.submission import sandbox, zygote
+from autograder.submission import kernel, sandbox, zygote
+from autograder.submission import warm as warm_start
 from autograder.submission.sanitise import prepare
+from autograder.submission.student_view import student_view
 
 LIMITS = dataclasses.replace(CONFIG.limits, run_extra_code=True)
 SMOKE = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=30, notebook_timeout_s=90)
@@ -39,7 +41,7 @@ except OSError:
 def probe(warm: bool) -> tuple[run.Execution, list[str]]:
     e = run.execute(code_notebook(PROBE, grade_ids=("probe",)), profile=SMOKE, limits=LIMITS, warm=warm)
     assert e.status == run.OK, e.reason
-    return e, run.student_view(json.loads(e.notebook))[0]["streams"]["stdout"].splitlines()
+    return e, student_view(json.loads(e.notebook))[0]["streams"]["stdout"].splitlines()
 
 
 def test_a_warm_kernel_is_confined_exactly_as_a_cold_one():
@@ -59,7 +61,7 @@ def test_the_lab_gives_the_same_outputs_warm_and_cold(submissions, course_root, 
     runs = {warm: run.execute(prepared.notebook, profile=smoke, limits=config.limits, warm=warm) for warm in (True, False)}
     for warm, e in runs.items():
         assert e.status == run.OK and e.warm_start == warm, e.reason
-    views = [run.student_view(json.loads(e.notebook)) for e in runs.values()]
+    views = [student_view(json.loads(e.notebook)) for e in runs.values()]
     assert views[0] == views[1]
     assert any(out.get("data", {}).get("image/png") for cell in views[0] for out in cell["outputs"])
 
@@ -78,28 +80,28 @@ def test_a_warm_kernel_that_dies_ends_its_run_at_once():
 
 
 def test_a_broken_zygote_leaves_grading_cold_and_says_why(monkeypatch, caplog):
-    monkeypatch.setattr(run, "PRELOAD", ("no_such_module_anywhere",))
-    monkeypatch.setattr(run, "_zygote", None)
-    monkeypatch.setattr(run, "_zygote_problem", None)
+    monkeypatch.setattr(warm_start, "PRELOAD", ("no_such_module_anywhere",))
+    monkeypatch.setattr(warm_start, "_zygote", None)
+    monkeypatch.setattr(warm_start, "_zygote_problem", None)
     e = run.execute(code_notebook("print('graded all the same')", grade_ids=("only",)), profile=SMOKE, limits=LIMITS)
     assert e.status == run.OK and not e.warm_start
     assert "graded all the same" in e.notebook
-    assert "no_such_module_anywhere" in (run._zygote_problem or "")
+    assert "no_such_module_anywhere" in (warm_start.warm_off() or "")
     assert any("warm start off" in r.message for r in caplog.records)
-    run._close_zygote()
+    warm_start.close_zygote()
 
 
 def test_a_zygote_refuses_kernels_of_another_environment():
-    fixed = run.fixed_kernel_env("cpu", 1)
+    fixed = kernel.fixed_kernel_env("cpu", 1)
     z = zygote.Zygote(fixed, preload=())
     try:
         with pytest.raises(zygote.WarmStartError, match="OMP_NUM_THREADS"):
-            zygote.spawn(z.path, fixed=run.fixed_kernel_env("cpu", 2), holder_pid=1, spec={}, env={}, cwd="/",
+            zygote.spawn(z.path, fixed=kernel.fixed_kernel_env("cpu", 2), holder_pid=1, spec={}, env={}, cwd="/",
                          argv=[], fifo="/nonexistent", log_fd=2)
     finally:
         z.close()
 
 
 def test_the_kernel_environment_splits_into_the_slot_s_part_and_the_run_s(tmp_path):
-    env = run.kernel_env(tmp_path, SMOKE, "cpu", 1)
-    assert zygote.fixed_part(env, run.PER_RUN_ENV) == run.fixed_kernel_env("cpu", 1)
+    env = kernel.kernel_env(tmp_path, SMOKE, "cpu", 1)
+    assert zygote.fixed_part(env, kernel.PER_RUN_ENV) == kernel.fixed_kernel_env("cpu", 1)
