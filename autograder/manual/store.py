@@ -58,12 +58,12 @@ OUTSIDE = "outside this page (formgrader or nbgrader)"
 
 _ID = 128  # nbgrader's own column width for course, assignment, notebook and student ids
 metadata = MetaData()
-_SCOPE = (Column("course_id", String(_ID), nullable=False), Column("assignment", String(_ID), nullable=False),
-          Column("notebook", String(_ID), nullable=False), Column("question", String(32), nullable=False))
 
 
 def _scope_columns() -> list[Column]:
-    return [c.copy() for c in _SCOPE]
+    """Which answers a row is about: nbgrader's course, assignment and notebook, and our question label."""
+    return [Column("course_id", String(_ID), nullable=False), Column("assignment", String(_ID), nullable=False),
+            Column("notebook", String(_ID), nullable=False), Column("question", String(32), nullable=False)]
 
 
 ITEMS = Table(
@@ -465,6 +465,11 @@ class ManualGrading:
                 if current is None:
                     continue
                 answer, grade, comment = current
+                if answer.outside:  # its grade is formgrader's now: the items do not drive it
+                    result.conflicts.append(Conflict(
+                        student, answer.by, _iso(answer.at), f"{student}: not re-scored: its grade was set outside "
+                        "this page; apply an item to it to grade it here again"))
+                    continue
                 # Moved on first: from here this transaction holds the answer's row.
                 self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student))
                                 .values(version=ANSWERS.c.version + 1))
