@@ -8,7 +8,7 @@ cookie Jupyter sets when the URL's token is first used, and sends the `_xsrf` to
 
 How a server finds it: `write_server_config(OUT/nbgrader, ...)` writes
 `OUT/nbgrader/jupyter_server_config.json`, which enables this module as an extension and says
-which OUT, which grader's settings file and (optionally) which database it grades. Any
+which OUT and which grader's settings file it grades (the database is nbgrader's). Any
 `jupyter server` whose config path holds that folder (`JUPYTER_CONFIG_PATH=OUT/nbgrader`, as the
 launcher sets it, or a JupyterHub service's environment) loads it: that file is the one home.
 
@@ -24,6 +24,7 @@ from __future__ import annotations
 import getpass
 import json
 import os
+import re
 import threading
 from pathlib import Path
 
@@ -47,13 +48,15 @@ MAX_BODY = 4 * 1024 * 1024
 HERE = Path(__file__).parent
 
 
-def write_server_config(root: Path, out: Path, config_file: Path | None, db_url: str | None = None) -> Path:
-    """`OUT/nbgrader/jupyter_server_config.json`: this extension enabled, and what it grades."""
+def write_server_config(root: Path, out: Path, config_file: Path | None) -> Path:
+    """`OUT/nbgrader/jupyter_server_config.json`: this extension enabled, and what it grades. The
+    gradebook's URL is not here (it may hold a password): it is nbgrader's, from the
+    nbgrader_config.py beside it, which formgrader reads too."""
     path = Path(root) / CONFIG_FILE
     data = {
         "ServerApp": {"jpserver_extensions": {EXTENSION: True}},
-        SECTION: {"out": str(Path(out).resolve()), "config_file": str(Path(config_file).resolve()) if config_file else None,
-                  "db_url": db_url},
+        SECTION: {"out": str(Path(out).resolve()),
+                  "config_file": str(Path(config_file).resolve()) if config_file else None},
     }
     text = json.dumps(data, indent=1) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -247,22 +250,23 @@ def routes() -> list[tuple]:
 
 # ---------------------------------------------------------------- the link from formgrader's page
 
-FORMGRADER_MARK = "Manage Students</a></li>"
+SIDEBAR_END = re.compile(r"(\{%-?\s*block sidebar\s*-?%\}.*?\{%-?\s*endblock\s*-?%\})", re.S)
 NAV_ENTRY = ('\n          <li role="presentation"><a href="{{ base_url }}/' + PAGE +
              '" id="alexnet-lab-grading">Grade written answers</a></li>')
 
 
 class _FormgraderNav(BaseLoader):
-    """nbgrader's template loader with one entry added to formgrader's side bar (base.tpl's
-    `sidebar` block, below "Manage Students"): nbgrader offers no hook for it."""
+    """nbgrader's template loader with one entry added to formgrader's side bar: after base.tpl's
+    `sidebar` block (each page overrides the block, so inside it the entry would be lost), in the
+    same list. nbgrader offers no hook for it."""
 
     def __init__(self, inner: BaseLoader):
         self.inner = inner
 
     def get_source(self, environment, template):
         source, filename, uptodate = self.inner.get_source(environment, template)
-        if template == "base.tpl" and FORMGRADER_MARK in source and PAGE not in source:
-            source = source.replace(FORMGRADER_MARK, FORMGRADER_MARK + NAV_ENTRY, 1)
+        if template == "base.tpl" and PAGE not in source:
+            source = SIDEBAR_END.sub(lambda m: m.group(1) + NAV_ENTRY, source, count=1)
         return source, filename, uptodate
 
 
@@ -293,7 +297,7 @@ class _DeskSlot:
             if self.desk is None and self.failure is None:
                 from autograder.manual.desk import Desk
 
-                db_url = self.section.get("db_url") or settings.get("nbgrader_db_url")
+                db_url = settings.get("nbgrader_db_url")  # formgrader's: nbgrader_config.py in OUT/nbgrader
                 try:
                     self.desk = Desk.open(Path(self.section["out"]), self.section.get("config_file"), db_url,
                                           base_url=settings.get("base_url", "/"))

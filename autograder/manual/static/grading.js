@@ -30,6 +30,9 @@
     return node;
   }
 
+  // replaceChildren would write a null as the text "null".
+  const put = (node, ...children) => node.replaceChildren(...children.filter((child) => child != null));
+
   function say(text, kind) {
     const status = $("status");
     status.textContent = text;
@@ -177,7 +180,7 @@
       const row = el("div", { class: "item", "data-item": item.id },
         el("button", {
           class: "apply", title: `apply or remove (key ${i + 1})`, onclick: () => toggleItem(i),
-        }, el("kbd", { text: i < 9 ? String(i + 1) : "" }), el("span", { class: "points", text: itemLabel(item) }),
+        }, el("kbd", { text: i < 9 ? String(i + 1) : "" }), el("span", { class: "points", text: `${itemLabel(item)} ` }),
         el("span", { class: "title", text: item.title })),
         el("span", { class: "comment", text: item.comment }),
         el("span", { class: "uses", text: `${item.uses} answer${item.uses === 1 ? "" : "s"}` }),
@@ -187,7 +190,7 @@
       return row;
     });
     const add = el("button", { class: "add", text: "add an item", onclick: () => { state.editing = "+"; drawRubric(); } });
-    box.replaceChildren(el("h2", { text: `Rubric for ${state.question}` }), ...rows, add,
+    put(box, el("h2", { text: `Rubric for ${state.question}` }), ...rows, add,
       state.editing === "+" ? itemForm(null) : null,
       state.data.notes ? el("details", {}, el("summary", { text: "notes for TAs" }), el("pre", { text: state.data.notes })) : null);
   }
@@ -287,7 +290,7 @@
     const members = $("members");
     if (!g) { head.replaceChildren(el("p", { text: "No answers to this question yet." })); members.replaceChildren(); return; }
     const target = state.answerIndex >= 0 ? `answer ${state.answerIndex + 1} (${g.students[state.answerIndex]})` : `all ${g.students.length}`;
-    head.replaceChildren(
+    put(head,
       el("h2", { text: `Group ${state.groupIndex + 1} of ${groups().length}: ${g.kind}, ${g.students.length} answer${g.students.length === 1 ? "" : "s"}` }),
       el("p", { class: "target", text: `Keys apply to: ${target}` }),
       el("div", { class: "group-actions" },
@@ -311,7 +314,7 @@
     tick.addEventListener("change", () => { if (tick.checked) state.tickedAnswers.add(sid); else state.tickedAnswers.delete(sid); });
     const titles = a.applied.map((id) => (state.data.items.find((item) => item.id === id) || { title: id }).title);
     const head = el("div", { class: "answer-head" }, tick,
-      el("b", { class: "name", text: a.name || sid }), el("span", { class: "sid", text: ` ${sid} ` }),
+      a.name ? el("b", { class: "name", text: a.name }) : null, el("span", { class: "sid", text: ` ${sid} ` }),
       el("span", { class: "score", text: `${fmt(a.score)} / ${fmt(state.data.max_points)}` }),
       el("span", { class: "applied", text: titles.length ? ` ${titles.join(", ")}` : "" }),
       a.by ? el("span", { class: "by", text: ` by ${a.by} at ${a.at}` }) : null,

@@ -1,0 +1,274 @@
+"""The grading page (issue 18) in the real Chromium, on a real `alexnet-lab formgrader` server.
+
+One planted class (benchmarks/written_class.py, recorded by the real Recorder: no kernel runs),
+served once for the module by conftest's `formgrader` fixture, which takes this module's `graded`.
+Each test grades its own question, so the tests do not depend on each other's order. What the page
+did is followed into nbgrader's gradebook (and, for an edited item, through `alexnet-lab export`
+into final_grades.csv and feedback.html).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import re
+import sys
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+import pytest
+from browser_ta import REPO, run_cli
+from nbgrader.api import Gradebook
+
+from alexnet_core.contract import answer_cell
+from grading_config import CONFIG
+
+sys.path.insert(0, str(REPO / "benchmarks"))
+from written_class import PlantedAnswer, graded_out, planted_class  # noqa: E402
+
+try:
+    from playwright.sync_api import expect
+except ImportError:  # conftest skips every test here, with the reason
+    expect = None
+
+STUDENTS = 24
+WAIT_MS = 30_000
+COURSE = CONFIG.course
+HOSTILE = ("<script>alert('x')</script><img src=x onerror=alert(2)> [click](javascript:alert(3)) "
+           "**bold** مرحبا بالعالم 🙂 ‮reversed‬ 漢字")
+HOSTILE_STUDENT = "s0001"
+LONG_STUDENT = "s0002"
+LONG_TEXT = ("kernels " * 131_072)[:1_048_576]  # 1 MiB of one answer
+NAMES = {"s0003": "Ana Lima", "s0004": "Bo Chen"}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory) -> Path:
+    """A planted class of 24; Q4b holds a hostile answer and a 1 MiB one; two roster names."""
+    planted = planted_class(STUDENTS, seed=3)
+    for sid, text in ((HOSTILE_STUDENT, HOSTILE), (LONG_STUDENT, LONG_TEXT)):
+        planted.answers["Q4b"][sid] = PlantedAnswer(sid, "Q4b", text, f"Q4b/own/{sid}", 0.0, "own")
+    out = tmp_path_factory.mktemp("grading_page") / "out"
+    (out / "nbgrader").mkdir(parents=True)  # database.claim (in graded_out) wants the gradebook's folder
+    folder = graded_out(out, CONFIG, planted)
+    with Gradebook(folder.nbgrader.gradebook_url, COURSE.course_id) as gb:
+        for sid, name in NAMES.items():
+            first, last = name.split()
+            gb.update_or_create_student(sid, first_name=first, last_name=last)
+    return out
+
+
+def grading_url(formgrader) -> str:
+    """The page's URL as `alexnet-lab formgrader` printed it, under formgrader's."""
+    found = re.search(r"^grading page: (http://\S+)$", formgrader.output(), re.MULTILINE)
+    assert found, formgrader.output()
+    assert found.group(1) == f"{formgrader.base}/alexnet-lab/grading?token={token_of(formgrader)}"
+    return found.group(1)
+
+
+def token_of(formgrader) -> str:
+    return formgrader.url.split("token=", 1)[1]
+
+
+def api(formgrader, method: str, path: str, body=None, token: str | None = None):
+    """The JSON API as a script calls it (the token in the Authorization header): (status, data)."""
+    token = token_of(formgrader) if token is None else token
+    request = urllib.request.Request(f"{formgrader.base}/alexnet-lab/api/{path}", method=method,
+                                     data=None if body is None else json.dumps(body).encode(),
+                                     headers={"Authorization": f"token {token}"} if token else {})
+    try:
+        with urllib.request.urlopen(request, timeout=60) as response:
+            return response.status, json.loads(response.read() or b"null")
+    except urllib.error.HTTPError as exc:
+        return exc.code, json.loads(exc.read() or b"null")
+
+
+def add_item(formgrader, question: str, **item) -> dict:
+    status, data = api(formgrader, "POST", f"questions/{question}/items", item)
+    assert status == 201, data
+    return data["item"]
+
+
+def manual(out: Path, question: str) -> dict[str, tuple[float | None, str]]:
+    """student -> (manual score, comment) of their answer to `question`, from nbgrader's gradebook."""
+    from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
+    from nbgrader.api import Student as S
+
+    found = {}
+    with Gradebook(f"sqlite:///{out / 'nbgrader' / 'gradebook.db'}", COURSE.course_id) as gb:
+        cell = answer_cell(question)
+        grades = (gb.db.query(S.id, Grade.manual_score)
+                  .join(SubmittedAssignment, SubmittedAssignment.student_id == S.id)
+                  .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                  .join(Grade, Grade.notebook_id == SubmittedNotebook.id).filter(Grade.name == cell))
+        comments = dict(gb.db.query(S.id, Comment.manual_comment)
+                        .join(SubmittedAssignment, SubmittedAssignment.student_id == S.id)
+                        .join(SubmittedNotebook, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                        .join(Comment, Comment.notebook_id == SubmittedNotebook.id).filter(Comment.name == cell))
+        for sid, score in grades:
+            found[sid] = (score, comments.get(sid) or "")
+    return found
+
+
+def open_page(page, formgrader, question: str, ta: str = ""):
+    page.goto(f"{grading_url(formgrader)}#{question}")  # the URL the command printed: its token logs the browser in
+    if ta:
+        page.fill("#ta", ta)
+        page.locator("#ta").dispatch_event("change")
+    expect(page.locator("body[data-ready='1']")).to_have_count(1, timeout=WAIT_MS)
+    expect(page.locator(".group-row").first).to_be_visible(timeout=WAIT_MS)
+    page.locator("#group-list").focus()  # the keys go to the page, not the name box
+
+
+def open_group_with(page, formgrader, question: str, size: int) -> dict:
+    """Open (by clicking its row) the first group of at least `size` answers; its JSON."""
+    _, data = api(formgrader, "GET", f"questions/{question}")
+    index, group = next((i, g) for i, g in enumerate(data["groups"]) if len(g["students"]) >= size)
+    for _ in range(index):
+        page.keyboard.press("ArrowDown")
+    expect(page.locator(".group-row.open")).to_have_attribute("data-group", group["key"], timeout=WAIT_MS)
+    return group
+
+
+def test_no_token_gets_nothing(formgrader):
+    for path in ("questions", "questions/Q1", f"questions/Q1/answers/{HOSTILE_STUDENT}"):
+        status, data = api(formgrader, "GET", path, token="")
+        assert status == 403 and set(data) == {"error"}, (path, status, data)
+    status, data = api(formgrader, "POST", "questions/Q1/apply", {"item": "x", "students": ["s0003"], "on": True,
+                                                                   "seen": {}}, token="")
+    assert status == 403 and set(data) == {"error"}
+    status, _ = api(formgrader, "GET", "questions", token="0" * 48)
+    assert status == 403
+    request = urllib.request.Request(f"{formgrader.base}/alexnet-lab/grading")
+    with urllib.request.urlopen(request, timeout=30) as response:  # redirected to Jupyter's login page
+        body = response.read().decode()
+        assert "/login" in response.url and "s0003" not in body and "kernels" not in body
+
+
+def test_two_tas_at_once_lose_nothing_and_see_who(formgrader, chromium_browser, graded):
+    question = "Q1"
+    good = add_item(formgrader, question, title="Names the data", score=2, comment="Right: the data.")
+    bad = add_item(formgrader, question, title="Vague", points=-1, comment="Say which layer.")
+    contexts = [chromium_browser.new_context() for _ in range(2)]
+    try:
+        ana, bo = (c.new_page() for c in contexts)
+        open_page(ana, formgrader, question, ta="ana")
+        open_page(bo, formgrader, question, ta="bo")
+        group = open_group_with(ana, formgrader, question, 3)
+        open_group_with(bo, formgrader, question, 3)
+        victim = group["students"][1]
+        # Bo grades one answer of the group (selects it, presses the item's key) ...
+        bo.locator(f"article[data-student='{victim}'] button.select").click()
+        items = [i["id"] for i in api(formgrader, "GET", f"questions/{question}")[1]["items"]]
+        bo.keyboard.press(str(items.index(bad["id"]) + 1))
+        expect(bo.locator("#status")).to_contain_text("to 1 answer", timeout=WAIT_MS)
+        # ... while Ana, whose page loaded before, applies another item to the whole group.
+        ana.locator(f".item[data-item='{good['id']}'] button.apply").click()
+        expect(ana.locator("#status")).to_contain_text("refused", timeout=WAIT_MS)
+        conflict = ana.locator(f"article[data-student='{victim}'] .conflict")
+        expect(conflict).to_contain_text("bo (", timeout=WAIT_MS)
+        # Ana's page now shows Bo's grade of that answer, refreshed from the store.
+        expect(ana.locator(f"article[data-student='{victim}'] .applied")).to_contain_text("Vague")
+    finally:
+        for context in contexts:
+            context.close()
+    grades = manual(graded, question)
+    assert grades[victim][0] == 1.0 and "Say which layer." in grades[victim][1]  # Bo's, not lost
+    for sid in group["students"]:
+        if sid != victim:
+            assert grades[sid] == (2.0, "Right: the data."), sid
+    status, data = api(formgrader, "GET", f"questions/{question}")
+    answer = data["answers"][victim]
+    assert answer["by"].startswith("bo (") and answer["applied"] == [bad["id"]]
+
+
+def test_editing_an_item_rescores_gradebook_export_and_feedback(formgrader, page, graded):
+    question = "Q2"
+    item = add_item(formgrader, question, title="Two reasons", points=2, comment="Both reasons given.")
+    open_page(page, formgrader, question, ta="cy")
+    group = open_group_with(page, formgrader, question, 2)
+    page.locator(f".item[data-item='{item['id']}'] button.apply").click()
+    expect(page.locator("#status")).to_contain_text(f"to {len(group['students'])} answers", timeout=WAIT_MS)
+    assert {manual(graded, question)[sid][0] for sid in group["students"]} == {2.0}
+    # The TA changes the item's points and comment on the page.
+    row = page.locator(f".item[data-item='{item['id']}']")
+    row.locator("button.edit").click()
+    form = row.locator("form.item-form")
+    form.locator("input[name=value]").fill("1.5")
+    form.locator("textarea[name=comment]").fill("Both reasons, one unexplained.")
+    form.locator("button[type=submit]").click()
+    expect(page.locator("#status")).to_contain_text(f"{len(group['students'])} answers re-scored", timeout=WAIT_MS)
+    grades = manual(graded, question)
+    for sid in group["students"]:
+        assert grades[sid] == (1.5, "Both reasons, one unexplained."), sid
+    done = run_cli("export", str(graded), "--allow-pending")
+    assert done.returncode == 0, done.stdout + done.stderr
+    sid = group["students"][0]
+    with (graded / "final" / "final_grades.csv").open(newline="") as fh:
+        row = next(r for r in csv.DictReader(fh) if r["student_id"] == sid)
+    assert float(row[f"{question}_manual"]) == 1.5 and row[f"{question}_comment"] == "Both reasons, one unexplained."
+    feedback = (graded / sid / "feedback.html").read_text(encoding="utf-8")
+    assert "Both reasons, one unexplained." in feedback
+
+
+def test_grading_a_group_by_keyboard_alone(formgrader, page, graded):
+    question = "Q3b"
+    add_item(formgrader, question, title="Full", score=1, comment="Correct.")
+    open_page(page, formgrader, question, ta="dee")
+    page.locator("#group-list").focus()
+    first = page.locator(".group-row.open").get_attribute("data-group")
+    page.keyboard.press("n")  # the next ungraded group
+    key = page.locator(".group-row.open").get_attribute("data-group")
+    assert key != first
+    page.keyboard.press("1")
+    _, data = api(formgrader, "GET", f"questions/{question}")
+    group = next(g for g in data["groups"] if g["key"] == key)
+    expect(page.locator("#status")).to_contain_text(f"to {len(group['students'])} answer", timeout=WAIT_MS)
+    grades = manual(graded, question)
+    assert all(grades[sid][0] == 1.0 for sid in group["students"])
+    # Arrows pick one answer of the next group; the item's key grades that answer alone.
+    page.keyboard.press("n")
+    page.keyboard.press("ArrowRight")
+    chosen = page.locator("article.answer.selected").get_attribute("data-student")
+    page.keyboard.press("1")
+    expect(page.locator("#status")).to_contain_text("to 1 answer", timeout=WAIT_MS)
+    assert manual(graded, question)[chosen][0] == 1.0
+    assert not page.log.errors, page.log.errors
+
+
+def test_a_hostile_answer_is_inert_text(formgrader, page):
+    fired: list[str] = []
+    page.on("dialog", lambda dialog: (fired.append(dialog.message), dialog.dismiss()))
+    open_page(page, formgrader, "Q4b")
+    for sid in (HOSTILE_STUDENT, LONG_STUDENT, "s0003"):
+        status, data = api(formgrader, "POST", "questions/Q4b/groups/move", {"students": [sid], "to": None})
+        assert status == 200, data
+    page.reload()
+    expect(page.locator("body[data-ready='1']")).to_have_count(1, timeout=WAIT_MS)
+    for _ in range(60):  # walk the groups until the hostile one is open
+        if page.locator(f"article[data-student='{HOSTILE_STUDENT}']").count():
+            break
+        page.keyboard.press("ArrowDown")
+    card = page.locator(f"article[data-student='{HOSTILE_STUDENT}']")
+    expect(card.locator(".text")).to_have_text(HOSTILE)
+    assert card.locator("img, script, a[href^='javascript']").count() == 0
+    # The 1 MiB answer arrives cut, and whole on request.
+    for _ in range(60):
+        if page.locator(f"article[data-student='{LONG_STUDENT}']").count():
+            break
+        page.keyboard.press("ArrowDown")
+    long_card = page.locator(f"article[data-student='{LONG_STUDENT}']")
+    assert len(long_card.locator(".text").text_content()) < 10_000
+    long_card.locator("button.whole").click()
+    expect(long_card.locator("button.whole")).to_have_count(0, timeout=WAIT_MS)
+    assert len(long_card.locator(".text").text_content()) == len(LONG_TEXT)
+    # The roster's name and formgrader's link.
+    for _ in range(60):
+        if page.locator("article[data-student='s0003']").count():
+            break
+        page.keyboard.press("ArrowUp")
+    named = page.locator("article[data-student='s0003']")
+    expect(named.locator(".name")).to_have_text(NAMES["s0003"])
+    assert "/formgrader/submissions/" in named.locator("a.formgrader").get_attribute("href")
+    assert not fired, fired
+    assert not page.log.errors, page.log.errors
