@@ -153,6 +153,14 @@ def _cmd_formgrader(args) -> int:
                           config_source=_loaded(args).source)
 
 
+def _cmd_groups(args) -> int:
+    from autograder.manual import show
+
+    groups = show.class_groups(Path(args.out), args.question, _graded(args))
+    print(show.as_json(args.question, groups) if args.json else show.as_text(args.question, groups))
+    return 0
+
+
 def _cmd_check(args) -> int:
     # The notebook's own stamp decides (the student may have no course file); the settings fill
     # in what it lacks, and a course's own settings file also says which assignment it grades.
@@ -256,6 +264,14 @@ def build_parser() -> argparse.ArgumentParser:
     f.add_argument("--no-browser", action="store_true", help="print the URL only; do not open a browser")
     f.add_argument("--db", metavar="URL", help=DB_HELP)
     f.set_defaults(func=_cmd_formgrader)
+
+    n = sub.add_parser("groups", help="one question's answers in suggested groups (identical, near-identical, "
+                                      "similar), read from OUT's results")
+    n.add_argument("out", metavar="OUT", help="the folder `grade --out` wrote")
+    n.add_argument("question", metavar="QUESTION", help="a question label, e.g. Q1")
+    n.add_argument("--json", action="store_true", help='print {"question", "groups": [{"students", "answer", '
+                                                       '"kind", "key"}]} instead of the text view')
+    n.set_defaults(func=_cmd_groups)
 
     c = sub.add_parser("check", help="is my notebook ready to submit? (no execution)")
     c.add_argument("notebook")
