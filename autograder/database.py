@@ -163,11 +163,13 @@ def claim(root: NbgraderRoot) -> None:
     fresh = recorded(root) is None
     if not fresh:
         check_same(root)
-    root.root.mkdir(parents=True, exist_ok=True)  # OUT/nbgrader, grade's own: the default gradebook's folder
+    if not root.db_url:  # OUT/nbgrader, grade's own, holds the default gradebook (a server's OUT: made once reached)
+        root.root.mkdir(parents=True, exist_ok=True)
     check_reachable(root.gradebook_url)
     if fresh:
         from autograder.files import atomic_write
 
+        root.root.mkdir(parents=True, exist_ok=True)
         atomic_write(root.root / RECORD, json.dumps({"gradebook": identity(root)}))
 
 

@@ -1,0 +1,217 @@
+"""The gradebook on a real PostgreSQL server (`gradebook.url`, `--db URL`), started by this module.
+
+One server for the module (tests/postgres.py: initdb + pg_ctl in a temporary folder, as an
+unprivileged user, password authentication on a free loopback port), one database per OUT:
+- `kernel`: one real submission graded by a real kernel through `alexnet-lab grade`, its URL in the
+  course's settings file without the password (libpq reads PGPASSWORD, as a TA would set it);
+- `klass`: a written-answer class recorded by the real Recorder (benchmarks/written_class.py), for
+  the grading store.
+Manual grades go in through nbgrader's own Gradebook API on that database; `alexnet-lab export`,
+`nbgrader export` and formgrader read them there. Skips with the reason where PostgreSQL is missing.
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import urllib.request
+from pathlib import Path
+
+import nbformat
+import pytest
+from classes import REPO, all_answers
+from postgres import running_postgres
+
+from alexnet_core.contract import QUESTIONS
+from autograder.config import with_gradebook_url
+from autograder.gradebook import Gradebook
+from autograder.sample_class import answer
+
+pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
+
+STUDENT = "s-ada"
+COMMENT = "Data and compute, both named: full marks."
+
+
+@pytest.fixture(scope="module")
+def pg():
+    with running_postgres() as server:
+        yield server
+
+
+def cli(*args, env: dict | None = None, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "autograder.cli", "--course", str(REPO), *map(str, args)],
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def one_line(done: subprocess.CompletedProcess) -> str:
+    """A refusal: exit 2 and exactly one line on stderr, no traceback."""
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2 and len(lines) == 1 and "Traceback" not in done.stderr, done.stderr[-2000:]
+    return lines[0]
+
+
+@pytest.fixture(scope="module")
+def graded(pg, tmp_path_factory, executed):
+    """`alexnet-lab grade` of one real submission (a real kernel re-runs it) into PostgreSQL: the URL
+    in the settings file has no password; PGPASSWORD supplies it. (OUT, settings file, full URL, output)."""
+    folder = tmp_path_factory.mktemp("pg-class")
+    (folder / "inputs").mkdir()
+    nbformat.write(answer(executed, all_answers("ada")), str(folder / "inputs" / f"{STUDENT}.ipynb"))
+    url = pg.create_database("kernel")
+    settings = folder / "course.toml"
+    settings.write_text(f'[identity]\nper_student_seeds = false\n[gradebook]\nurl = "{pg.url("kernel", password=False)}"\n')
+    out = folder / "out"
+    done = cli("--config", settings, "grade", folder / "inputs", "--out", out, "--runners", "1",
+               env={"PGPASSWORD": pg.password})
+    assert done.returncode == 0, done.stderr[-3000:]
+    return out, settings, url, done.stdout + done.stderr
+
+
+def pending(url: str, student: str) -> list[str]:
+    with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
+        sub = gb.find_submission_notebook("alexnet", "alexnet", student)
+        return sorted(g.name for g in sub.grades if g.needs_manual_grade and g.manual_score is None)
+
+
+def test_grade_writes_the_gradebook_into_postgresql_and_never_prints_the_password(pg, graded):
+    out, _, url, printed = graded
+    assert pg.password not in printed
+    assert not (out / "nbgrader" / "gradebook.db").exists(), "a SQLite gradebook was made beside the server's"
+    with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
+        sub = gb.find_submission_notebook("alexnet", "alexnet", STUDENT)
+        checks = {g.name: g.auto_score for g in sub.grades if g.name.startswith("check_")}
+    assert checks and all(score is not None for score in checks.values()), checks
+    # Every answer was written, so each waits for a TA there (what formgrader lists).
+    assert pending(url, STUDENT) == sorted(f"answer_{q.lower()}" for q in QUESTIONS)
+    graded_json = json.loads((out / STUDENT / "graded.json").read_text())
+    assert graded_json["status"] != "failed", graded_json.get("reason")
+    # nbgrader's own apps are pointed at the same database, and the file holds no password.
+    nbgrader_config = (out / "nbgrader" / "nbgrader_config.py").read_text()
+    assert f"c.CourseDirectory.db_url = 'postgresql+psycopg://grader@127.0.0.1:{pg.port}/kernel'" in nbgrader_config
+    assert pg.password not in nbgrader_config
+    recorded = json.loads((out / "nbgrader" / "gradebook_db.json").read_text())
+    assert recorded == {"gradebook": f"postgresql://grader@127.0.0.1:{pg.port}/kernel"}
+
+
+def test_manual_grades_in_postgresql_reach_export_and_nbgraders_own_export(pg, graded):
+    out, settings, url, _ = graded
+    # What formgrader stores when a TA types points and a comment, on the server's database.
+    with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
+        for name in pending(url, STUDENT):
+            grade = gb.find_grade(name, "alexnet", "alexnet", STUDENT)
+            grade.manual_score = 1.0
+            grade.needs_manual_grade = False
+        gb.find_comment("answer_q1", "alexnet", "alexnet", STUDENT).manual_comment = COMMENT
+        gb.db.commit()
+    done = cli("export", out, "--db", url)  # the password in the URL this time: never printed
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert pg.password not in done.stdout + done.stderr
+    with (out / "final" / "final_grades.csv").open(newline="") as fh:
+        row = {r["student_id"]: r for r in csv.DictReader(fh)}[STUDENT]
+    checks = sum(float(row[f"{name}_auto"]) for name in ("trajectory", "evidence", "kernel_plots"))
+    assert row["Q1_manual"] == "1" and row["Q1_comment"] == COMMENT and not row["pending"], row
+    assert float(row["final"]) == checks + len(QUESTIONS), row
+    assert COMMENT in (out / STUDENT / "feedback.html").read_text()
+
+    # nbgrader's own CLI, from the course root (its nbgrader_config.py names the database; libpq
+    # takes the password from PGPASSWORD), and with --db given explicitly from elsewhere.
+    nbgrader = Path(sys.executable).with_name("nbgrader")
+    env = {**os.environ, "PGPASSWORD": pg.password}
+    for cwd, extra in ((out / "nbgrader", []), (out, ["--db", url.replace("postgresql://", "postgresql+psycopg://"),
+                                                      "--CourseDirectory.course_id=alexnet-lab"])):
+        target = cwd / "nbgrader-grades.csv"
+        done = subprocess.run([str(nbgrader), "export", f"--to={target}", *extra], cwd=cwd, env=env,
+                              capture_output=True, text=True, timeout=300)
+        assert done.returncode == 0, done.stderr[-2000:]
+        with target.open(newline="") as fh:
+            rows = [r for r in csv.DictReader(fh) if r["student_id"] == STUDENT]
+        assert len(rows) == 1 and float(rows[0]["raw_score"]) >= len(QUESTIONS), rows
+
+
+def test_an_out_graded_into_postgresql_is_not_opened_as_sqlite_nor_another_database(pg, graded, tmp_path):
+    out, _, url, _ = graded
+    line = one_line(cli("export", out, "--allow-pending"))  # no --db, no gradebook.url
+    assert f"graded into postgresql://grader@127.0.0.1:{pg.port}/kernel" in line and "--db" in line
+    other = pg.create_database("other")
+    line = one_line(cli("formgrader", out, "--no-browser", "--db", other))
+    assert "/kernel" in line and "/other" in line and pg.password not in line
+    assert not (out / "nbgrader" / "gradebook.db").exists()
+
+
+def test_bad_url_and_unreachable_server_are_refused_in_one_line_before_anything_runs(pg, graded, tmp_path):
+    out = tmp_path / "out"
+    inputs = graded[0].parent / "inputs" / f"{STUDENT}.ipynb"
+    line = one_line(cli("grade", inputs, "--out", out, "--db", f"mysql://grader:{pg.password}@127.0.0.1/x"))
+    assert line.startswith("alexnet-lab grade: --db ") and "mysql" in line and pg.password not in line
+    settings = tmp_path / "bad.toml"
+    settings.write_text('[gradebook]\nurl = "not a url"\n')
+    line = one_line(cli("--config", settings, "grade", inputs, "--out", out))
+    assert str(settings) in line and "gradebook.url" in line and "postgresql://" in line
+    closed = free_port()  # nobody listens there
+    line = one_line(cli("grade", inputs, "--out", out, "--db", f"postgresql://grader:{pg.password}@127.0.0.1:{closed}/x"))
+    assert f"127.0.0.1:{closed}" in line and pg.password not in line
+    # The right server, the wrong password: named, and still not printed.
+    line = one_line(cli("grade", inputs, "--out", out, "--db", pg.url("kernel").replace(pg.password, "wrong-pw")))
+    assert "password authentication failed" in line and "wrong-pw" not in line and pg.password not in line
+    assert not (out / "nbgrader").exists() and not list(out.glob(f"{STUDENT}*")), "grade ran something"
+
+
+def test_config_masks_the_password(pg, tmp_path):
+    settings = tmp_path / "course.toml"
+    settings.write_text(f'[gradebook]\nurl = "{pg.url("kernel")}"\n')
+    done = cli("--config", settings, "config")
+    assert done.returncode == 0 and pg.password not in done.stdout
+    assert f"gradebook.url = 'postgresql+psycopg://grader:***@127.0.0.1:{pg.port}/kernel'" in done.stdout
+
+
+def test_formgrader_with_db_serves_the_class_from_postgresql(pg, graded):
+    out, _, url, _ = graded
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(REPO), "formgrader", str(out),
+                             "--no-browser", "--port", str(port), "--db", url], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        printed, line = [], ""
+        while not line.startswith("formgrader: "):
+            line = proc.stdout.readline()
+            printed.append(line)
+            assert line or proc.poll() is None, proc.stderr.read()
+        token = line.strip().split("token=")[1]
+        while proc.poll() is None and not line.startswith("(the gradebook"):
+            line = proc.stdout.readline()
+            printed.append(line)
+        assert f"PostgreSQL database 'kernel' on 127.0.0.1:{pg.port}" in line
+        assert pg.password not in "".join(printed)
+        base = f"http://127.0.0.1:{port}"
+        assignments = json.loads(urllib.request.urlopen(f"{base}/formgrader/api/assignments?token={token}",
+                                                        timeout=60).read())
+        assert [(a["name"], a["num_submissions"]) for a in assignments] == [("alexnet", 1)]
+        with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
+            sid = gb.find_submission_notebook("alexnet", "alexnet", STUDENT).id
+        page = urllib.request.urlopen(f"{base}/formgrader/submissions/{sid}/?token={token}", timeout=60).read().decode()
+        assert "answer_q1" in page
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+
+
+def test_the_config_url_and_the_command_line_url_are_one_url(pg, config):
+    """gradebook.url and --db are normalised alike (psycopg 3's driver), so the record compares them."""
+    from_file = with_gradebook_url(config, pg.url("kernel", password=False), "course.toml")
+    from_cli = with_gradebook_url(config, f"postgres://grader@127.0.0.1:{pg.port}/kernel", "--db", "--db")
+    assert from_file.gradebook.url == from_cli.gradebook.url == (
+        f"postgresql+psycopg://grader@127.0.0.1:{pg.port}/kernel")
