@@ -44,6 +44,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     and_,
+    bindparam,
     func,
     select,
 )
@@ -56,6 +57,8 @@ from autograder.manual.rubric import Rubric, RubricItem, comment_of, item_of, it
 OUTSIDE = "outside this page (formgrader or nbgrader)"
 """Who changed a grade the store did not write: nbgrader's tables do not say."""
 
+_CHUNK = 500
+"""Students per IN (...) list: well under any database's limit on bound parameters."""
 _ID = 128  # nbgrader's own column width for course, assignment, notebook and student ids
 metadata = MetaData()
 
@@ -412,10 +415,10 @@ class ManualGrading:
     def edit_item(self, question: str, item_id: str, changes: Mapping, by: str,
                   seen_version: int | None = None) -> WriteResult:
         """Change an item's title, points or score, or comment, and re-score every answer it is
-        applied to, in one transaction (`result.rescored`, `result.changed`). An answer changed in
-        formgrader since this store wrote it is not re-scored but listed in `result.conflicts`.
-        `seen_version`: the item's version the TA's page showed; another TA's edit since is
-        refused (Stale). An item cannot switch between points and a fixed score while applied."""
+        applied to, in one transaction (`result.rescored`, `result.changed`). An answer whose grade
+        was set in formgrader is not re-scored but listed in `result.conflicts`. `seen_version`:
+        the item's version the TA's page showed; another TA's edit since is refused (Stale). An
+        item cannot switch between points and a fixed score while applied."""
         self._question(question)
         unknown = sorted(set(changes) - {"title", "points", "score", "comment"})
         if unknown:
@@ -438,16 +441,20 @@ class ManualGrading:
             raise BadRequest(f"{question}: item {item_id!r} {problem}")
         item = item_of(merged)
         now = _now()
-        where = self._where(ITEMS, question, item_id=item_id)
+        where = and_(self._where(ITEMS, question, item_id=item_id), ITEMS.c.deleted.is_(False))
         if seen_version is not None:
             where = and_(where, ITEMS.c.version == seen_version)
+        # The item's row first: an apply of it waits for this edit (and then scores with it).
         done = self.db.execute(ITEMS.update().where(where).values(
             version=ITEMS.c.version + 1, title=item.title, points=item.points, score=item.score, comment=item.comment,
             by=by, at=now)).rowcount
         if not done:
+            now_row = self.db.execute(select(ITEMS).where(self._where(ITEMS, question, item_id=item_id))).first()
             self.db.rollback()
-            raise Stale(f"{question}: item {item_id!r} was changed by {row.by} at {_iso(row.at)} since your page "
-                        "loaded; reload to see it", row.by, _iso(row.at))
+            if now_row is None or now_row.deleted:
+                raise NotFound(f"{question}: no item {item_id!r} (deleted since your page loaded)")
+            raise Stale(f"{question}: item {item_id!r} was changed by {now_row.by} at {_iso(now_row.at)} since your "
+                        "page loaded; reload to see it", now_row.by, _iso(now_row.at))
         users = list(self.db.execute(select(APPLIED.c.student).where(self._where(APPLIED, question, item_id=item_id)))
                      .scalars())
         old = self._item(row)
@@ -458,30 +465,21 @@ class ManualGrading:
         self._log(question, "edit item", by, now, item_id=item_id, detail=f"{old.to_dict()!r} -> {item.to_dict()!r}")
         result = WriteResult()
         if users and (old.points, old.score, old.comment) != (item.points, item.score, item.comment):
+            users = set(users)
+            outside = {r.student: r for r in self.db.execute(select(ANSWERS).where(
+                and_(self._where(ANSWERS, question), ANSWERS.c.outside.is_(True)))) if r.student in users}
+            for student in sorted(outside):  # its grade is formgrader's now: the items do not drive it
+                answer = outside[student]
+                result.conflicts.append(Conflict(
+                    student, answer.by, _iso(answer.at), f"{student}: not re-scored: its grade was set outside this "
+                    "page; apply an item to it to grade it here again"))
+            held = []
+            for student in sorted(users - set(outside)):
+                if self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student))
+                                   .values(version=ANSWERS.c.version + 1)).rowcount:
+                    held.append(student)
             items = {r.item_id: self._item(r) for r in self._item_rows(question)}
-            state = self._load(question, users)
-            for student in users:
-                current = state.get(student)
-                if current is None:
-                    continue
-                answer, grade, comment = current
-                if answer.outside:  # its grade is formgrader's now: the items do not drive it
-                    result.conflicts.append(Conflict(
-                        student, answer.by, _iso(answer.at), f"{student}: not re-scored: its grade was set outside "
-                        "this page; apply an item to it to grade it here again"))
-                    continue
-                # Moved on first: from here this transaction holds the answer's row.
-                self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student))
-                                .values(version=ANSWERS.c.version + 1))
-                self._hold(grade, comment)
-                outside = self._outside(answer, grade, comment)
-                if outside:
-                    self._adopt(question, student, grade, comment, now)
-                    result.conflicts.append(outside)
-                    continue
-                self._write_grade(question, student, self._applied(question, student), items, answer.note, grade,
-                                  comment, by, now)
-                result.changed.append(student)
+            self._regrade(question, held, items, by, now, result, action="rescore", detail=item_id)
         self._commit()
         result.item = self._item_state(question, item_id)
         result.answers = list(self.answers(question, result.changed + [c.student for c in result.conflicts]).values())
@@ -491,41 +489,50 @@ class ManualGrading:
         """Remove an item. ItemInUse (with the count) while any answer has it applied."""
         self._question(question)
         now = _now()
-        uses = self.db.execute(select(func.count()).select_from(APPLIED)
-                               .where(self._where(APPLIED, question, item_id=item_id))).scalar()
-        if uses:
-            self.db.rollback()
-            raise ItemInUse(f"{question}: item {item_id!r} is applied to {uses} answer(s); remove it from them "
-                            "first", uses)
-        # The delete and the count are one statement's worth apart: the foreign key of the applied
-        # rows refuses a delete that races an apply on PostgreSQL; the tombstone keeps the row.
+        # The tombstone first, then the count, in one transaction: an apply of this item holds the
+        # item's row until it commits (see apply), so the count sees it, or the apply sees the tombstone.
         done = self.db.execute(ITEMS.update().where(and_(self._where(ITEMS, question, item_id=item_id),
                                                          ITEMS.c.deleted.is_(False)))
                                .values(deleted=True, version=ITEMS.c.version + 1, by=by, at=now)).rowcount
         if not done:
             self.db.rollback()
             raise NotFound(f"{question}: no item {item_id!r}")
+        uses = self.db.execute(select(func.count()).select_from(APPLIED)
+                               .where(self._where(APPLIED, question, item_id=item_id))).scalar()
+        if uses:
+            self.db.rollback()
+            raise ItemInUse(f"{question}: item {item_id!r} is applied to {uses} answer(s); remove it from them "
+                            "first", uses)
         self._log(question, "delete item", by, now, item_id=item_id)
         self._commit()
 
     # -- answers --
-    def _rows_of_gradebook(self, question: str) -> tuple[dict, dict]:
-        """nbgrader's Grade and Comment rows of the question's answer cell, by student id."""
+    def _rows_of_gradebook(self, question: str, students: Sequence[str] | None = None) -> tuple[dict, dict]:
+        """nbgrader's Grade and Comment rows of the question's answer cell, by student id (all,
+        or those of `students`, read again and locked until the commit: FOR UPDATE on PostgreSQL,
+        SQLite's write lock being held already by the caller's compare-and-set)."""
         cell = self.grade_ids[question]
 
         def query(entity):
-            return (self.db.query(entity, SubmittedAssignment.student_id)
-                    .join(BaseCell, entity.cell_id == BaseCell.id)
-                    .join(SubmittedNotebook, entity.notebook_id == SubmittedNotebook.id)
-                    .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
-                    .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
-                    .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
-                    .filter(BaseCell.name == cell, Notebook.name == self.scope["notebook"],
-                            Assignment.name == self.scope["assignment"]))
+            found = (self.db.query(entity, SubmittedAssignment.student_id)
+                     .join(BaseCell, entity.cell_id == BaseCell.id)
+                     .join(SubmittedNotebook, entity.notebook_id == SubmittedNotebook.id)
+                     .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                     .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                     .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                     .filter(BaseCell.name == cell, Notebook.name == self.scope["notebook"],
+                             Assignment.name == self.scope["assignment"]))
+            if students is None:
+                return {sid: row for row, sid in found}
+            rows = {}
+            for start in range(0, len(students), _CHUNK):
+                chunk = students[start:start + _CHUNK]
+                locked = (found.filter(SubmittedAssignment.student_id.in_(chunk)).populate_existing()
+                          .with_for_update(of=entity))
+                rows.update({sid: row for row, sid in locked})
+            return rows
 
-        grades = {sid: grade for grade, sid in query(Grade)}
-        comments = {sid: comment for comment, sid in query(Comment)}
-        return grades, comments
+        return query(Grade), query(Comment)
 
     def _load(self, question: str, students: Iterable[str] | None = None) -> dict[str, tuple]:
         """student -> (our answer row, nbgrader Grade, nbgrader Comment or None), for the students
@@ -553,18 +560,6 @@ class ManualGrading:
             return self._load(question, students)
         return {sid: (rows[sid], grades[sid], comments.get(sid)) for sid in wanted}
 
-    def _applied(self, question: str, student: str) -> set[str]:
-        return set(self.db.execute(select(APPLIED.c.item_id).where(self._where(APPLIED, question, student=student)))
-                   .scalars())
-
-    def _hold(self, grade, comment) -> None:
-        """nbgrader's rows read again and locked until the commit (SELECT ... FOR UPDATE on
-        PostgreSQL; SQLite's write lock is held already): formgrader's save cannot slip in between
-        the check for a change made outside and this store's write."""
-        self.db.refresh(grade, with_for_update=True)
-        if comment is not None:
-            self.db.refresh(comment, with_for_update=True)
-
     @staticmethod
     def _same_comment(a: str | None, b: str | None) -> bool:
         return (a or "").strip() == (b or "").strip()
@@ -587,24 +582,73 @@ class ManualGrading:
         self._log(question, "changed outside", OUTSIDE, now, student=student,
                   detail=f"manual score {grade.manual_score!r}")
 
-    def _write_grade(self, question: str, student: str, applied: set[str], items: Mapping[str, RubricItem],
-                     note: str, grade, comment, by: str, now: datetime) -> None:
-        """The answer's score and comment from its applied items, into nbgrader's rows and ours
-        (the version was moved on by the caller's compare-and-set)."""
+    def _grade_of(self, question: str, applied: set[str], items: Mapping[str, RubricItem], note: str,
+                  grade, comment) -> tuple[float | None, str | None]:
+        """Set nbgrader's Grade and Comment from the applied items and the note; what was written."""
         chosen = [item for item_id, item in items.items() if item_id in applied]  # the rubric's order
         if chosen or note.strip():
-            score = score_of(self.max_points[question], chosen)
-            text = comment_of(chosen, note) or None
-            grade.manual_score = score
-            grade.needs_manual_grade = False
+            score, text = score_of(self.max_points[question], chosen), comment_of(chosen, note) or None
+            grade.manual_score, grade.needs_manual_grade = score, False
         else:  # nothing applied any more: the answer waits for a TA again, as the grader left it
             score, text = None, None
-            grade.manual_score = None
-            grade.needs_manual_grade = grade.auto_score is None
+            grade.manual_score, grade.needs_manual_grade = None, grade.auto_score is None
         if comment is not None:
             comment.manual_comment = text
-        self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student)).values(
-            last_score=score, last_comment=text, outside=False, by=by, at=now))
+        return score, text
+
+    def _regrade(self, question: str, students: Sequence[str], items: Mapping[str, RubricItem], by: str,
+                 now: datetime, result: WriteResult, *, action: str, detail: str = "", change=None,
+                 note: str | None = None) -> None:
+        """Answers whose version this transaction has just moved on (it holds their rows): nbgrader's
+        rows read again and locked; a grade changed outside the page is adopted and refused (in
+        `result.conflicts`); else `change(applied) -> applied` (and the `note`, when given) and the
+        grade written to nbgrader's rows and ours (in `result.changed`). A few statements for the
+        whole group, not a few per answer."""
+        if not students:
+            return
+        wanted = set(students)
+        grades, comments = self._rows_of_gradebook(question, sorted(wanted))
+        answers = {r.student: r for r in self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question)))
+                   if r.student in wanted}
+        applied: dict[str, set[str]] = {}
+        for student, item_id in self.db.execute(select(APPLIED.c.student, APPLIED.c.item_id)
+                                                .where(self._where(APPLIED, question))):
+            if student in wanted:
+                applied.setdefault(student, set()).add(item_id)
+        added, removed, written, logged = [], [], [], []
+        for student in students:
+            answer, grade, comment = answers.get(student), grades.get(student), comments.get(student)
+            if answer is None or grade is None:
+                result.conflicts.append(Conflict(student, None, None, f"{student}: no submission of {question} in "
+                                                 "the gradebook"))
+                continue
+            outside = self._outside(answer, grade, comment)
+            if outside:
+                self._adopt(question, student, grade, comment, now)
+                result.conflicts.append(outside)
+                continue
+            before = applied.get(student, set())
+            after = change(before) if change else set(before)
+            added += [self._row(question, student=student, item_id=i) for i in sorted(after - before)]
+            removed += [{"b_student": student, "b_item": i} for i in sorted(before - after)]
+            text_note = answer.note or "" if note is None else note
+            score, text = self._grade_of(question, after, items, text_note, grade, comment)
+            written.append({"b_student": student, "b_score": score, "b_comment": text, "b_note": text_note})
+            logged.append(self._row(question, student=student, item_id=detail if action != "note" else None,
+                                    action=action, detail=detail[:2000] if action == "note" else "", by=by, at=now))
+            result.changed.append(student)
+        if removed:
+            self.db.execute(APPLIED.delete().where(and_(self._where(APPLIED, question),
+                                                        APPLIED.c.student == bindparam("b_student"),
+                                                        APPLIED.c.item_id == bindparam("b_item"))), removed)
+        if added:
+            self.db.execute(APPLIED.insert(), added)
+        if written:
+            self.db.execute(ANSWERS.update().where(and_(self._where(ANSWERS, question),
+                                                        ANSWERS.c.student == bindparam("b_student")))
+                            .values(last_score=bindparam("b_score"), last_comment=bindparam("b_comment"),
+                                    note=bindparam("b_note"), outside=False, by=by, at=now), written)
+            self.db.execute(LOG.insert(), logged)
 
     def answers(self, question: str, students: Iterable[str] | None = None) -> dict[str, AnswerState]:
         """Every answer's state (or those of `students`), by student id, for the students the
@@ -651,11 +695,9 @@ class ManualGrading:
             result[question] = {"graded": sum(s.graded for s in states.values()), "total": len(states)}
         return result
 
-    def _refusal(self, question: str, student: str, seen: int | None) -> Conflict | None:
+    def _refusal(self, question: str, student: str, seen: int) -> Conflict | None:
         """Move the answer's version on from `seen` (compare-and-set); a Conflict when it moved already."""
-        where = self._where(ANSWERS, question, student=student)
-        if seen is not None:
-            where = and_(where, ANSWERS.c.version == seen)
+        where = and_(self._where(ANSWERS, question, student=student), ANSWERS.c.version == seen)
         if self.db.execute(ANSWERS.update().where(where).values(version=ANSWERS.c.version + 1)).rowcount:
             return None
         row = self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question, student=student))).first()
@@ -673,53 +715,48 @@ class ManualGrading:
         grades written to nbgrader's gradebook. Applying a fixed-score item removes another fixed
         one the answer had (one fixed score at a time)."""
         self._question(question)
-        items = {r.item_id: self._item(r) for r in self._item_rows(question)}
-        if item_id not in items:
-            self.db.rollback()
-            raise NotFound(f"{question}: no item {item_id!r}")
-        item = items[item_id]
+        students = list(dict.fromkeys(students))
         result = WriteResult()
         now = _now()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=SAWarning)
-            state = self._load(question, students)
-            for student in dict.fromkeys(students):
+            state = self._load(question, students)  # our rows for answers never seen before (own commit)
+            # The item's row is held first (an update that changes nothing): its delete or edit waits
+            # for this apply, or this apply for them, and then reads the item as they left it.
+            held_item = ITEMS.update().where(and_(self._where(ITEMS, question, item_id=item_id),
+                                                  ITEMS.c.deleted.is_(False))).values(version=ITEMS.c.version)
+            if not self.db.execute(held_item).rowcount:
+                self.db.rollback()
+                raise NotFound(f"{question}: no item {item_id!r}")
+            items = {r.item_id: self._item(r) for r in self._item_rows(question)}
+            item = items[item_id]
+            held = []
+            for student in sorted(students):  # one order for every writer: no deadlock between two
                 if student not in state:
                     result.conflicts.append(Conflict(student, None, None,
                                                      f"{student}: no submission of {question} in the gradebook"))
-                    continue
-                if student not in seen:
+                elif not isinstance(seen.get(student), int):
                     result.conflicts.append(Conflict(student, None, None, f"{student}: no version seen was sent; "
                                                      "reload the page"))
-                    continue
-                refused = self._refusal(question, student, seen[student])
-                if refused:
-                    result.conflicts.append(refused)
-                    continue
-                answer, grade, comment = state[student]
-                # Read after the compare-and-set: from here this transaction holds the answer's row.
-                self._hold(grade, comment)
-                outside = self._outside(answer, grade, comment)
-                if outside:
-                    self._adopt(question, student, grade, comment, now)
-                    result.conflicts.append(outside)
-                    continue
-                applied = self._applied(question, student)
-                if on and item_id not in applied:
-                    if item.score is not None:
-                        for other in [i for i in applied if items.get(i) and items[i].score is not None]:
-                            self.db.execute(APPLIED.delete().where(self._where(APPLIED, question, student=student,
-                                                                               item_id=other)))
-                            applied.discard(other)
-                    self.db.execute(APPLIED.insert().values(self._row(question, student=student, item_id=item_id)))
+                else:
+                    refused = self._refusal(question, student, seen[student])
+                    if refused:
+                        result.conflicts.append(refused)
+                    else:
+                        held.append(student)
+
+            def change(applied: set[str]) -> set[str]:
+                applied = set(applied)
+                if on:
+                    if item.score is not None:  # one fixed score at a time
+                        applied -= {i for i in applied if i in items and items[i].score is not None}
                     applied.add(item_id)
-                elif not on and item_id in applied:
-                    self.db.execute(APPLIED.delete().where(self._where(APPLIED, question, student=student,
-                                                                       item_id=item_id)))
+                else:
                     applied.discard(item_id)
-                self._write_grade(question, student, applied, items, answer.note or "", grade, comment, by, now)
-                self._log(question, "apply" if on else "remove", by, now, student=student, item_id=item_id)
-                result.changed.append(student)
+                return applied
+
+            self._regrade(question, held, items, by, now, result, action="apply" if on else "remove",
+                          detail=item_id, change=change)
             self._commit()
         result.answers = list(self.answers(question, students).values())
         return result
@@ -729,31 +766,19 @@ class ManualGrading:
         self._question(question)
         if not isinstance(note, str) or len(note) > 10_000:
             raise BadRequest("a note is text of at most 10,000 characters")
-        items = {r.item_id: self._item(r) for r in self._item_rows(question)}
         result = WriteResult()
         now = _now()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=SAWarning)
-            state = self._load(question, [student])
-            if student not in state:
+            if student not in self._load(question, [student]):
                 self.db.rollback()
                 raise NotFound(f"{student}: no submission of {question} in the gradebook")
             refused = self._refusal(question, student, seen)
-            answer, grade, comment = state[student]
-            if not refused:
-                self._hold(grade, comment)
-                refused = self._outside(answer, grade, comment)
-                if refused:
-                    self._adopt(question, student, grade, comment, now)
             if refused:
                 result.conflicts.append(refused)
             else:
-                self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student))
-                                .values(note=note))
-                self._write_grade(question, student, self._applied(question, student), items, note, grade, comment,
-                                  by, now)
-                self._log(question, "note", by, now, student=student, detail=note)
-                result.changed.append(student)
+                items = {r.item_id: self._item(r) for r in self._item_rows(question)}
+                self._regrade(question, [student], items, by, now, result, action="note", detail=note, note=note)
             self._commit()
         result.answers = list(self.answers(question, [student]).values())
         return result
