@@ -48,7 +48,7 @@ from sqlalchemy import (
     func,
     select,
 )
-from sqlalchemy.exc import IntegrityError, SAWarning
+from sqlalchemy.exc import IntegrityError, ProgrammingError, SAWarning
 
 from autograder.errors import LabError
 from autograder.gradebook import Gradebook
@@ -287,7 +287,10 @@ class ManualGrading:
         self.grade_ids = dict(grade_ids)
         self.gradebook = Gradebook(db_url, course_id)
         self.db = self.gradebook.db
-        metadata.create_all(self.gradebook.engine)  # IF NOT EXISTS: a second server finds them made
+        try:  # IF NOT EXISTS: a second server finds them made
+            metadata.create_all(self.gradebook.engine)
+        except (IntegrityError, ProgrammingError):  # two first opens at once (PostgreSQL): the other made them
+            metadata.create_all(self.gradebook.engine)
         for question, rubric in rubrics.items():
             self._seed(question, rubric)
 
@@ -339,14 +342,14 @@ class ManualGrading:
         top = self.db.execute(select(func.max(ITEMS.c.position)).where(self._where(ITEMS, question))).scalar()
         start = -1 if top is None else top
         now = _now()
-        for offset, item in enumerate(new, 1):
-            self.db.execute(ITEMS.insert().values(self._row(
-                question, item_id=item.id, position=start + offset, title=item.title, points=item.points,
-                score=item.score, comment=item.comment, version=1, deleted=False, by="the master", at=now)))
-        try:
+        rows = [self._row(question, item_id=item.id, position=start + offset, title=item.title, points=item.points,
+                          score=item.score, comment=item.comment, version=1, deleted=False, by="the master", at=now)
+                for offset, item in enumerate(new, 1)]
+        try:  # a unique key refuses the same item twice (PostgreSQL at the insert, SQLite at the latest then)
+            self.db.execute(ITEMS.insert(), rows)
             self._commit()
         except IntegrityError:  # another server seeded it at the same moment: theirs stands
-            pass
+            self.db.rollback()
 
     # -- rubric items --
     def _item_rows(self, question: str, include_deleted: bool = False) -> list:
@@ -391,17 +394,19 @@ class ManualGrading:
             raise BadRequest(f"{question}: an item with id {item.id!r} exists already; choose another id")
         values = dict(title=item.title, points=item.points, score=item.score, comment=item.comment, deleted=False,
                       by=by, at=now)
-        if old is not None:  # a deleted item's id comes back, as a new version of that row
-            self.db.execute(ITEMS.update().where(self._where(ITEMS, question, item_id=item.id))
-                            .values(version=ITEMS.c.version + 1, **values))
-        else:
-            top = max((r.position for r in rows.values()), default=-1)
-            self.db.execute(ITEMS.insert().values(self._row(question, item_id=item.id, position=top + 1, version=1,
-                                                            **values)))
-        self._log(question, "add item", by, now, item_id=item.id, detail=repr(item.to_dict()))
         try:
+            if old is not None:  # a deleted item's id comes back, as a new version of that row
+                self.db.execute(ITEMS.update().where(and_(self._where(ITEMS, question, item_id=item.id),
+                                                          ITEMS.c.deleted.is_(True)))
+                                .values(version=ITEMS.c.version + 1, **values))
+            else:
+                top = max((r.position for r in rows.values()), default=-1)
+                self.db.execute(ITEMS.insert().values(self._row(question, item_id=item.id, position=top + 1,
+                                                                version=1, **values)))
+            self._log(question, "add item", by, now, item_id=item.id, detail=repr(item.to_dict()))
             self._commit()
         except IntegrityError:
+            self.db.rollback()
             raise BadRequest(f"{question}: an item with id {item.id!r} was just added by someone else; "
                              "reload and choose another id") from None
         return self._item_state(question, item.id)
@@ -545,18 +550,20 @@ class ManualGrading:
         missing = sorted(wanted - set(rows))
         if missing:
             now = _now()
+            made = []
             for sid in missing:
                 comment = comments.get(sid)
                 manual = grades[sid].manual_score
-                self.db.execute(ANSWERS.insert().values(self._row(
+                made.append(self._row(
                     question, student=sid, version=0, note="", last_score=manual,
                     last_comment=comment.manual_comment if comment is not None else None,
                     outside=manual is not None, by=OUTSIDE if manual is not None else None,
-                    at=now if manual is not None else None)))
+                    at=now if manual is not None else None))
             try:
+                self.db.execute(ANSWERS.insert(), made)
                 self._commit()
-            except IntegrityError:  # another server made them at the same moment: read theirs
-                pass
+            except IntegrityError:  # another server made some at the same moment: read theirs
+                self.db.rollback()
             return self._load(question, students)
         return {sid: (rows[sid], grades[sid], comments.get(sid)) for sid in wanted}
 
@@ -829,19 +836,25 @@ class ManualGrading:
         now = _now()
         of = {s: key for key, g in views.items() for s in g.students}
         touched = {of[s] for s in students} | ({to} if to else set())
-        renamed: dict[str, str] = {}
-        for key in touched:  # pin each group involved as it stands now
-            view = views[key]
-            if view.edited:
-                continue
-            renamed[key] = self._new_group(question, view.kind, by, now)
-            for s in view.students:
-                self._pin(question, s, renamed[key], by, now)
-        target = renamed.get(to, to) if to else self._new_group(question, "ta", by, now)
-        for s in students:
-            self._pin(question, s, target, by, now)
-        self._log(question, "move", by, now, detail=f"{len(students)} answer(s) to {target}: {', '.join(students)}"[:2000])
-        self._commit()
+        pins_now: dict[str, str] = {}
+        try:
+            renamed: dict[str, str] = {}
+            for key in sorted(touched):  # pin each group involved as it stands now
+                view = views[key]
+                if view.edited:
+                    continue
+                renamed[key] = self._new_group(question, view.kind, by, now)
+                pins_now.update(dict.fromkeys(view.students, renamed[key]))
+            target = renamed.get(to, to) if to else self._new_group(question, "ta", by, now)
+            pins_now.update(dict.fromkeys(students, target))
+            self._pin(question, pins_now, by, now)
+            self._log(question, "move", by, now,
+                      detail=f"{len(students)} answer(s) to {target}: {', '.join(students)}"[:2000])
+            self._commit()
+        except IntegrityError:  # another TA pinned one of these answers at the same moment
+            self.db.rollback()
+            raise StoreError(f"{question}: another TA moved some of these answers just now; reload and "
+                             "move them again") from None
         return target
 
     def merge(self, question: str, keys: Sequence[str], suggested: Sequence, answers: Mapping[str, str],
@@ -863,12 +876,14 @@ class ManualGrading:
         self.db.execute(GROUPS.insert().values(self._row(question, group_key=key, kind=kind, by=by, at=now)))
         return key
 
-    def _pin(self, question: str, student: str, key: str, by: str, now: datetime) -> None:
-        done = self.db.execute(MEMBERS.update().where(self._where(MEMBERS, question, student=student))
-                               .values(group_key=key, by=by, at=now)).rowcount
-        if not done:
-            self.db.execute(MEMBERS.insert().values(self._row(question, student=student, group_key=key, by=by, at=now)))
-
+    def _pin(self, question: str, pins: Mapping[str, str], by: str, now: datetime) -> None:
+        """Students -> the group key they are pinned to (replacing their pins)."""
+        students = sorted(pins)
+        for start in range(0, len(students), _CHUNK):
+            self.db.execute(MEMBERS.delete().where(and_(self._where(MEMBERS, question),
+                                                        MEMBERS.c.student.in_(students[start:start + _CHUNK]))))
+        self.db.execute(MEMBERS.insert(), [self._row(question, student=sid, group_key=pins[sid], by=by, at=now)
+                                           for sid in students])
 
 def _resolve(suggested: Sequence, answers: Mapping[str, str], pins: Mapping[str, str],
              kinds: Mapping[str, str]) -> list[GroupView]:
