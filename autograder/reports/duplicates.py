@@ -96,9 +96,11 @@ class AnswerIndex:
         self.texts: list[str] = []
         self.known: set[str] = set()
         self.short: list[str] = []
-        self.signatures: list[np.ndarray] = []
-        """One per text, in the order of `texts`."""
-        self._stacked: np.ndarray | None = None
+        self.long: list[str] = []
+        """The texts over SHORT_CHARS: the only ones a short text's signature is compared with."""
+        self._signatures = _Rows()
+        """One signature per text of `texts`, in order; `_long_signatures` per text of `long`."""
+        self._long_signatures = _Rows()
         self.alike: dict[str, dict[str, float]] = {}
         """text -> {other text: ratio} for the pairs at or above the threshold."""
 
@@ -113,10 +115,12 @@ class AnswerIndex:
                 self.alike.setdefault(other, {})[text] = ratio
         self.texts.append(text)
         self.known.add(text)
-        self.signatures.append(sig)
-        self._stacked = None
+        self._signatures.append(sig)
         if len(text) <= SHORT_CHARS:
             self.short.append(text)
+        else:
+            self.long.append(text)
+            self._long_signatures.append(sig)
 
     def _candidates(self, text: str, sig: np.ndarray) -> set[str]:
         found: set[str] = set()
@@ -129,15 +133,35 @@ class AnswerIndex:
             hits = rf_process.extract(text, self.short, scorer=Indel.normalized_similarity, processor=None,
                                       score_cutoff=max(0.0, self.threshold - 1e-3), limit=None)
             found.update(self.short[i] for _, _, i in hits)
-        # Either answer long: measured when the shingles overlap and the lengths allow the threshold.
-        if self._stacked is None:
-            self._stacked = np.stack(self.signatures)
-        overlap = (self._stacked == sig[None, :]).mean(axis=1)
+        # Either answer long: measured when the shingles overlap and the lengths allow the threshold
+        # (a short text against the long ones only: short pairs were all measured above).
+        rows, others = (self._signatures, self.texts) if len(text) > SHORT_CHARS else (self._long_signatures, self.long)
+        overlap = (rows.used == sig[None, :]).mean(axis=1)
         for i in np.flatnonzero(overlap >= CANDIDATE_JACCARD):
-            other = self.texts[i]
-            if (len(text) > SHORT_CHARS or len(other) > SHORT_CHARS) and _lengths_allow(text, other, self.threshold):
-                found.add(other)
+            if _lengths_allow(text, others[i], self.threshold):
+                found.add(others[i])
         return found
+
+
+class _Rows:
+    """Signatures as rows of one array, grown by doubling: restacking a list of them on every add
+    made indexing n distinct answers copy n² rows (a class of 10,000: minutes)."""
+
+    def __init__(self):
+        self._array = np.empty((0, SIGNATURE_SIZE), dtype=np.uint64)
+        self._count = 0
+
+    @property
+    def used(self) -> np.ndarray:
+        return self._array[:self._count]
+
+    def append(self, row: np.ndarray) -> None:
+        if self._count == len(self._array):
+            grown = np.empty((max(64, 2 * self._count), SIGNATURE_SIZE), dtype=np.uint64)
+            grown[:self._count] = self._array
+            self._array = grown
+        self._array[self._count] = row
+        self._count += 1
 
 
 def _lengths_allow(x: str, y: str, threshold: float) -> bool:
