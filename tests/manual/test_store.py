@@ -333,3 +333,42 @@ def test_the_race_on_a_real_postgresql(tmp_path, capsys):
         with Gradebook(url) as gb:
             grade = gb.find_grade(GRADE_IDS["Q1"], COURSE.notebook, COURSE.assignment, student)
             assert grade.manual_score == 0.5 and grade.needs_manual_grade is False
+
+
+def test_a_tas_note_follows_the_items_comments_and_is_compared_and_set(out):
+    with store(out) as ana, store(out) as bo:
+        s1 = waiting(ana)[0]
+        page = seen_of(bo, [s1])
+        done = ana.apply("Q1", "data", [s1], True, seen_of(ana, [s1]), "ana")
+        noted = ana.set_note("Q1", s1, "See me about the second reason.", done.answers[0].version, "ana")
+        assert noted.changed == [s1]
+        assert nbgrader_rows(out, s1) == (1.0, f"{ITEMS['data'].comment}\nSee me about the second reason.", False)
+        stale = bo.set_note("Q1", s1, "Bo's note.", page[s1], "bo")
+        assert not stale.changed and stale.conflicts[0].by == "ana"
+        assert "Bo's note" not in nbgrader_rows(out, s1)[1]
+        assert [h["action"] for h in ana.history("Q1", s1)][:2] == ["note", "apply"]
+
+
+def test_the_suggested_groups_with_edits_hold_every_answer_once_as_the_class_grows(out):
+    """With the real suggestion (autograder.manual.groups) of the planted class's answers."""
+    from autograder.manual.groups import suggest_groups
+
+    def suggestion(texts):
+        return suggest_groups(texts, near_ratio=BOUND.runners.near_duplicate_ratio,
+                              similar_threshold=BOUND.manual.similar_threshold)
+
+    texts = {sid: PLANTED.answers["Q1"][sid].text for sid in FIRST.students}
+    with store(out) as ana:
+        views = ana.groups("Q1", suggestion(texts), texts)
+        big = max(views, key=lambda g: len(g.students))
+        assert len(big.students) >= 2
+        moved = big.students[0]
+        ana.move("Q1", [moved], None, suggestion(texts), texts, "ana")
+        # A classmate copies the big group's answer and is graded while TAs work.
+        texts["late"] = texts[big.students[1]]
+        views = ana.groups("Q1", suggestion(texts), texts)
+        placed = [s for g in views for s in g.students]
+        assert sorted(placed) == sorted(texts)
+        assert next(g for g in views if moved in g.students).students == (moved,)
+        joined = next(g for g in views if "late" in g.students)
+        assert set(big.students[1:]) <= set(joined.students)
