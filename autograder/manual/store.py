@@ -59,6 +59,8 @@ OUTSIDE = "outside this page (formgrader or nbgrader)"
 
 _CHUNK = 500
 """Students per IN (...) list: well under any database's limit on bound parameters."""
+WHO_MAX = 200
+"""Characters of who made a change, as stored."""
 _ID = 128  # nbgrader's own column width for course, assignment, notebook and student ids
 metadata = MetaData()
 
@@ -78,7 +80,7 @@ ITEMS = Table(
     Column("comment", Text, nullable=False, default=""),
     Column("version", Integer, nullable=False, default=1),
     Column("deleted", Boolean, nullable=False, default=False),  # a tombstone: the master's seed does not bring it back
-    Column("by", String(200)), Column("at", DateTime),
+    Column("by", String(WHO_MAX)), Column("at", DateTime),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "item_id", name="alexnet_lab_items_key"),
 )
 ANSWERS = Table(
@@ -90,7 +92,7 @@ ANSWERS = Table(
     # change made outside the page.
     Column("last_score", Float), Column("last_comment", Text),
     Column("outside", Boolean, nullable=False, default=False),
-    Column("by", String(200)), Column("at", DateTime),
+    Column("by", String(WHO_MAX)), Column("at", DateTime),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "student", name="alexnet_lab_answers_key"),
 )
 APPLIED = Table(
@@ -107,14 +109,14 @@ GROUPS = Table(
     "alexnet_lab_groups", metadata, *_scope_columns(),
     Column("group_key", String(40), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("by", String(200)), Column("at", DateTime),
+    Column("by", String(WHO_MAX)), Column("at", DateTime),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "group_key", name="alexnet_lab_groups_key"),
 )
 MEMBERS = Table(
     "alexnet_lab_members", metadata, *_scope_columns(),
     Column("student", String(_ID), nullable=False),
     Column("group_key", String(40), nullable=False),
-    Column("by", String(200)), Column("at", DateTime),
+    Column("by", String(WHO_MAX)), Column("at", DateTime),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "student", name="alexnet_lab_members_key"),
 )
 LOG = Table(
@@ -123,7 +125,7 @@ LOG = Table(
     Column("student", String(_ID)), Column("item_id", String(40)),
     Column("action", String(32), nullable=False),
     Column("detail", Text, nullable=False, default=""),
-    Column("by", String(200)), Column("at", DateTime, nullable=False),
+    Column("by", String(WHO_MAX)), Column("at", DateTime, nullable=False),
 )
 
 
@@ -162,6 +164,12 @@ class Stale(StoreError):
 # -- what the store returns --------------------------------------------------------------------
 def _iso(when: datetime | None) -> str | None:
     return None if when is None else when.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
+
+
+def _who(by) -> str:
+    """Who, as stored: a name the TA typed may be anything, the column holds 200 characters."""
+    text = " ".join(str(by or "").split())
+    return text[:WHO_MAX] or "unknown"
 
 
 def _now() -> datetime:
@@ -382,6 +390,7 @@ class ManualGrading:
     def add_item(self, question: str, data: Mapping, by: str) -> ItemState:
         """A new item at the end of the rubric. BadRequest when it breaks a rule or its id is taken."""
         self._question(question)
+        by = _who(by)
         problem = item_problem(dict(data), self.max_points[question])
         if problem:
             raise BadRequest(f"{question}: the item {problem}")
@@ -425,6 +434,7 @@ class ManualGrading:
         the item's version the TA's page showed; another TA's edit since is refused (Stale). An
         item cannot switch between points and a fixed score while applied."""
         self._question(question)
+        by = _who(by)
         unknown = sorted(set(changes) - {"title", "points", "score", "comment"})
         if unknown:
             raise BadRequest(f"{question}: an item has no {', '.join(unknown)}; change title, points, score or comment")
@@ -493,6 +503,7 @@ class ManualGrading:
     def delete_item(self, question: str, item_id: str, by: str) -> None:
         """Remove an item. ItemInUse (with the count) while any answer has it applied."""
         self._question(question)
+        by = _who(by)
         now = _now()
         # The tombstone first, then the count, in one transaction: an apply of this item holds the
         # item's row until it commits (see apply), so the count sees it, or the apply sees the tombstone.
@@ -722,6 +733,7 @@ class ManualGrading:
         grades written to nbgrader's gradebook. Applying a fixed-score item removes another fixed
         one the answer had (one fixed score at a time)."""
         self._question(question)
+        by = _who(by)
         students = list(dict.fromkeys(students))
         result = WriteResult()
         now = _now()
@@ -739,9 +751,9 @@ class ManualGrading:
             item = items[item_id]
             held = []
             for student in sorted(students):  # one order for every writer: no deadlock between two
-                if student not in state:
-                    result.conflicts.append(Conflict(student, None, None,
-                                                     f"{student}: no submission of {question} in the gradebook"))
+                if student not in state:  # an id the page made up is shown cut, never stored
+                    result.conflicts.append(Conflict(student[:_ID], None, None,
+                                                     f"{student[:_ID]}: no submission of {question} in the gradebook"))
                 elif not isinstance(seen.get(student), int):
                     result.conflicts.append(Conflict(student, None, None, f"{student}: no version seen was sent; "
                                                      "reload the page"))
@@ -771,6 +783,7 @@ class ManualGrading:
     def set_note(self, question: str, student: str, note: str, seen: int, by: str) -> WriteResult:
         """The TA's own comment for one answer (after the items' comments); compare-and-set as apply."""
         self._question(question)
+        by = _who(by)
         if not isinstance(note, str) or len(note) > 10_000:
             raise BadRequest("a note is text of at most 10,000 characters")
         result = WriteResult()
@@ -779,7 +792,7 @@ class ManualGrading:
             warnings.simplefilter("ignore", category=SAWarning)
             if student not in self._load(question, [student]):
                 self.db.rollback()
-                raise NotFound(f"{student}: no submission of {question} in the gradebook")
+                raise NotFound(f"{student[:_ID]}: no submission of {question} in the gradebook")
             refused = self._refusal(question, student, seen)
             if refused:
                 result.conflicts.append(refused)
@@ -825,6 +838,7 @@ class ManualGrading:
         returns the key of the group they are in now. The groups they leave and the one they join
         are pinned as they stand (a split is a move to a new group)."""
         self._question(question)
+        by = _who(by)
         students = [s for s in dict.fromkeys(students) if s in answers]
         if not students:
             raise BadRequest(f"{question}: none of those students has an answer to move")

@@ -329,7 +329,9 @@ def test_the_race_on_a_real_postgresql(tmp_path, capsys):
         with open_store() as s:  # an edit re-scores on the server database too
             winner = state.applied[0]
             change = {"points": 0.5} if ITEMS[winner].points is not None else {"score": 0.5}
-            assert s.edit_item("Q1", winner, change, "ana").rescored == 1
+            # Who is what the TA typed: any length, cut to the column's 200 characters (PostgreSQL enforces it).
+            assert s.edit_item("Q1", winner, change, "ana " * 2000).rescored == 1
+            assert s.answers("Q1", [student])[student].by == " ".join(["ana"] * 2000)[:200]
         with Gradebook(url) as gb:
             grade = gb.find_grade(GRADE_IDS["Q1"], COURSE.notebook, COURSE.assignment, student)
             assert grade.manual_score == 0.5 and grade.needs_manual_grade is False
@@ -372,3 +374,17 @@ def test_the_suggested_groups_with_edits_hold_every_answer_once_as_the_class_gro
         assert next(g for g in views if moved in g.students).students == (moved,)
         joined = next(g for g in views if "late" in g.students)
         assert set(big.students[1:]) <= set(joined.students)
+
+
+def test_hostile_requests_are_refused_per_answer_and_stored_as_text(out):
+    with store(out) as ana:
+        s1 = waiting(ana)[0]
+        who = "<img src=x onerror=alert(1)> " + "x" * 5000
+        done = ana.apply("Q1", "data", [s1, "nobody", "y" * 1_000_000], True, {s1: 0, "nobody": 0}, who)
+        assert done.changed == [s1]
+        assert {c.student for c in done.conflicts} == {"nobody", "y" * 128}
+        assert all(len(c.message) < 300 for c in done.conflicts)
+        state = ana.answers("Q1", [s1])[s1]
+        assert state.by.startswith("<img src=x onerror=alert(1)> x") and len(state.by) == 200
+        with pytest.raises(BadRequest, match="at most 10,000"):
+            ana.set_note("Q1", s1, "n" * 10_001, state.version, "ana")
