@@ -215,3 +215,114 @@ def test_the_config_url_and_the_command_line_url_are_one_url(pg, config):
     from_cli = with_gradebook_url(config, f"postgres://grader@127.0.0.1:{pg.port}/kernel", "--db", "--db")
     assert from_file.gradebook.url == from_cli.gradebook.url == (
         f"postgresql+psycopg://grader@127.0.0.1:{pg.port}/kernel")
+
+
+# -- the grading page and its store on PostgreSQL ----------------------------------------------------
+@pytest.fixture(scope="module")
+def klass(pg, tmp_path_factory, config):
+    """A written-answer class (benchmarks/written_class.py) recorded into its own PostgreSQL database
+    by the real Recorder, as `grade` records: (OUT, the config bound to its master, URL)."""
+    if str(REPO) not in sys.path:  # benchmarks/ is imported from the repository root, as tests/manual does
+        sys.path.insert(0, str(REPO))
+    from autograder.config import for_master
+    from benchmarks.written_class import graded_out, planted_class
+
+    url = pg.create_database("klass")
+    bound = with_gradebook_url(config, url, "--db", "--db")
+    folder = graded_out(tmp_path_factory.mktemp("pg-klass") / "out", bound, planted_class(8, seed=3))
+    return folder.root, for_master(bound, folder.nbgrader.source_notebook()), url
+
+
+def rubrics_of(config):
+    """The course master's rubrics (the registered notebook in OUT carries none: render keeps them home)."""
+    from autograder.manual.rubric import read_rubrics
+
+    return read_rubrics(REPO / "source" / "alexnet" / "alexnet.ipynb", config.points.questions)
+
+
+def store_of(out: Path, config, url: str):
+    """The grading store as one server opens it (autograder/manual/store.py)."""
+    from autograder.manual.store import ManualGrading
+
+    rubrics = rubrics_of(config)
+    return rubrics, ManualGrading(config.gradebook.url, config.course.course_id, config.course.assignment,
+                                  config.course.notebook, rubrics, {q: f"answer_{q.lower()}" for q in rubrics})
+
+
+def test_two_stores_on_one_postgresql_a_stale_write_is_refused_naming_who(klass):
+    from autograder.manual.rubric import score_of
+
+    out, config, url = klass
+    rubrics, first = store_of(out, config, url)
+    _, second = store_of(out, config, url)  # a second server, its own engine and session
+    try:
+        seen_first, seen_second = first.answers("Q2"), second.answers("Q2")
+        students = sorted(seen_first)[:2]
+        item, other = rubrics["Q2"].items[0], rubrics["Q2"].items[1]
+        done = first.apply("Q2", item.id, students, True, {s: seen_first[s].version for s in students}, "ana (root)")
+        assert done.changed == students and not done.conflicts
+        late = second.apply("Q2", other.id, students[:1], True, {students[0]: seen_second[students[0]].version},
+                            "ben (root)")
+        assert late.changed == [] and [(c.student, c.by) for c in late.conflicts] == [(students[0], "ana (root)")]
+        assert "ana (root)" in late.conflicts[0].message
+    finally:
+        first.close()
+        second.close()
+    with Gradebook(config.gradebook.url) as gb:  # nbgrader's own rows hold the first TA's grade, not the second's
+        grade = gb.find_grade("answer_q2", "alexnet", "alexnet", students[0])
+        assert grade.manual_score == score_of(rubrics["Q2"].max_points, [item]) and not grade.needs_manual_grade
+
+
+def test_a_grade_given_through_the_pages_api_on_postgresql_reaches_export(pg, klass):
+    out, config, url = klass
+    port = free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(REPO), "formgrader", str(out),
+                             "--no-browser", "--port", str(port), "--db", url], cwd=REPO, stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True)
+    try:
+        line = ""
+        while not line.startswith("formgrader: "):
+            line = proc.stdout.readline()
+            assert line or proc.poll() is None, proc.stderr.read()
+        token = line.strip().split("token=")[1]
+        api = f"http://127.0.0.1:{port}/alexnet-lab/api/questions/Q1"
+        headers = {"Authorization": f"token {token}", "X-Alexnet-Lab-TA": "cleo"}
+
+        def call(path: str = "", body: dict | None = None) -> dict:
+            request = urllib.request.Request(api + path, headers={**headers, "Content-Type": "application/json"},
+                                             data=json.dumps(body).encode() if body is not None else None,
+                                             method="POST" if body is not None else "GET")
+            with urllib.request.urlopen(request, timeout=120) as reply:
+                return json.loads(reply.read())
+
+        page = call()
+        group = max(page["groups"], key=lambda g: len(g["students"]))  # the largest group, as a TA starts
+        students = sorted(group["students"])
+        item = call("/items", {"title": "Names data and compute", "score": 2, "comment": COMMENT})["item"]
+        done = call("/apply", {"item": item["id"], "students": students, "on": True,
+                               "seen": {s: page["answers"][s]["version"] for s in students}})
+        assert sorted(done["changed"]) == students and not done["conflicts"]
+        assert all(a["by"] and "cleo" in a["by"] for a in done["answers"]), done["answers"]
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=60) == 0
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    exported = cli("export", out, "--db", url, "--allow-pending")
+    assert exported.returncode == 0, exported.stderr[-2000:]
+    with (out / "final" / "final_grades.csv").open(newline="") as fh:
+        rows = {r["student_id"]: r for r in csv.DictReader(fh)}
+    for student in students:  # a fixed score of 2 with its comment, in the export's file
+        assert rows[student]["Q1_manual"] == "2" and rows[student]["Q1_comment"] == COMMENT, rows[student]
+    assert COMMENT in (out / students[0] / "feedback.html").read_text()
+
+
+def test_the_database_password_never_reaches_a_students_kernel(monkeypatch, tmp_path, smoke, pg):
+    """PGPASSWORD is how a TA gives the password; a kernel's environment is built from a fixed list."""
+    from autograder.submission.kernel import kernel_env
+
+    monkeypatch.setenv("PGPASSWORD", pg.password)
+    monkeypatch.setenv("PGPASSFILE", str(tmp_path / "pgpass"))
+    env = kernel_env(tmp_path, smoke, "cpu", 1)
+    assert not {"PGPASSWORD", "PGPASSFILE"} & set(env) and not any(pg.password in v for v in env.values())
