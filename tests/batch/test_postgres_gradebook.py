@@ -326,3 +326,19 @@ def test_the_database_password_never_reaches_a_students_kernel(monkeypatch, tmp_
     monkeypatch.setenv("PGPASSFILE", str(tmp_path / "pgpass"))
     env = kernel_env(tmp_path, smoke, "cpu", 1)
     assert not {"PGPASSWORD", "PGPASSFILE"} & set(env) and not any(pg.password in v for v in env.values())
+
+
+def test_an_out_graded_into_its_sqlite_file_is_not_opened_on_a_server(pg, config, tmp_path):
+    if str(REPO) not in sys.path:
+        sys.path.insert(0, str(REPO))
+    from benchmarks.written_class import graded_out, planted_class
+
+    out = graded_out(tmp_path / "out", config, planted_class(2, seed=5)).root
+    assert (out / "nbgrader" / "gradebook.db").is_file()
+    assert "db_url" not in (out / "nbgrader" / "nbgrader_config.py").read_text()  # nbgrader's default: that file
+    url = pg.create_database("empty")
+    for command in (("export", out, "--allow-pending"), ("grade", out / "nowhere", "--out", out)):
+        line = one_line(cli(*command, "--db", url))
+        assert "graded into its own SQLite file" in line and "without --db" in line and pg.password not in line
+    with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
+        assert gb.students == [] and gb.assignments == [], "a refused command wrote into the server's database"
