@@ -194,9 +194,9 @@ class GradebookStore:
 class Manual:
     """The TA's grading of written answers (`alexnet-lab groups`, the grading page)."""
 
-    similar_threshold: float = _f(0.75, "Similarity (0-1: TF-IDF cosine of words and characters, times sqrt(shorter/longer)) "
+    similar_threshold: float = _f(0.8, "Similarity (0-1: TF-IDF cosine of words and characters, times sqrt(shorter/longer)) "
                                        "from which answers are suggested as one group; higher: smaller, safer groups. "
-                                       "0.75: no planted class mixed answers deserving different points "
+                                       "0.8: no planted class (300, 3,000, 10,000) mixed answers deserving different points "
                                        "(benchmarks/bench_grouping.py).")
 
 
