@@ -257,7 +257,7 @@ def validate(config: GradingConfig, origin: str) -> None:
 
 
 def _validate_late(late, origin: str) -> None:
-    from autograder.export.late import parse_time
+    from autograder.sources import parse_time
     from grading_config import LATE_POLICIES
 
     if late.policy not in LATE_POLICIES:

@@ -31,41 +31,13 @@ from alexnet_core.contract import ASSIGNMENT, MB
 from autograder.course import OutputFolder
 from autograder.errors import ConfigError
 from autograder.gradebook import Gradebook
+from autograder.sources import BRIGHTSPACE, CANVAS, NBGRADER_SUBMITTED
 from grading_config import Limits
 
 NOTEBOOK_SUFFIX = ".ipynb"
 # Files LMS downloads add next to the submissions; not the students' work, so not reported.
 LMS_NOISE = {"index.html", ".ds_store", "thumbs.db"}
 
-CANVAS = re.compile(
-    r"^(?P<name>[a-z0-9\-]+?)_(?:(?P<late>late)_)?(?P<userid>\d+)_(?P<subid>\d+)_(?P<file>.+)$",
-    re.IGNORECASE,
-)
-
-
-def canvas_match(source: str) -> re.Match | None:
-    """Canvas's file-name pattern matched on a submission's source where Canvas named the file
-    ('class.zip!smithjane_LATE_1234_5678_alexnet.ipynb' -> its groups), else None.
-
-    Canvas names the members at the root of its zip (collect takes no others as Canvas's): a name
-    further down (a Brightspace submission folder, an nbgrader submitted/<id>/<assignment>/ tree, a
-    folder inside a zip) is the student's own file name, which could carry a classmate's user id or
-    a _LATE_, and is never read as Canvas's."""
-    path = source.replace("\\", "/")
-    zipped, bang, inside = path.rpartition("!")
-    parts = (inside if bang else path).split("/")
-    if bang and len(parts) > 1:
-        return None
-    parent = parts[-2] if len(parts) > 1 else ""
-    if BRIGHTSPACE.match(parent) or (len(parts) > 3 and parts[-4] == NBGRADER_SUBMITTED):
-        return None
-    return CANVAS.match(parts[-1])
-
-
-BRIGHTSPACE = re.compile(
-    r"^(?P<num>\d+-\d+) - (?P<name>.+?) - (?P<date>[^/]*?\d{4}[^/]*?)(?: - (?P<file>[^/]+))?$"
-)
-NBGRADER_SUBMITTED = "submitted"
 
 
 @dataclass

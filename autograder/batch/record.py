@@ -8,11 +8,11 @@ file either the old or the new version, never half of one.
 
 The tables cover the whole class (the report runs the near-duplicate pass over every answer), so
 rewriting them after every result made the coordinator's work grow with the square of the class.
-They are rewritten at most every `TABLES_EVERY_S` seconds, or less often while one rewrite takes a
-third of that interval (`TABLES_SHARE`), as the runners' wait allows (`flush_if_due`, called by the
-pool while no result arrives) and once when the command ends (`flush`): a TA watching report.html
-sees it a few seconds late at most; `graded.json`, the gradebook and each student's files are
-still written as each result arrives, and they are what a resumed batch reads.
+They are rewritten at most every `TABLES_EVERY_S` seconds, and less often when a rewrite is slow
+(they take at most a tenth of the coordinator's time, `TABLES_SHARE`); also when the runners keep
+the pool waiting (`flush_if_due`, the pool's idle call) and once when the command ends (`flush`).
+A TA watching report.html sees it seconds late at most; `graded.json`, the gradebook and each
+student's files are still written as each result arrives, and they are what a resumed batch reads.
 """
 from __future__ import annotations
 
@@ -33,37 +33,32 @@ from sqlalchemy.exc import SAWarning
 
 from alexnet_core.contract import (
     CHECK_CELLS,
-    answer_label,
-    grade_id,
     over_size_limit,
-    stray_text_cells,
 )
 from autograder.batch.collect import Problem
 from autograder.course import OutputFolder
-from autograder.export.late import Lateness, lateness_of, parse_time
-from autograder.export.lms import lms_id_from_source
 from autograder.files import atomic_write, csv_safe  # explicit file modes (0644); the umask is left alone
 from autograder.gradebook import Gradebook, MissingEntry, mark_submitted
 from autograder.reports import feedback, report
 from autograder.reports.inert import inert_notebook
+from autograder.sources import Lateness, lateness_of, lms_id_from_source, parse_time
 from autograder.submission.results import FAILED, SubmissionResult, bounded, complete
+from autograder.submission.stray import STRAY_FLAGS, stray_by_question
 from grading_config import GradingConfig
 
 BASE_COLUMNS = ["student_id", "status", "reason", "total", "max_total", "final_accuracy", "flags"]
 IDENTITY_COLUMNS = ["name", "lms_id"]
 """After student_id (the course's id): the roster's name and the LMS id (roster, or Canvas's file name)."""
 LATE_COLUMNS = ["late", "days_late"]
-STRAY_FLAGS = ("not an answer cell", "typed into the locked cell")
-"""sanitise.py's flags for text a student wrote outside the answer cells: such a submission needs a TA."""
 GRADEBOOK_SIDE = "gradebook.json"
 """Per student: the SubmittedNotebook id (formgrader's page) and stray text by question, for the reports."""
 
 
 TABLES_EVERY_S = 5.0
 """Shortest interval (s) between two rewrites of the class tables during a batch."""
-TABLES_SHARE = 1 / 3
+TABLES_SHARE = 1 / 10
 """Most of the coordinator's time the tables' rewrites may take (a class of thousands: a rewrite is
-seconds, so they are spaced further apart)."""
+seconds, so they are spaced further apart: 3,000 results, about every 30 s)."""
 
 MAX_GRADED_JSON_BYTES = 20 * 1024 * 1024  # graded.json holds no notebook: a few KB to a few hundred
 
@@ -301,26 +296,6 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
     return sanitised
 
 
-def stray_by_question(nb, flags: list[str], labels: tuple) -> dict[str, list[str]]:
-    """Text a student wrote outside the answer cells, by the question it is nearest to: markdown
-    cells they added (the nearest answer cell) and text typed into a question's locked cell."""
-    positions = [(i, answer_label(grade_id(c), labels)) for i, c in enumerate(nb.cells)]
-    answers = [(i, label) for i, label in positions if label]
-    found: dict[str, list[str]] = {}
-    if answers:
-        for number, text in stray_text_cells(nb):
-            index = number - 1
-            label = min(answers, key=lambda a: (abs(a[0] - index), a[0] < index))[1]
-            found.setdefault(label, []).append(text)
-    for flag in flags:
-        if "typed into the locked cell question_" in flag:
-            cell = flag.split("typed into the locked cell ", 1)[1].split(" ", 1)[0]
-            label = answer_label("answer_" + cell.removeprefix("question_"), labels)
-            if label:
-                found.setdefault(label, []).append(flag.split(": ", 1)[-1])
-    return found
-
-
 def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig):
     """The executed notebook, else (a failed run) the submitted one when it is a readable notebook."""
     text = result.executed_notebook
@@ -398,6 +373,11 @@ class Recorder:
         self._tables_stale = True
         if time.monotonic() >= self._tables_due_at:
             self.write_tables()
+
+    @property
+    def next_rewrite_at(self) -> float:
+        """time.monotonic() from which a result, or the pool's idle call, rewrites the tables."""
+        return self._tables_due_at
 
     def flush_if_due(self) -> None:
         """While the runners work and no result arrives: the tables catch up once they are due, so

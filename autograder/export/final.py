@@ -36,10 +36,11 @@ from autograder import database
 from autograder.course import OutputFolder
 from autograder.errors import LabError
 from autograder.export import lms
-from autograder.export.late import NO_TIME, Lateness, describe_policy, lateness_of, parse_time, penalty_percent
+from autograder.export.late import describe_policy, penalty_percent
 from autograder.files import atomic_write, csv_safe, exclusive_lock
 from autograder.gradebook import Gradebook, MissingEntry
 from autograder.reports import feedback
+from autograder.sources import NO_TIME, Lateness, lateness_of, lms_id_from_source, parse_time
 from autograder.submission.results import FAILED, SubmissionResult
 from grading_config import GradingConfig
 
@@ -226,7 +227,7 @@ def read_gradebook(out: OutputFolder, config: GradingConfig, results: dict[str, 
         final.max_total = sum(c.max_score for c in final.checks + final.questions) or (
             sum(config.points.checks().values()) + sum(config.points.questions.values()))
         if not final.lms_id and final.result is not None:
-            final.lms_id = lms.lms_id_from_source(final.result.source)
+            final.lms_id = lms_id_from_source(final.result.source)
         final.penalty_percent = penalty_percent(final.lateness, config.late)
     return sorted(students.values(), key=lambda s: s.student_id)
 

@@ -1,4 +1,5 @@
-"""Lateness: where it comes from (an LMS's file name, nbgrader's timestamp.txt) and what it costs.
+"""What lateness costs: the late policy `alexnet-lab export` applies (where lateness comes from, an
+LMS's file name or nbgrader's timestamp.txt, is `autograder/sources.py`).
 
 Canvas marks a late file `lastfirst_LATE_userid_subid_file` but gives no time, so such a
 submission is late by `late.unknown_days`; an nbgrader `submitted/` tree has each submission's
@@ -8,103 +9,10 @@ per day (a part of a day counts as a day) or once, never more than `late.cap_per
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
 from datetime import UTC, datetime
-from pathlib import Path
 
-from autograder.course import TIMESTAMP_FILE
+from autograder.sources import Lateness
 from grading_config import Late
-
-NO_TIME = "the file name gives no time"
-
-
-@dataclass(frozen=True)
-class Lateness:
-    late: bool = False
-    days: float | None = None
-    """Days past the due date; None when late without a known time (Canvas's _LATE_)."""
-    submitted_at: datetime | None = None
-    how: str = ""
-    """Where we know it from: 'Canvas _LATE_ in the file name', 'timestamp.txt' ..."""
-    problem: str = ""
-    """One line naming the file when its time could not be used (the submission's flag)."""
-
-    def days_counted(self, unknown_days: float) -> float | None:
-        """The days a penalty counts: the known days, else (late without a time) `unknown_days`."""
-        if not self.late:
-            return None
-        return self.days if self.days is not None else float(unknown_days)
-
-    def describe(self, unknown_days: float | None = None) -> str:
-        """'late (2.50 days late; timestamp.txt ...)'; for a late file without a time, what is
-        counted instead when `unknown_days` (the course's late.unknown_days) is given."""
-        if not self.late:
-            return "on time" if self.how else ""
-        if self.days is not None:
-            when = f"{self.days:.2f} days late"
-        elif unknown_days is None:
-            when = "days late unknown"
-        else:
-            when = f"{NO_TIME}: counted as {float(unknown_days):g} day(s) late, late.unknown_days"
-        return f"late ({when}; {self.how})"
-
-
-EARLIEST, LATEST = datetime(1970, 1, 1, tzinfo=UTC), datetime(9000, 1, 1, tzinfo=UTC)
-"""The times used: far from datetime's own limits (years 1 and 9999), so that the due date plus
-late.unknown_days, or a UTC offset, can never overflow where a time is turned into nbgrader's."""
-
-
-def parse_time(text: str) -> datetime | None:
-    """An ISO time or nbgrader's timestamp ('2026-03-01 23:59:00.123456 UTC'), in UTC (naive = UTC);
-    None when it is not one, or lies outside 1970-9000 (year 9999 at -23:59 is no moment in UTC)."""
-    text = (text or "").strip()
-    if not text:
-        return None
-    for cut in (" UTC", "Z"):
-        if text.endswith(cut):
-            text = text[: -len(cut)] + "+00:00"
-    try:
-        moment = datetime.fromisoformat(text)
-        moment = moment.astimezone(UTC) if moment.tzinfo else moment.replace(tzinfo=UTC)
-    except (ValueError, OverflowError):
-        return None
-    return moment if EARLIEST <= moment <= LATEST else None
-
-
-def lateness_of(source: str, due: str = "") -> Lateness:
-    """The lateness of a submission from where it came from (`SubmissionResult.source`)."""
-    from autograder.batch.collect import canvas_match  # the one parser of Canvas's names
-
-    match = canvas_match(source)
-    if match and match["late"]:
-        return Lateness(True, None, None, "Canvas marked the file _LATE_")
-    if "!" not in source:
-        stamp = Path(source).parent / TIMESTAMP_FILE
-        text = None
-        try:
-            if stamp.is_file():
-                with stamp.open(encoding="utf-8", errors="replace") as fh:
-                    text = fh.read(100)  # a time is short: a huge file is not read whole
-        except OSError:
-            pass
-        submitted = parse_time(text) if text is not None else None
-        if text is not None and submitted is None:
-            # Counted as on time would reward a garbled file, as late would punish one: a TA decides.
-            return Lateness(False, None, None, TIMESTAMP_FILE, problem=(
-                f"{stamp}: {text.strip()[:40]!r} is not a time between 1970 and 9000; lateness not counted, "
-                "check the submission time by hand"))
-        if submitted is not None:
-            deadline = parse_time(due)
-            if deadline is None:
-                return Lateness(False, None, submitted, "timestamp.txt (no late.due set)")
-            seconds = (submitted - deadline).total_seconds()
-            if seconds > 0:
-                return Lateness(True, seconds / 86400, submitted, f"timestamp.txt {submitted:%Y-%m-%d %H:%M} UTC "
-                                                                  f"after due {deadline:%Y-%m-%d %H:%M}")
-            return Lateness(False, 0.0, submitted, "timestamp.txt")
-    if match:
-        return Lateness(False, None, None, "Canvas file name")
-    return Lateness()
 
 
 def penalty_percent(lateness: Lateness, policy: Late) -> float:

@@ -40,14 +40,6 @@ BRIGHTSPACE_MARK = "#"
 MOODLE_COLUMNS = ["First name", "Surname", "ID number", "Institution", "Department", "Email address"]
 
 
-def lms_id_from_source(source: str) -> str:
-    """The Canvas user id in a Canvas download's file name, else ''."""
-    from autograder.batch.collect import canvas_match
-
-    match = canvas_match(source)
-    return match["userid"] if match else ""
-
-
 def canvas_column(title: str, assignment_id: str) -> str:
     """Canvas's header for an assignment: 'title (id)', as its export writes it; the title alone
     (a new assignment on import, unless one has exactly that title) without an id."""

@@ -14,6 +14,7 @@ from jinja2 import Environment, PackageLoader, select_autoescape
 from alexnet_core.contract import PLOT_MIME, kernel_role, mime_record
 from autograder.reports import charts
 from autograder.submission.results import FAILED, SubmissionResult
+from autograder.submission.stray import STRAY_FLAGS, stray_by_question
 
 MANUAL_NOTE = "answered: a TA grades this by hand"
 UNANSWERED_NOTE = "not answered (still the placeholder, or too short): 0 points"
@@ -80,10 +81,7 @@ def _check_output(check) -> str:
 
 def _stray_questions(result: SubmissionResult, executed_notebook: str | None) -> set[str]:
     """Unanswered questions the gradebook leaves to a TA because the student wrote text outside
-    the answer cells near them (batch/record.py owns that rule; imported here, not at the top,
-    because record imports this module)."""
-    from autograder.batch.record import STRAY_FLAGS, stray_by_question
-
+    the answer cells near them (the rule batch/record.py applies to the gradebook)."""
     if not any(marker in flag for flag in result.flags for marker in STRAY_FLAGS):
         return set()
     unanswered = {a.label for a in result.answers if not a.answered}

@@ -15,11 +15,11 @@ from pathlib import Path
 from alexnet_core.contract import is_short
 from autograder.authoring.render import rubric_notes
 from autograder.course import OutputFolder
-from autograder.export.late import Lateness, lateness_of
 from autograder.files import atomic_write
 from autograder.reports import charts, identity
 from autograder.reports.duplicates import DuplicatePair, copy_groups, group_by_students, near_duplicates
 from autograder.reports.feedback import templates
+from autograder.sources import Lateness, lateness_of
 from autograder.submission.results import FAILED, SubmissionResult
 from grading_config import GradingConfig
 

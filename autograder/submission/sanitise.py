@@ -36,6 +36,7 @@ from autograder.submission.master import MasterCell, load_master, release_versio
 from autograder.submission.read import read_submission
 from autograder.submission.results import Answer, PreparedSubmission
 from autograder.submission.scoring import grade_answer
+from autograder.submission.stray import NOT_AN_ANSWER_CELL, TYPED_INTO_LOCKED
 from grading_config import GradingConfig, Points, Profile
 
 # nbgrader's preprocessors log every restored cell as a warning; we report those as flags instead.
@@ -167,7 +168,7 @@ def tamper_report(nb: NotebookNode, master: list[MasterCell], releases: list[dic
         else:
             added = min((_added_text(cell.source, o) for o in originals), key=len)
             if len(added) >= min_chars:
-                flags.append(f"text typed into the locked cell {m.name} (not an answer cell; not graded): "
+                flags.append(f"text {TYPED_INTO_LOCKED} {m.name} ({NOT_AN_ANSWER_CELL}; not graded): "
                              f"\"{_short(added)}\"")
     return flags
 
@@ -206,7 +207,8 @@ def assemble(nb: NotebookNode, master: list[MasterCell], config: GradingConfig) 
                 continue
             flags.append(f"extra code cell {index + 1} was run (limits.run_extra_code is on)")
         elif cell.cell_type == "markdown" and len(cell.source.strip()) >= config.points.min_answer_chars:
-            flags.append(f"text in a cell that is not an answer cell (cell {index + 1}, not graded): \"{_short(cell.source)}\"")
+            flags.append(f"text in a cell that is {NOT_AN_ANSWER_CELL} (cell {index + 1}, not graded): "
+                         f"\"{_short(cell.source)}\"")
         attached.setdefault(anchor, []).append(cell)
     master_order = [m.name for m in master if m.name in mine]
     if seen_order != master_order:

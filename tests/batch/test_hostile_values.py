@@ -28,13 +28,12 @@ from nbconvert import HTMLExporter
 from nbgrader.server_extensions.formgrader import handlers as formgrader_handlers
 
 from alexnet_core.contract import PLOT_MIME, TRAJECTORY_MIME
-from autograder.batch.collect import canvas_match, collect, load_roster
+from autograder.batch.collect import collect, load_roster
 from autograder.batch.coordinator import grade
 from autograder.export.final import enter_manual_grade, export
-from autograder.export.late import lateness_of, parse_time
-from autograder.export.lms import lms_id_from_source
 from autograder.reports import inert
 from autograder.sample_class import answer, answer_cells, cell
+from autograder.sources import canvas_match, lateness_of, lms_id_from_source, parse_time
 
 ASSIGNMENT = "alexnet"
 HUGE = "1" + "0" * 400  # float() of it is inf; round() of inf raises

@@ -9,7 +9,8 @@ import pytest
 
 from autograder.config import load_config
 from autograder.errors import ConfigError
-from autograder.export.late import Lateness, lateness_of, penalty_percent
+from autograder.export.late import penalty_percent
+from autograder.sources import Lateness, lateness_of
 from grading_config import Late
 
 DUE = "2026-03-01T23:59:00+00:00"

@@ -12,7 +12,7 @@ from autograder.config import load_config
 from autograder.errors import ConfigError
 from autograder.export import lms
 from autograder.export.final import CellGrade, StudentFinal
-from autograder.export.late import Lateness
+from autograder.sources import Lateness
 from grading_config import Export
 
 
