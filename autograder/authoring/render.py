@@ -3,7 +3,8 @@
 The master (`source/<assignment>/<notebook>.ipynb`) is an ordinary notebook an instructor edits in
 Jupyter; Jinja expressions and `{% if variant == "colab" %}` blocks live inside its cells. Rendering
 is strict (an undefined name is an error naming the cell), and it is where instructor-only content
-is removed: rubric notes for TAs (`metadata.alexnet_lab.rubric`) never leave this module.
+is removed: the TAs' rubric (`metadata.alexnet_lab.rubric`: notes and items, `autograder/manual/rubric.py`) never
+leaves this module.
 
 What the template sees: `variant` (str), `profile` (grading_config.Profile), `recipe` (the
 profile's training settings as a Python expression, for the locked imports cell to hand to
