@@ -7,19 +7,21 @@ Four passes, each over what the one before left as one unit:
 2. **near**: the duplicates pass of report.html (reports/duplicates.py's `AnswerIndex`: the LCS
    ratio, on a bounded prefix, from `near_ratio`), its pairs joined into connected units.
 3. **similar**: scikit-learn's TF-IDF on words and on character 2-4-grams (characters work where
-   words do not split: CJK, emoji), cosine, then agglomerative clustering, average linkage, cut
-   at a distance of 1 - `similar_threshold`. Each unit is clustered by its most common text, cut
-   to `SIMILAR_CHARS`; a cluster of two units or more is one "similar" group (it may hold
-   identical and near units). Average linkage: every member is, on average, that alike to the
-   rest, so one bridging answer does not chain two different answers together.
+   words do not split: CJK, emoji), cosine, times sqrt(shorter / longer) (an answer that makes
+   the same point and one more, often worth more, is about twice as long: it must not pass for
+   the same answer; a retyped one barely changes length), then agglomerative clustering, average
+   linkage, cut at a distance of 1 - `similar_threshold`. Each unit is clustered by its most
+   common text, cut to `SIMILAR_CHARS`; a cluster of two units or more is one "similar" group (it
+   may hold identical and near units). Average linkage: every member is, on average, that alike
+   to the rest, so one bridging answer does not chain two different answers together.
 4. everything else is a **single** answer (or an identical/near unit of its own); empty answers
    (nothing but whitespace or the placeholder) are one **blank** group, never merged with text.
 
 Scale: clustering needs the distances between every pair, so at most `MAX_CLUSTERED` units (the
 ones with the most students) are clustered; each unit past the cap joins the cluster of its most
 similar clustered unit when that similarity reaches the threshold, else stays a group of its own
-(a linear pass, in chunks). Memory is then bounded by MAX_CLUSTERED² distances (32 MB) whatever the
-class size; README ("Answer groups") has the measured figures.
+(a linear pass, in chunks). The distances then take at most MAX_CLUSTERED² numbers (16 MB, and
+SciPy's condensed copy) whatever the class size; README ("Answer groups") has the measured figures.
 """
 from __future__ import annotations
 
@@ -41,8 +43,9 @@ from autograder.reports.duplicates import AnswerIndex
 
 KINDS = ("identical", "near", "similar", "single", "blank")
 """Group kinds, in the order groups are listed (largest first within a kind)."""
-SIMILAR_CHARS = 2_000
-"""Characters of a text the TF-IDF pass reads (the lab's answers are a few sentences)."""
+SIMILAR_CHARS = 1_000
+"""Characters of a text the TF-IDF pass reads (the lab's answers are a few sentences); so each text has
+at most about 3,000 character n-grams and 500 words in the matrix, whatever its length."""
 MAX_CLUSTERED = 2_000
 """Units clustered pairwise; the rest are attached to the nearest (see the module's docstring)."""
 ATTACH_CHUNK = 1_024
@@ -170,9 +173,7 @@ def _similar_clusters(texts: list[str], threshold: float) -> list[int]:
 
 
 def _length_factor(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """sqrt(shorter / longer) for each pair: an answer that makes the same point and one more (often
-    worth more) is about twice as long, and must not look like the same answer; the same answer
-    retyped barely changes length."""
+    """sqrt(shorter / longer) for each pair of lengths (the module's docstring says why)."""
     return np.sqrt(np.minimum.outer(a, b) / np.maximum(np.maximum.outer(a, b), 1.0))
 
 
