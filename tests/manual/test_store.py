@@ -9,10 +9,14 @@ is tested is what happens after grading).
 from __future__ import annotations
 
 import csv
+import os
 import shutil
+import subprocess
+import sys
 import threading
 from collections import namedtuple
 from dataclasses import replace
+from pathlib import Path
 
 import pytest
 from notebooks import CONFIG, REPO
@@ -79,6 +83,18 @@ def formgrader_save(out: OutputFolder, student: str, score: float, text: str, qu
         gb.db.commit()
 
 
+def nbgrader_export(out: OutputFolder) -> dict[str, float]:
+    """`nbgrader export` run in OUT's course root: each student's raw score."""
+    bin_dir = Path(sys.executable).parent
+    target = out.root / "nbgrader-export.csv"
+    done = subprocess.run([str(bin_dir / "nbgrader"), "export", "--to", str(target)], cwd=out.nbgrader.root,
+                          capture_output=True, text=True, timeout=300,
+                          env={**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"})
+    assert done.returncode == 0, done.stderr[-2000:]
+    with target.open(newline="") as fh:
+        return {r["student_id"]: float(r["raw_score"]) for r in csv.DictReader(fh)}
+
+
 def seen_of(s: ManualGrading, students, question: str = "Q1") -> dict[str, int]:
     states = s.answers(question)
     return {sid: states[sid].version for sid in students}
@@ -114,6 +130,7 @@ def test_an_edited_item_rescores_every_answer_in_the_gradebook_final_grades_and_
         ana.apply("Q1", "data", group[:1], True, seen_of(ana, group[:1]), "ana")
         other = waiting(ana)[0]
         ana.apply("Q1", "compute", [other], True, seen_of(ana, [other]), "ana")
+        before = nbgrader_export(out)
         edited = ana.edit_item("Q1", "tricks", {"points": 0.5, "comment": "Half a point: name the trick."}, "bo",
                                seen_version=1)
         assert edited.rescored == 3 and sorted(edited.changed) == sorted(group) and not edited.conflicts
@@ -132,6 +149,9 @@ def test_an_edited_item_rescores_every_answer_in_the_gradebook_final_grades_and_
     assert final[group[1]]["Q1_comment"] == "Half a point: name the trick."
     page = (out.root / group[1] / "feedback.html").read_text(encoding="utf-8")
     assert "Half a point: name the trick." in page and ITEMS["tricks"].comment not in page
+    after = nbgrader_export(out)
+    for sid in expected:  # nbgrader's own export sees the re-scoring: half a point less for each of the group
+        assert after[sid] == pytest.approx(before[sid] - (0.5 if sid in group else 0.0))
 
 
 def test_two_tas_with_stale_pages_lose_nothing_and_the_refusal_names_who(out):
