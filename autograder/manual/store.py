@@ -633,7 +633,7 @@ class ManualGrading:
                                                 .where(self._where(APPLIED, question))):
             if student in wanted:
                 applied.setdefault(student, set()).add(item_id)
-        added, removed, written, logged = [], [], [], []
+        added, removed, written, logged, unchanged = [], [], [], [], []
         for student in students:
             answer, grade, comment = answers.get(student), grades.get(student), comments.get(student)
             if answer is None or grade is None:
@@ -647,6 +647,11 @@ class ManualGrading:
                 continue
             before = applied.get(student, set())
             after = change(before) if change else set(before)
+            if (change is not None or note is not None) and after == before and (note is None or note == answer.note):
+                # Nothing to change (an item removed that was not applied...): the grade is left as it
+                # is, even one set in formgrader, and the version moves back, so no page goes stale.
+                unchanged.append({"b_student": student})
+                continue
             added += [self._row(question, student=student, item_id=i) for i in sorted(after - before)]
             removed += [{"b_student": student, "b_item": i} for i in sorted(before - after)]
             text_note = answer.note or "" if note is None else note
@@ -655,6 +660,10 @@ class ManualGrading:
             logged.append(self._row(question, student=student, item_id=detail if action != "note" else None,
                                     action=action, detail=detail[:2000] if action == "note" else "", by=by, at=now))
             result.changed.append(student)
+        if unchanged:
+            self.db.execute(ANSWERS.update().where(and_(self._where(ANSWERS, question),
+                                                        ANSWERS.c.student == bindparam("b_student")))
+                            .values(version=ANSWERS.c.version - 1), unchanged)
         if removed:
             self.db.execute(APPLIED.delete().where(and_(self._where(APPLIED, question),
                                                         APPLIED.c.student == bindparam("b_student"),

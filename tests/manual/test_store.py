@@ -237,6 +237,10 @@ def test_a_grade_changed_in_formgrader_is_detected_never_overwritten(out):
         edited = ana.edit_item("Q1", "data", {"comment": "Data, reworded."}, "ana")
         assert sorted(c.student for c in edited.conflicts) == sorted([s1, s2]) and not edited.changed
         assert nbgrader_rows(out, s2)[0] == 0.25 and nbgrader_rows(out, s1)[0] == 1.5
+        # Removing an item it does not have changes nothing: formgrader's grade stays, no page goes stale.
+        noop = ana.apply("Q1", "tricks", [s1], False, {s1: state.version}, "ana")
+        assert not noop.changed and not noop.conflicts and noop.answers[0].version == state.version
+        assert nbgrader_rows(out, s1)[0] == 1.5
         # Once the TA has seen it, applying replaces it knowingly.
         again = ana.apply("Q1", "compute", [s1], True, {s1: state.version}, "ana")
         assert again.changed == [s1] and nbgrader_rows(out, s1)[0] == 2.0
