@@ -163,7 +163,7 @@ def claim(root: NbgraderRoot) -> None:
     fresh = recorded(root) is None
     if not fresh:
         check_same(root)
-    if not root.db_url:  # OUT/nbgrader, grade's own, holds the default gradebook (a server's OUT: made once reached)
+    if identity(root) == DEFAULT:  # OUT/nbgrader, grade's own, holds this gradebook (a server's: made once reached)
         root.root.mkdir(parents=True, exist_ok=True)
     check_reachable(root.gradebook_url)
     if fresh:

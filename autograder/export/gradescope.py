@@ -36,11 +36,12 @@ from pathlib import Path
 
 from autograder.batch.collect import safe_id
 from autograder.config import COURSE_CONFIG_FILE
-from autograder.course import CourseFolder, OutputFolder
+from autograder.course import CourseFolder, NbgraderRoot, OutputFolder
+from autograder.database import mask
 from autograder.errors import LabError
 from autograder.files import atomic_write
 from autograder.reports import feedback
-from grading_config import GradingConfig
+from grading_config import Course, GradingConfig
 
 ROOT_ENV = "ALEXNET_LAB_AUTOGRADER_ROOT"
 DEFAULT_ROOT = Path("/autograder")
@@ -102,6 +103,9 @@ def build_kit(course: CourseFolder, config: GradingConfig, profile: str, target:
     if not course.envelope(profile).is_file():
         raise LabError(f"{course.envelope(profile)}: no reference envelope for profile {profile!r}, so the kit could "
                        f"not grade; build it first: alexnet-lab reference --profile {profile}")
+    if mask(config.gradebook.url) != config.gradebook.url:  # the settings file goes into the zip
+        raise LabError(f"{config_file or 'the settings'}: gradebook.url holds the gradebook's password, which the "
+                       "kit would upload to Gradescope; take it out of the URL (PGPASSWORD or ~/.pgpass hold it)")
     kit = {"profile": profile, "synthetic": bool(config.profiles[profile].synthetic),
            "assignment": config.course.assignment, "notebook": config.course.notebook}
     target = Path(target)
@@ -179,8 +183,12 @@ def run(root: Path, python: str = sys.executable) -> int:
         if isinstance(metadata.get("created_at"), str):  # when Gradescope received it (nbgrader's timestamp.txt)
             (folder / "timestamp.txt").write_text(metadata["created_at"], encoding="utf-8")
         out = work / "out"
+        # One submission, graded in a folder of its own: its own SQLite gradebook, whatever server
+        # database the course's gradebook.url names for its TAs (not Gradescope's to reach).
+        own = NbgraderRoot(out / OutputFolder.NBGRADER, Course()).gradebook_url
         command = [python, "-m", "autograder.cli", "--course", str(source / COURSE_DIR), "grade",
-                   str(work / "submitted"), "--out", str(out), "--profile", kit["profile"], "--runners", "1"]
+                   str(work / "submitted"), "--out", str(out), "--profile", kit["profile"], "--runners", "1",
+                   "--db", own]
         print("+ " + " ".join(command), flush=True)
         done = subprocess.run(command, stdin=subprocess.DEVNULL)
         graded = sorted(p for p in out.glob(f"*/{OutputFolder.GRADESCOPE}") if p.parent.name != OutputFolder.NBGRADER)

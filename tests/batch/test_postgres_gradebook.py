@@ -342,3 +342,29 @@ def test_an_out_graded_into_its_sqlite_file_is_not_opened_on_a_server(pg, config
         assert "graded into its own SQLite file" in line and "without --db" in line and pg.password not in line
     with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
         assert gb.students == [] and gb.assignments == [], "a refused command wrote into the server's database"
+
+
+def test_the_gradescope_kit_grades_in_its_own_sqlite_whatever_gradebook_url_says(pg, tmp_path):
+    """A course's settings name its TAs' server; Gradescope's container grades each submission in a
+    folder of its own (and a settings file holding the password is not zipped for upload)."""
+    import zipfile
+
+    from autograder.export.gradescope import run
+
+    settings = tmp_path / "course.toml"
+    settings.write_text(f'[gradebook]\nurl = "{pg.url("kernel")}"\n')
+    line = one_line(cli("--config", settings, "gradescope", "--profile", "smoke", "--out", tmp_path / "kit.zip"))
+    assert "password" in line and pg.password not in line and not (tmp_path / "kit.zip").exists()
+    closed = free_port()
+    settings.write_text(f'[gradebook]\nurl = "postgresql://grader@127.0.0.1:{closed}/nowhere"\n')
+    done = cli("--config", settings, "gradescope", "--profile", "smoke", "--out", tmp_path / "kit.zip")
+    assert done.returncode == 0, done.stderr
+    root = tmp_path / "autograder"
+    with zipfile.ZipFile(tmp_path / "kit.zip") as zf:
+        zf.extractall(root / "source")
+    (root / "submission").mkdir()
+    (root / "submission" / "alexnet.ipynb").write_text('{"cells": [')  # cut off: graded as failed, no kernel
+    (root / "submission_metadata.json").write_text(json.dumps({"users": [{"sid": "s-kit"}]}))
+    assert run(root) == 0
+    results = json.loads((root / "results" / "results.json").read_text())
+    assert results["score"] == 0 and "notebook" in results["output"].lower(), results["output"]
