@@ -600,6 +600,22 @@ class ManualGrading:
         self._log(question, "changed outside", OUTSIDE, now, student=student,
                   detail=f"manual score {grade.manual_score!r}")
 
+    def _confirm_outside(self, question: str, students: Sequence[str]) -> None:
+        """Adopt the changes made outside among `students`, checked again holding their rows: read
+        without locks, nbgrader's row and ours can straddle another TA's commit and only look
+        different."""
+        for student in students:  # held in the order every writer takes them
+            self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student))
+                            .values(version=ANSWERS.c.version))
+        grades, comments = self._rows_of_gradebook(question, list(students))
+        rows = {r.student: r for r in self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question)))}
+        now = _now()
+        for student in students:
+            answer, grade = rows.get(student), grades.get(student)
+            if answer is not None and grade is not None and self._outside(answer, grade, comments.get(student)):
+                self._adopt(question, student, grade, comments.get(student), now)
+        self._commit()
+
     def _grade_of(self, question: str, applied: set[str], items: Mapping[str, RubricItem], note: str,
                   grade, comment) -> tuple[float | None, str | None]:
         """Set nbgrader's Grade and Comment from the applied items and the note; what was written."""
@@ -685,14 +701,10 @@ class ManualGrading:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=SAWarning)
             state = self._load(question, students)
-            now = _now()
-            adopted = False
-            for student, (answer, grade, comment) in state.items():
-                if self._outside(answer, grade, comment):
-                    self._adopt(question, student, grade, comment, now)
-                    adopted = True
-            if adopted:
-                self._commit()
+            suspects = sorted(sid for sid, (answer, grade, comment) in state.items()
+                              if self._outside(answer, grade, comment))
+            if suspects:
+                self._confirm_outside(question, suspects)
                 state = self._load(question, students)
             order = [r.item_id for r in self._item_rows(question)]
             applied: dict[str, set[str]] = {}
