@@ -554,10 +554,12 @@ class ManualGrading:
         """student -> (our answer row, nbgrader Grade, nbgrader Comment or None), for the students
         the gradebook has; our rows are made for those that have none yet (adopting what the
         gradebook holds: a grade entered in formgrader before the page was used)."""
+        # Ours first: a version read is never newer than the grade shown with it, so a page that
+        # straddled another TA's commit is refused at its next write rather than shown a stale grade.
+        ours = list(self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question))))
         grades, comments = self._rows_of_gradebook(question)
         wanted = set(grades) if students is None else set(students) & set(grades)
-        rows = {r.student: r for r in self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question)))
-                if r.student in wanted}
+        rows = {r.student: r for r in ours if r.student in wanted}
         missing = sorted(wanted - set(rows))
         if missing:
             now = _now()
