@@ -65,6 +65,16 @@ def formgrader_url(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", token: str =
     return f"http://{ip}:{port}/formgrader" + (f"?token={token}" if token else "")
 
 
+GRADING_PATH = "alexnet-lab/grading"
+"""The grading page (autograder/manual/server.py), on the same server as formgrader."""
+
+
+def grading_page_url(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", token: str = "", question: str = "") -> str:
+    """The grading page's address (at `question`, when given)."""
+    return (f"http://{ip}:{port}/{GRADING_PATH}" + (f"?token={token}" if token else "")
+            + (f"#{question}" if question else ""))
+
+
 def submission_url(submission_id: str, port: int = DEFAULT_PORT, ip: str = "127.0.0.1") -> str:
     """formgrader's page for one submitted notebook (nbgrader's SubmittedNotebook id)."""
     return f"http://{ip}:{port}/formgrader/submissions/{submission_id}/"
@@ -126,7 +136,7 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     # The grading page: its extension and settings live in OUT/nbgrader (a hub service gets the
     # same folder on its config path), so this server and any other started there load it.
-    from autograder.manual.server import grading_url, write_server_config
+    from autograder.manual.server import write_server_config
 
     write_server_config(root, folder.root, config_source)
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in (str(root), env.get("JUPYTER_CONFIG_PATH", "")) if p)
@@ -154,7 +164,7 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
             tail = (server.stderr.read() if server.stderr else "")[-2000:]
             raise LabError(f"the Jupyter server stopped while starting (exit {server.returncode}): {tail.strip()}")
         print(f"formgrader: {url}", flush=True)
-        print(f"grading page: {grading_url(f'http://{ip}:{port}', token)}", flush=True)
+        print(f"grading page: {grading_page_url(port, ip, token)}", flush=True)
         print(f"(the gradebook {folder.nbgrader.gradebook_shown}; Ctrl-C stops the server; then: alexnet-lab export "
               f"{folder.root})", flush=True)
         if open_browser:

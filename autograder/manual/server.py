@@ -34,13 +34,14 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from autograder.errors import LabError
+from autograder.export.formgrader import GRADING_PATH
 
 EXTENSION = "autograder.manual.server"
 CONFIG_FILE = "jupyter_server_config.json"
 """In OUT/nbgrader: enables this extension and holds its settings (section `AlexnetLabGrading`)."""
 SECTION = "AlexnetLabGrading"
-PREFIX = "alexnet-lab"
-PAGE = f"{PREFIX}/grading"
+PAGE = GRADING_PATH
+PREFIX = PAGE.split("/")[0]
 TA_HEADER = "X-Alexnet-Lab-TA"
 """The name a TA typed into the page (not under JupyterHub, whose user is the TA)."""
 MAX_BODY = 4 * 1024 * 1024
@@ -64,12 +65,6 @@ def write_server_config(root: Path, out: Path, config_file: Path | None) -> Path
         tmp.write_text(text, encoding="utf-8")
         os.replace(tmp, path)
     return path
-
-
-def grading_url(base: str, token: str = "", question: str = "") -> str:
-    """The page's URL on a server at `base` (http://IP:PORT)."""
-    query = f"?token={token}" if token else ""
-    return f"{base.rstrip('/')}/{PAGE}{query}" + (f"#{question}" if question else "")
 
 
 # ---------------------------------------------------------------- who

@@ -66,6 +66,7 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
     evidence = [r for r in results for c in r.checks if c.name == "evidence" and not c.passed and r.status != FAILED]
     labels = list(config.points.questions)
     env = templates()
+    from autograder.export.formgrader import DEFAULT_PORT, formgrader_url, grading_page_url, submission_url
 
     html = env.get_template("report.html.j2").render(
         results=results,
@@ -88,6 +89,7 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
         evidence=evidence,
         flagged=[r for r in results if r.flags],
         labels=labels,
+        grading=grading_page_url(DEFAULT_PORT),
     )
     # Whose run each submission carries (per-student seeds): its own section, before the last table.
     html = html.replace("</body>", identity.section(results, env) + "</body>", 1)
@@ -103,7 +105,6 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
     for r in results:
         if r.student_id not in sides:
             sides[r.student_id] = _gradebook_side(out, r.student_id)
-    from autograder.export.formgrader import DEFAULT_PORT, formgrader_url, submission_url
 
     for label in labels:
         rows = []
@@ -120,5 +121,6 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
             })
         atomic_write(out.questions / f"{label}.html", page.render(
             label=label, rows=rows, points=config.points.questions[label], rubric=rubric(Path(master)).get(label, ""),
-            min_chars=config.points.min_chars(label), formgrader=formgrader_url(DEFAULT_PORT), port=DEFAULT_PORT))
+            min_chars=config.points.min_chars(label), formgrader=formgrader_url(DEFAULT_PORT), port=DEFAULT_PORT,
+            grading=grading_page_url(DEFAULT_PORT, question=label)))
     return path

@@ -272,3 +272,16 @@ def test_a_hostile_answer_is_inert_text(formgrader, page):
     assert "/formgrader/submissions/" in named.locator("a.formgrader").get_attribute("href")
     assert not fired, fired
     assert not page.log.errors, page.log.errors
+
+
+def test_formgrader_and_the_reports_link_to_the_page(formgrader, page, graded):
+    page.goto(formgrader.url)  # formgrader's home, logged in by the printed URL
+    page.get_by_role("link", name="Grade written answers").click()
+    expect(page.locator("body[data-ready='1']")).to_have_count(1, timeout=WAIT_MS)
+    assert page.url.startswith(f"{formgrader.base}/alexnet-lab/grading")
+    expect(page.locator("button.question")).to_have_count(len(CONFIG.points.questions))
+    # The class report and a question's page link to the page where `alexnet-lab formgrader` serves it.
+    report = (graded / "report.html").read_text(encoding="utf-8")
+    assert 'href="http://127.0.0.1:8765/alexnet-lab/grading"' in report
+    question = (graded / "questions" / "Q2.html").read_text(encoding="utf-8")
+    assert 'href="http://127.0.0.1:8765/alexnet-lab/grading#Q2"' in question

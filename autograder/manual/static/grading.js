@@ -95,7 +95,8 @@
     drawQuestions();
   }
 
-  async function openQuestion(question) {
+  // `group`: a group's key to open (the page's address may name one: #Q1/KEY).
+  async function openQuestion(question, group) {
     state.question = question;
     state.groupIndex = 0; state.answerIndex = -1; state.ticked.clear(); state.tickedAnswers.clear();
     state.conflicts.clear(); state.shown = PAGE_MEMBERS; state.editing = null;
@@ -104,6 +105,8 @@
     say("");
     $("group-list").scrollTop = 0;
     drawAll();
+    const i = group ? groups().findIndex((g) => g.key === group) : -1;
+    if (i > 0) selectGroup(i);
   }
 
   function drawAll() {
@@ -406,14 +409,19 @@
     $("next-ungraded").addEventListener("click", nextUngraded);
     $("merge").addEventListener("click", merge);
     document.addEventListener("keydown", onKey);
-    window.addEventListener("hashchange", () => openQuestion(decodeURIComponent(location.hash.slice(1))).catch((e) => say(e.message, "error")));
+    window.addEventListener("hashchange", () => {
+      const [question, group] = decodeURIComponent(location.hash.slice(1)).split("/");
+      if (question !== state.question) openQuestion(question, group).catch((e) => say(e.message, "error"));
+      else if (group) selectGroup(groups().findIndex((g) => g.key === group));
+    });
     try {
       await loadQuestions();
-      const wanted = decodeURIComponent(location.hash.slice(1));
+      const [wanted, group] = decodeURIComponent(location.hash.slice(1)).split("/");
       const first = state.questions.find((item) => item.question === wanted) || state.questions[0];
-      if (first) await openQuestion(first.question);
+      if (first) await openQuestion(first.question, group);
       else say("no questions to grade");
     } catch (error) { say(error.message, "error"); }
+    document.body.dataset.readyMs = String(Math.round(performance.now()));  // the benchmark reads it
     document.body.dataset.ready = "1";
   }
 
