@@ -44,9 +44,7 @@ ITEMS = {i.id: i for i in RUBRICS["Q1"].items}  # data +1, compute +1, tricks +1
 
 @pytest.fixture(scope="module")
 def built(tmp_path_factory):
-    out = tmp_path_factory.mktemp("store-class") / "out"
-    (out / "nbgrader").mkdir(parents=True)
-    return graded_out(out, BOUND, FIRST).root
+    return graded_out(tmp_path_factory.mktemp("store-class") / "out", BOUND, FIRST).root
 
 
 @pytest.fixture
@@ -333,7 +331,6 @@ def test_the_race_on_a_real_postgresql(tmp_path, capsys):
     with running_postgres() as server:
         config = with_gradebook_url(BOUND, server.create_database("store"), "test")
         small = replace(PLANTED, students=PLANTED.students[:4])
-        (tmp_path / "out" / "nbgrader").mkdir(parents=True)
         folder = graded_out(tmp_path / "out", config, small)
         url = folder.nbgrader.gradebook_url
         assert url.startswith("postgresql")
