@@ -285,3 +285,26 @@ def test_formgrader_and_the_reports_link_to_the_page(formgrader, page, graded):
     assert 'href="http://127.0.0.1:8765/alexnet-lab/grading"' in report
     question = (graded / "questions" / "Q2.html").read_text(encoding="utf-8")
     assert 'href="http://127.0.0.1:8765/alexnet-lab/grading#Q2"' in question
+
+
+def test_split_a_group_then_merge_it_back(formgrader, page):
+    question = "Q3c"
+    open_page(page, formgrader, question, ta="eve")
+    group = open_group_with(page, formgrader, question, 3)
+    moved = group["students"][:2]
+    for sid in moved:
+        page.locator(f"article[data-student='{sid}'] input[type=checkbox]").check()
+    page.get_by_role("button", name="split ticked answers into a new group").click()
+    expect(page.locator("#status")).to_contain_text("2 answers moved", timeout=WAIT_MS)
+    groups = api(formgrader, "GET", f"questions/{question}")[1]["groups"]
+    new = next(g for g in groups if set(g["students"]) == set(moved))
+    old = next(g for g in groups if set(g["students"]) == set(group["students"]) - set(moved))
+    assert new["edited"] and old["edited"]
+    # Tick the new group in the list, open the old one, merge: one group again.
+    page.locator(f".group-row[data-group='{new['key']}'] input[type=checkbox]").check()
+    page.locator(f".group-row[data-group='{old['key']}']").click()
+    page.get_by_role("button", name="Merge ticked into open").click()
+    expect(page.locator("#status")).to_contain_text("2 groups merged", timeout=WAIT_MS)
+    groups = api(formgrader, "GET", f"questions/{question}")[1]["groups"]
+    assert any(set(g["students"]) == set(group["students"]) for g in groups)
+    assert not page.log.errors, page.log.errors
