@@ -85,6 +85,7 @@ def roster(db_url: str, course_id: str, assignment: str, notebook: str) -> dict[
 
 class Desk:
     def __init__(self, out: OutputFolder, config: GradingConfig, store, db_url: str, base_url: str):
+        self.grade_ids = {label: answer_cell(label) for label in config.points.questions}
         self.out = out
         self.config = config
         self.store = store
@@ -163,8 +164,6 @@ class Desk:
                                     similar_threshold=self.config.manual.similar_threshold)
             self.suggested[question] = cached = (digest, groups)
         self.texts[question], self.notes[question] = texts, notes
-        self.people = roster(self.db_url, self.config.course.course_id, self.config.course.assignment,
-                             self.config.course.notebook)
         return texts, cached[1]
 
     def _texts(self, question: str) -> dict[str, str]:
@@ -184,18 +183,47 @@ class Desk:
 
     # ------------------------------------------------------------ the API's answers
 
+    def _graded(self) -> dict[str, tuple[set[str], set[str]]]:
+        """question -> (students with an answer in the gradebook, those graded), in one query of
+        plain columns: the progress bar's figures for every question (the store's full state is
+        read per question, when one is opened; for 3,000 answers it is the slow part)."""
+        from nbgrader.api import Assignment, BaseCell, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
+        from sqlalchemy import select
+
+        label = {cell: q for q, cell in self.grade_ids.items()}
+        query = (select(BaseCell.name, SubmittedAssignment.student_id, Grade.manual_score, Grade.auto_score,
+                        Grade.needs_manual_grade)
+                 .join(BaseCell, Grade.cell_id == BaseCell.id)
+                 .join(SubmittedNotebook, Grade.notebook_id == SubmittedNotebook.id)
+                 .join(Notebook, SubmittedNotebook.notebook_id == Notebook.id)
+                 .join(SubmittedAssignment, SubmittedNotebook.assignment_id == SubmittedAssignment.id)
+                 .join(Assignment, SubmittedAssignment.assignment_id == Assignment.id)
+                 .where(BaseCell.name.in_(list(label)), Notebook.name == self.config.course.notebook,
+                        Assignment.name == self.config.course.assignment))
+        found = {q: (set(), set()) for q in self.grade_ids}
+        try:
+            for cell, sid, manual, auto, needs in self.store.db.execute(query):
+                every, graded = found[label[cell]]
+                every.add(sid)
+                # The store's rule (AnswerState.graded): a score, and no TA still owes one.
+                if (manual if manual is not None else auto) is not None and not needs:
+                    graded.add(sid)
+        finally:
+            self.store.db.rollback()
+        return found
+
     def questions(self) -> list[dict]:
         """Per question: answers graded / total, groups and groups left (a group is left while one
         of its answers waits for a TA)."""
         with self.lock:
             found = []
+            graded = self._graded()
             for question, worth in self.config.points.questions.items():
-                with _refusals():
-                    states = self.store.answers(question)
+                every, done = graded.get(question, (set(), set()))
                 groups = self._groups(question)
-                waiting = {sid for sid, s in states.items() if not s.graded}
-                found.append({"question": question, "max_points": worth, "answers": len(states),
-                              "graded": len(states) - len(waiting), "groups": len(groups),
+                waiting = every - done
+                found.append({"question": question, "max_points": worth, "answers": len(every),
+                              "graded": len(done), "groups": len(groups),
                               "groups_left": sum(1 for g in groups if waiting & set(g["students"]))})
             return found
 
@@ -204,6 +232,9 @@ class Desk:
         with self.lock:
             self._question(question)
             groups = self._groups(question)
+            # Names and formgrader's ids: read again as a question opens (grade may add students).
+            self.people = roster(self.db_url, self.config.course.course_id, self.config.course.assignment,
+                                 self.config.course.notebook)
             with _refusals():
                 items = [i.to_dict() for i in self.store.items(question)]
                 states = self.store.answers(question)
