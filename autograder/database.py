@@ -64,10 +64,15 @@ def normalise(text: str, origin: str, setting: str = "gradebook.url") -> str:
         return ConfigError(f"{given} {why}; write {EXAMPLE}, or "
                            "sqlite:////ABSOLUTE/PATH.db, or leave it empty for OUT/nbgrader/gradebook.db")
 
+    if any(c.isspace() or not c.isprintable() for c in text):  # messages show it on one line
+        raise bad("holds a space or a control character")
     try:
         url = make_url(text)
+        port = url.port
     except (ArgumentError, ValueError):
         raise bad("is not a database URL") from None
+    if port is not None and not 0 < port < 65536:
+        raise bad(f"has port {port}, which no server listens on")
     scheme, _, driver = url.drivername.partition("+")
     scheme = "postgresql" if scheme == "postgres" else scheme  # the old spelling libpq still takes
     if scheme not in SCHEMES:
@@ -94,6 +99,10 @@ def sqlite_file(url: str) -> Path | None:
     return Path(url.split(":///", 1)[1])
 
 
+def _printable(text: str) -> str:
+    return "".join(c if c.isprintable() else repr(c)[1:-1] for c in text)
+
+
 def describe(url: str) -> str:
     """Where a (normalised) URL points, for a message: the file, or 'PostgreSQL database D on HOST:PORT'."""
     if not is_server(url):
@@ -101,9 +110,10 @@ def describe(url: str) -> str:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    host = parsed.host or "the local socket"
+    host = f"[{parsed.host}]" if ":" in (parsed.host or "") else parsed.host or "the local socket"
     port = f":{parsed.port}" if parsed.port else ""
     user = f" as {parsed.username}" if parsed.username else ""
+    host, user = _printable(host), _printable(user)  # %0A decoded is a line break: not in a one-line message
     return f"PostgreSQL database {parsed.database!r} on {host}{port}{user}"
 
 
@@ -116,8 +126,8 @@ def identity(root: NbgraderRoot) -> str:
     from sqlalchemy.engine import make_url
 
     parsed = make_url(url)
-    return (f"postgresql://{parsed.username + '@' if parsed.username else ''}{parsed.host or ''}"
-            f":{parsed.port or 5432}/{parsed.database}")
+    return _printable(f"postgresql://{parsed.username + '@' if parsed.username else ''}{parsed.host or ''}"
+                      f":{parsed.port or 5432}/{parsed.database}")
 
 
 def recorded(root: NbgraderRoot) -> str | None:

@@ -368,3 +368,10 @@ def test_the_gradescope_kit_grades_in_its_own_sqlite_whatever_gradebook_url_says
     assert run(root) == 0
     results = json.loads((root / "results" / "results.json").read_text())
     assert results["score"] == 0 and "notebook" in results["output"].lower(), results["output"]
+
+
+@pytest.mark.parametrize("url", ["postgresql://grader@127.0.0.1:5432/gb\nx", "postgresql://grader@127.0.0.1:99999/gb",
+                                 "postgresql://gra%0Ader@127.0.0.1:1/g%0Ab"])
+def test_a_hostile_url_stays_one_line(url, tmp_path):
+    line = one_line(cli("export", tmp_path, "--db", url))
+    assert "--db" in line or "no gradebook here" in line
