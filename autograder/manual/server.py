@@ -282,29 +282,30 @@ def link_from_formgrader(webapp, log) -> None:
 # ---------------------------------------------------------------- loading
 
 class _DeskSlot:
-    """The desk, opened once, at the first request (formgrader has set nbgrader's db_url by then)."""
+    """The desk, opened once, at the first request (formgrader has set nbgrader's db_url by then).
+    A failure is answered in one line and tried again at the next request (a database restarting)."""
 
     def __init__(self, section: dict, log):
         self.section = section
         self.log = log
         self.lock = threading.Lock()
         self.desk = None
-        self.failure: str | None = None
 
     def get(self, settings):
         with self.lock:
-            if self.desk is None and self.failure is None:
+            if self.desk is None:
+                from sqlalchemy.exc import SQLAlchemyError
+
                 from autograder.manual.desk import Desk
 
                 db_url = settings.get("nbgrader_db_url")  # formgrader's: nbgrader_config.py in OUT/nbgrader
                 try:
                     self.desk = Desk.open(Path(self.section["out"]), self.section.get("config_file"), db_url,
                                           base_url=settings.get("base_url", "/"))
-                except LabError as exc:
-                    self.failure = str(exc).splitlines()[0]
-                    self.log.error("alexnet-lab grading page: %s", self.failure)
-            if self.desk is None:
-                raise web.HTTPError(503, "%s", self.failure)
+                except (LabError, SQLAlchemyError, OSError) as exc:
+                    reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
+                    self.log.error("alexnet-lab grading page: %s", reason)
+                    raise web.HTTPError(503, "%s", f"cannot open what this page grades: {reason}") from None
             return self.desk
 
 

@@ -308,3 +308,35 @@ def test_split_a_group_then_merge_it_back(formgrader, page):
     groups = api(formgrader, "GET", f"questions/{question}")[1]["groups"]
     assert any(set(g["students"]) == set(group["students"]) for g in groups)
     assert not page.log.errors, page.log.errors
+
+
+def test_the_api_refuses_in_one_line(formgrader):
+    question = "Q4a"
+    item = add_item(formgrader, question, title="Concrete example", score=1, comment="Good example.")
+    status, data = api(formgrader, "GET", f"questions/{question}")
+    sid = data["groups"][0]["students"][0]
+    seen = {sid: data["answers"][sid]["version"]}
+    status, done = api(formgrader, "POST", f"questions/{question}/apply",
+                       {"item": item["id"], "students": [sid], "on": True, "seen": seen})
+    assert status == 200 and done["changed"] == [sid], done
+    status, data = api(formgrader, "DELETE", f"questions/{question}/items/{item['id']}")
+    assert status == 409 and data["count"] == 1 and "applied to 1 answer" in data["error"], data
+    status, data = api(formgrader, "POST", f"questions/{question}/apply",
+                       {"item": "no-such-item", "students": [sid], "on": True, "seen": seen})
+    assert status == 404 and "no-such-item" in data["error"], data
+    status, data = api(formgrader, "GET", "questions/Q9")
+    assert status == 404 and "Q9" in data["error"]
+    status, data = api(formgrader, "POST", f"questions/{question}/items", {"title": "Too much", "score": 5})
+    assert status == 400 and "\n" not in data["error"], data
+    status, data = api(formgrader, "POST", f"questions/{question}/apply", {"item": item["id"], "students": "all"})
+    assert status == 400 and "students" in data["error"], data
+    for value in ([sid], "x" * 10):  # a body that is no JSON object
+        request = urllib.request.Request(f"{formgrader.base}/alexnet-lab/api/questions/{question}/apply",
+                                         method="POST", data=json.dumps(value).encode()[:-1],
+                                         headers={"Authorization": f"token {token_of(formgrader)}"})
+        try:
+            urllib.request.urlopen(request, timeout=30)
+        except urllib.error.HTTPError as exc:
+            assert exc.code == 400 and set(json.loads(exc.read())) == {"error"}
+        else:
+            pytest.fail("a body that is not JSON was accepted")
