@@ -26,7 +26,7 @@ from autograder.config import (
 )
 from autograder.course import CourseFolder
 from autograder.errors import LabError
-from autograder.export.formgrader import DEFAULT_PORT as FORMGRADER_PORT
+from autograder.urls import DEFAULT_PORT as FORMGRADER_PORT
 
 # The grader's commands import their modules when they run: `pip install alexnet-lab` (the
 # student's install) has `alexnet-lab check` and `assets` but not nbgrader, nbclient or jinja2,

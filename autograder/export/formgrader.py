@@ -39,10 +39,9 @@ from autograder.course import NbgraderRoot, OutputFolder
 from autograder.errors import LabError
 from autograder.files import exclusive_lock
 from autograder.gradebook import Gradebook, MissingEntry, mark_submitted, write_nbgrader_config
+from autograder.urls import DEFAULT_PORT, formgrader_url, grading_page_url
 from grading_config import GradingConfig
 
-DEFAULT_PORT = 8765
-"""formgrader's port unless --port: the question pages link to submissions there."""
 STARTUP_S = 120
 
 
@@ -59,25 +58,6 @@ def sync_submitted(root: NbgraderRoot) -> int:
         except MissingEntry:
             return 0
     return sum(mark_submitted(root, sid, when) for sid, when in submissions if _safe_folder_name(sid))
-
-
-def formgrader_url(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", token: str = "") -> str:
-    return f"http://{ip}:{port}/formgrader" + (f"?token={token}" if token else "")
-
-
-GRADING_PATH = "alexnet-lab/grading"
-"""The grading page (autograder/manual/server.py), on the same server as formgrader."""
-
-
-def grading_page_url(port: int = DEFAULT_PORT, ip: str = "127.0.0.1", token: str = "", question: str = "") -> str:
-    """The grading page's address (at `question`, when given)."""
-    return (f"http://{ip}:{port}/{GRADING_PATH}" + (f"?token={token}" if token else "")
-            + (f"#{question}" if question else ""))
-
-
-def submission_url(submission_id: str, port: int = DEFAULT_PORT, ip: str = "127.0.0.1") -> str:
-    """formgrader's page for one submitted notebook (nbgrader's SubmittedNotebook id)."""
-    return f"http://{ip}:{port}/formgrader/submissions/{submission_id}/"
 
 
 def _free(ip: str, port: int) -> bool:

@@ -19,6 +19,7 @@ from alexnet_core.contract import answer_cell
 from autograder.config import for_master, load_config
 from autograder.course import OutputFolder
 from autograder.errors import LabError
+from autograder.urls import submission_path
 from grading_config import GradingConfig
 
 CUT_CHARS = 4_000
@@ -127,7 +128,7 @@ class Desk:
 
     def submission_url(self, sid: str) -> str:
         person = self.people.get(sid)
-        return f"{self.base_url}/formgrader/submissions/{person.submission_id}/" if person and person.submission_id else ""
+        return f"{self.base_url}/{submission_path(person.submission_id)}" if person and person.submission_id else ""
 
     def _answer(self, question: str, sid: str, state: dict, text: str) -> dict:
         person = self.people.get(sid)

@@ -34,7 +34,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from autograder.errors import LabError
-from autograder.export.formgrader import GRADING_PATH
+from autograder.urls import GRADING_PATH
 
 EXTENSION = "autograder.manual.server"
 CONFIG_FILE = "jupyter_server_config.json"

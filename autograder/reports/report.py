@@ -21,6 +21,7 @@ from autograder.reports.duplicates import DuplicatePair, copy_groups, group_by_s
 from autograder.reports.feedback import templates
 from autograder.sources import Lateness, lateness_of
 from autograder.submission.results import FAILED, SubmissionResult
+from autograder.urls import DEFAULT_PORT, formgrader_url, grading_page_url, submission_url
 from grading_config import GradingConfig
 
 __all__ = ["DuplicatePair", "group_by_students", "near_duplicates", "rubric", "write_report"]
@@ -66,7 +67,6 @@ def write_report(out: OutputFolder, results: list[SubmissionResult], problems: l
     evidence = [r for r in results for c in r.checks if c.name == "evidence" and not c.passed and r.status != FAILED]
     labels = list(config.points.questions)
     env = templates()
-    from autograder.export.formgrader import DEFAULT_PORT, formgrader_url, grading_page_url, submission_url
 
     html = env.get_template("report.html.j2").render(
         results=results,
