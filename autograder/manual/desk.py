@@ -135,7 +135,7 @@ class Desk:
         return {
             "student": sid, "name": person.name if person else "",
             "text": text[:CUT_CHARS], "length": len(text), "cut": len(text) > CUT_CHARS,
-            "note": self.notes.get(question, {}).get(sid, ""), "submission_url": self.submission_url(sid),
+            "grader_note": self.notes.get(question, {}).get(sid, ""), "submission_url": self.submission_url(sid),
             **state,
         }
 
@@ -274,6 +274,19 @@ class Desk:
             seen = {k: v for k, v in seen.items() if isinstance(v, int) and not isinstance(v, bool)}
             with _refusals():
                 result = self.store.apply(question, item, students, on, seen, who)
+            body = result.to_dict()
+            body["answers"] = self._answers(question, result.answers)
+            return body
+
+    def note(self, question: str, data: dict, who: str) -> dict:
+        """The TA's own note to one student (their comment: the items' comments, then this)."""
+        with self.lock:
+            self._question(question)
+            student, note, seen = data.get("student"), data.get("note"), data.get("seen")
+            if not isinstance(student, str) or not isinstance(note, str) or not isinstance(seen, int):
+                raise LabError('send {"student": ID, "note": TEXT, "seen": version}')
+            with _refusals():
+                result = self.store.set_note(question, student, note, seen, who)
             body = result.to_dict()
             body["answers"] = self._answers(question, result.answers)
             return body

@@ -167,6 +167,12 @@ class ApplyHandler(_Base):
         self.reply(self.guarded(self.desk.apply, question, data, who(self)))
 
 
+class NoteHandler(_Base):
+    @web.authenticated
+    def post(self, question):
+        self.reply(self.guarded(self.desk.note, question, self.body(), who(self)))
+
+
 class ItemsHandler(_Base):
     @web.authenticated
     def post(self, question):
@@ -239,6 +245,7 @@ def routes() -> list[tuple]:
         (f"{api}/{_Q}", QuestionHandler),
         (f"{api}/{_Q}/answers/{_S}", AnswerHandler),
         (f"{api}/{_Q}/apply", ApplyHandler),
+        (f"{api}/{_Q}/note", NoteHandler),
         (f"{api}/{_Q}/items", ItemsHandler),
         (f"{api}/{_Q}/items/{_S}", ItemHandler),
         (f"{api}/{_Q}/groups/move", MoveHandler),

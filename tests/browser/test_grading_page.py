@@ -340,3 +340,17 @@ def test_the_api_refuses_in_one_line(formgrader):
             assert exc.code == 400 and set(json.loads(exc.read())) == {"error"}
         else:
             pytest.fail("a body that is not JSON was accepted")
+
+
+def test_q3a_shows_the_own_accuracy_and_a_ta_note_reaches_the_comment(formgrader, page, graded):
+    question = "Q3a"
+    open_page(page, formgrader, question, ta="fay")
+    _, data = api(formgrader, "GET", f"questions/{question}")
+    sid = data["groups"][0]["students"][0]
+    card = page.locator(f"article[data-student='{sid}']")
+    expect(card.locator(".grader-note")).to_contain_text("own before-training accuracy")
+    card.locator("textarea.note-text").fill("Your number matches your own run.")
+    card.locator(".note-form button[type=submit]").click()
+    expect(page.locator("#status")).to_contain_text(f"note saved for {sid}", timeout=WAIT_MS)
+    assert "Your number matches your own run." in manual(graded, question)[sid][1]
+    assert not page.log.errors, page.log.errors

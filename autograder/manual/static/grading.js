@@ -332,7 +332,7 @@
     card.append(head);
     const conflict = state.conflicts.get(sid);
     if (conflict) card.append(el("p", { class: "conflict", text: conflict }));
-    if (a.note) card.append(el("p", { class: "note", text: a.note }));
+    if (a.grader_note) card.append(el("p", { class: "grader-note", text: a.grader_note }));
     const text = el("div", { class: "text", dir: "auto", text: a.text });
     card.append(text);
     if (a.cut) {
@@ -348,8 +348,30 @@
       }));
     }
     if (a.comment) card.append(el("p", { class: "comment", text: a.comment }));
+    card.append(noteForm(sid, a));
     if (selected) setTimeout(() => card.scrollIntoView({ block: "nearest" }), 0);
     return card;
+  }
+
+  // The TA's own words to this student, after the items' comments.
+  function noteForm(sid, a) {
+    const box = el("textarea", { class: "note-text", rows: "1", cols: "60", "aria-label": `note to ${sid}`,
+      placeholder: "your own note to this student (after the items' comments)" });
+    box.value = a.note || "";
+    const form = el("form", { class: "note-form" }, box, el("button", { type: "submit", text: "save note" }));
+    form.addEventListener("submit", async (event) => {
+      event.preventDefault();
+      try {
+        const done = await call("POST", `${API}/${q()}/note`, { student: sid, note: box.value, seen: answerOf(sid).version });
+        for (const answer of done.answers) state.data.answers[answer.student] = answer;
+        for (const c of done.conflicts) state.conflicts.set(c.student, c.message);
+        say(done.conflicts.length ? done.conflicts[0].message : `note saved for ${sid}`, done.conflicts.length ? "error" : "ok");
+        if (!done.conflicts.length) state.conflicts.delete(sid);
+        drawProgress();
+        drawGroup();
+      } catch (error) { say(error.message, "error"); }
+    });
+    return form;
   }
 
   async function move(students, to) {
