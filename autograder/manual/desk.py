@@ -147,9 +147,11 @@ class Desk:
 
         texts: dict[str, str] = {}
         notes: dict[str, str] = {}
-        # Read again only when grade recorded something since (a new folder, grades.csv rewritten).
+        # Read again only when grade recorded something since: a new folder, grades.csv rewritten,
+        # or a submission in the gradebook whose graded.json was not there yet (written last).
         mark = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (self.out.root, self.out.grades_csv))
-        if self.results is None or self.results[0] != mark:
+        if (self.results is None or self.results[0] != mark
+                or any(person.submission_id and sid not in self.results[1] for sid, person in self.people.items())):
             # Only the answers are kept: a result also holds its executed notebook (megabytes).
             self.results = (mark, {sid: {a.label: (a.text, a.note) for a in result.answers}
                                    for sid, result in sorted(load_done(self.out.root).items())})
@@ -232,10 +234,10 @@ class Desk:
         """The rubric, the groups and every answer (text cut at CUT_CHARS) of one question."""
         with self.lock:
             self._question(question)
-            groups = self._groups(question)
             # Names and formgrader's ids: read again as a question opens (grade may add students).
             self.people = roster(self.db_url, self.config.course.course_id, self.config.course.assignment,
                                  self.config.course.notebook)
+            groups = self._groups(question)
             with _refusals():
                 items = [i.to_dict() for i in self.store.items(question)]
                 states = self.store.answers(question)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import re
 import sys
 import urllib.error
@@ -21,10 +22,13 @@ from browser_ta import REPO, run_cli
 from nbgrader.api import Gradebook
 
 from alexnet_core.contract import answer_cell
+from autograder.batch.record import Recorder
+from autograder.config import for_master
+from autograder.course import CourseFolder, OutputFolder
 from grading_config import CONFIG
 
 sys.path.insert(0, str(REPO / "benchmarks"))
-from written_class import PlantedAnswer, graded_out, planted_class  # noqa: E402
+from written_class import PlantedAnswer, graded_out, planted_class, result_of  # noqa: E402
 
 try:
     from playwright.sync_api import expect
@@ -354,3 +358,21 @@ def test_q3a_shows_the_own_accuracy_and_a_ta_note_reaches_the_comment(formgrader
     expect(page.locator("#status")).to_contain_text(f"note saved for {sid}", timeout=WAIT_MS)
     assert "Your number matches your own run." in manual(graded, question)[sid][1]
     assert not page.log.errors, page.log.errors
+
+
+def test_a_submission_graded_while_tas_grade_appears(formgrader, graded):
+    """`grade` may record while the page is served: the next load of a question shows the new answer."""
+    question = "Q4a"
+    before = api(formgrader, "GET", f"questions/{question}")[1]
+    newcomer = planted_class(STUDENTS + 1, seed=3)
+    sid = newcomer.students[-1]
+    assert sid not in before["answers"]
+    master = CourseFolder.locate(REPO, COURSE).master
+    config = for_master(CONFIG, master)
+    recorder = Recorder(OutputFolder.of(graded, config), config, master, tables_every_s=math.inf)
+    recorder.record(result_of(newcomer, sid, config))
+    after = api(formgrader, "GET", f"questions/{question}")[1]
+    assert after["answers"][sid]["text"] == newcomer.answers[question][sid].text
+    assert any(sid in g["students"] for g in after["groups"])
+    progress = {q["question"]: q for q in api(formgrader, "GET", "questions")[1]["questions"]}
+    assert progress[question]["answers"] == len(before["answers"]) + 1
