@@ -149,8 +149,12 @@ def _cmd_formgrader(args) -> int:
     from autograder.export.formgrader import run_formgrader
 
     config = _graded(args)
+    try:  # the course's master holds the rubrics' items the grading page starts from (OUT's copy has none)
+        master = _course(args, config).master
+    except LabError:
+        master = None
     return run_formgrader(Path(args.out), config, port=args.port, ip=args.ip, open_browser=not args.no_browser,
-                          config_source=_loaded(args).source)
+                          config_source=_loaded(args).source, master=master)
 
 
 def _cmd_groups(args) -> int:

@@ -84,9 +84,10 @@ GRADING_NOTE = ("formgrader serves it meanwhile, without bringing submitted/ in 
 
 
 def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, ip: str = "127.0.0.1",
-                   open_browser: bool = True, config_source: Path | None = None) -> int:
+                   open_browser: bool = True, config_source: Path | None = None, master: Path | None = None) -> int:
     """Serve formgrader and the grading page on OUT/nbgrader until interrupted; returns the server's
-    exit status. `config_source`: the settings file the grader read (the page loads it too)."""
+    exit status. `config_source`: the settings file the grader read (the page loads it too); `master`: the
+    course's master, whose rubrics the page's items start from (None: the TAs add them on the page)."""
     folder = OutputFolder.of(Path(out), config)
     root = folder.nbgrader.root.resolve()
     database.open_checked(folder.nbgrader)  # the gradebook OUT was graded into (a server: reachable)
@@ -118,7 +119,7 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
     # same folder on its config path), so this server and any other started there load it.
     from autograder.manual.server import write_server_config
 
-    write_server_config(root, folder.root, config_source)
+    write_server_config(root, folder.root, config_source, master)
     env["JUPYTER_CONFIG_PATH"] = os.pathsep.join(p for p in (str(root), env.get("JUPYTER_CONFIG_PATH", "")) if p)
     # Its own session: Ctrl-C reaches this process, which stops the server (no "Shutdown?" prompt).
     server = subprocess.Popen(server_command(root, ip, port, token), cwd=root, env=env, stdin=subprocess.DEVNULL,

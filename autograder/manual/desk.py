@@ -100,19 +100,23 @@ class Desk:
         self.results: tuple | None = None
 
     @classmethod
-    def open(cls, out: Path, config_file: str | None, db_url: str | None, base_url: str = "/") -> Desk:
+    def open(cls, out: Path, config_file: str | None, db_url: str | None, base_url: str = "/",
+             master: str | None = None) -> Desk:
+        """`master`: the course's master, whose rubrics seed the items (OUT's registered copy is
+        rendered without them); missing, the questions start with no items."""
         from autograder.manual.rubric import read_rubrics
         from autograder.manual.store import ManualGrading
 
         config = load_config(Path(config_file) if config_file else None).config
         folder = OutputFolder.of(Path(out), config)  # the gradebook.url of the settings, else OUT's SQLite
-        master = folder.nbgrader.source_notebook()
-        if not master.is_file():
-            raise LabError(f"{master}: no registered master in this OUT; grade first: alexnet-lab grade INPUT... "
+        registered = folder.nbgrader.source_notebook()
+        if not registered.is_file():
+            raise LabError(f"{registered}: no registered master in this OUT; grade first: alexnet-lab grade INPUT... "
                            f"--out {folder.root}")
-        config = for_master(config, master)
+        config = for_master(config, registered)  # the questions OUT was graded with
         url = db_url or folder.nbgrader.gradebook_url
-        rubrics = read_rubrics(master, config.points.questions)
+        rubrics = read_rubrics(Path(master) if master and Path(master).is_file() else registered,
+                               config.points.questions)
         grade_ids = {label: answer_cell(label) for label in config.points.questions}
         store = ManualGrading(url, config.course.course_id, config.course.assignment, config.course.notebook,
                               rubrics, grade_ids)

@@ -8,7 +8,8 @@ cookie Jupyter sets when the URL's token is first used, and sends the `_xsrf` to
 
 How a server finds it: `write_server_config(OUT/nbgrader, ...)` writes
 `OUT/nbgrader/jupyter_server_config.json`, which enables this module as an extension and says
-which OUT and which grader's settings file it grades (the database is nbgrader's). Any
+which OUT, which grader's settings file and which course master (its rubrics' items) it grades
+with (the database is nbgrader's). Any
 `jupyter server` whose config path holds that folder (`JUPYTER_CONFIG_PATH=OUT/nbgrader`, as the
 launcher sets it, or a JupyterHub service's environment) loads it: that file is the one home.
 
@@ -49,7 +50,7 @@ MAX_BODY = 4 * 1024 * 1024
 HERE = Path(__file__).parent
 
 
-def write_server_config(root: Path, out: Path, config_file: Path | None) -> Path:
+def write_server_config(root: Path, out: Path, config_file: Path | None, master: Path | None = None) -> Path:
     """`OUT/nbgrader/jupyter_server_config.json`: this extension enabled, and what it grades. The
     gradebook's URL is not here (it may hold a password): it is nbgrader's, from the
     nbgrader_config.py beside it, which formgrader reads too."""
@@ -57,7 +58,8 @@ def write_server_config(root: Path, out: Path, config_file: Path | None) -> Path
     data = {
         "ServerApp": {"jpserver_extensions": {EXTENSION: True}},
         SECTION: {"out": str(Path(out).resolve()),
-                  "config_file": str(Path(config_file).resolve()) if config_file else None},
+                  "config_file": str(Path(config_file).resolve()) if config_file else None,
+                  "master": str(Path(master).resolve()) if master else None},
     }
     text = json.dumps(data, indent=1) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
@@ -308,7 +310,7 @@ class _DeskSlot:
                 db_url = settings.get("nbgrader_db_url")  # formgrader's: nbgrader_config.py in OUT/nbgrader
                 try:
                     self.desk = Desk.open(Path(self.section["out"]), self.section.get("config_file"), db_url,
-                                          base_url=settings.get("base_url", "/"))
+                                          base_url=settings.get("base_url", "/"), master=self.section.get("master"))
                 except (LabError, SQLAlchemyError, OSError) as exc:
                     reason = (str(exc).splitlines() or [type(exc).__name__])[0][:300]
                     self.log.error("alexnet-lab grading page: %s", reason)

@@ -93,6 +93,13 @@ def add_item(formgrader, question: str, **item) -> dict:
     return data["item"]
 
 
+def item_key(formgrader, question: str, item: dict) -> str:
+    """The number key of an item: its place in the rubric (the master's items come first)."""
+    items = [i["id"] for i in api(formgrader, "GET", f"questions/{question}")[1]["items"]]
+    assert items.index(item["id"]) < 9, items
+    return str(items.index(item["id"]) + 1)
+
+
 def manual(out: Path, question: str) -> dict[str, tuple[float | None, str]]:
     """student -> (manual score, comment) of their answer to `question`, from nbgrader's gradebook."""
     from nbgrader.api import Comment, Grade, SubmittedAssignment, SubmittedNotebook
@@ -134,6 +141,15 @@ def open_group_with(page, formgrader, question: str, size: int) -> dict:
     return group
 
 
+def test_the_master_s_rubric_items_are_there(formgrader):
+    from autograder.manual.rubric import read_rubrics
+
+    master = CourseFolder.locate(REPO, COURSE).master
+    expected = read_rubrics(master, for_master(CONFIG, master).points.questions)["Q1"].items
+    status, data = api(formgrader, "GET", "questions/Q1")
+    assert status == 200 and [i["id"] for i in data["items"]][:len(expected)] == [i.id for i in expected]
+
+
 def test_no_token_gets_nothing(formgrader):
     for path in ("questions", "questions/Q1", f"questions/Q1/answers/{HOSTILE_STUDENT}"):
         status, data = api(formgrader, "GET", path, token="")
@@ -163,8 +179,7 @@ def test_two_tas_at_once_lose_nothing_and_see_who(formgrader, chromium_browser, 
         victim = group["students"][1]
         # Bo grades one answer of the group (selects it, presses the item's key) ...
         bo.locator(f"article[data-student='{victim}'] button.select").click()
-        items = [i["id"] for i in api(formgrader, "GET", f"questions/{question}")[1]["items"]]
-        bo.keyboard.press(str(items.index(bad["id"]) + 1))
+        bo.keyboard.press(item_key(formgrader, question, bad))
         expect(bo.locator("#status")).to_contain_text("to 1 answer", timeout=WAIT_MS)
         # ... while Ana, whose page loaded before, applies another item to the whole group.
         ana.locator(f".item[data-item='{good['id']}'] button.apply").click()
@@ -217,16 +232,17 @@ def test_editing_an_item_rescores_gradebook_export_and_feedback(formgrader, page
 
 def test_grading_a_group_by_keyboard_alone(formgrader, page, graded):
     question = "Q3b"
-    add_item(formgrader, question, title="Full", score=1, comment="Correct.")
+    item = add_item(formgrader, question, title="Full", score=1, comment="Correct.")
+    key = item_key(formgrader, question, item)
     open_page(page, formgrader, question, ta="dee")
     page.locator("#group-list").focus()
     first = page.locator(".group-row.open").get_attribute("data-group")
     page.keyboard.press("n")  # the next ungraded group
-    key = page.locator(".group-row.open").get_attribute("data-group")
-    assert key != first
-    page.keyboard.press("1")
+    opened = page.locator(".group-row.open").get_attribute("data-group")
+    assert opened != first
+    page.keyboard.press(key)
     _, data = api(formgrader, "GET", f"questions/{question}")
-    group = next(g for g in data["groups"] if g["key"] == key)
+    group = next(g for g in data["groups"] if g["key"] == opened)
     expect(page.locator("#status")).to_contain_text(f"to {len(group['students'])} answer", timeout=WAIT_MS)
     grades = manual(graded, question)
     assert all(grades[sid][0] == 1.0 for sid in group["students"])
@@ -234,7 +250,7 @@ def test_grading_a_group_by_keyboard_alone(formgrader, page, graded):
     page.keyboard.press("n")
     page.keyboard.press("ArrowRight")
     chosen = page.locator("article.answer.selected").get_attribute("data-student")
-    page.keyboard.press("1")
+    page.keyboard.press(key)
     expect(page.locator("#status")).to_contain_text("to 1 answer", timeout=WAIT_MS)
     assert manual(graded, question)[chosen][0] == 1.0
     assert not page.log.errors, page.log.errors
