@@ -14,34 +14,31 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, fields, replace
 
 from .identity import derive_seed, id_from_hub, id_problem
+from .settings import setting  # noqa: F401  (grading_config imports it from here, beside the recipe)
 
 PROFILE_ENV = "ALEXNET_LAB_PROFILE"
 RECIPE_ENV = "ALEXNET_LAB_RECIPE"
 DEFAULT_RECIPE = "full"
 
 
-def setting(default, help: str):
-    """A dataclass field with a default and its one-line help (shown by `alexnet-lab config`)."""
-    if isinstance(default, (list, dict, set)):
-        return field(default_factory=lambda: type(default)(default), metadata={"help": help})
-    return field(default=default, metadata={"help": help})
-
-
 @dataclass(frozen=True)
 class Recipe:
     """How the lab trains AlexNet-mini."""
 
-    name: str = setting("full", "Profile name, chosen with --profile or ALEXNET_LAB_PROFILE.")
+    name: str = setting("full", "Profile name, chosen with --profile or ALEXNET_LAB_PROFILE.",
+                        unchecked="the key of its profiles table; autograder.config.validate matches the two")
     synthetic: bool = setting(False, "True: a synthetic dataset in CIFAR-10's format instead of CIFAR-10.")
-    epochs: int = setting(10, "Training epochs the notebook runs (the lab says 10).")
-    lr: float = setting(0.01, "SGD learning rate (momentum 0.9).")
-    seed: int = setting(42, "Seed for the model, the data order, the augmentation and the kernel picks.")
-    batch_size: int = setting(128, "Training and evaluation batch size (drop_last for training).")
-    train_images: int = setting(50_000, "Training images (synthetic profiles generate this many).")
-    test_images: int = setting(10_000, "Test images (synthetic profiles generate this many).")
+    epochs: int = setting(10, "Training epochs the notebook runs (the lab says 10).", above=0)
+    lr: float = setting(0.01, "SGD learning rate (momentum 0.9).", above=0)
+    # numpy takes seeds from 0 to 2**32 - 1.
+    seed: int = setting(42, "Seed for the model, the data order, the augmentation and the kernel picks.",
+                        between=(0, 2**32 - 1))
+    batch_size: int = setting(128, "Training and evaluation batch size (drop_last for training).", above=0)
+    train_images: int = setting(50_000, "Training images (synthetic profiles generate this many).", above=0)
+    test_images: int = setting(10_000, "Test images (synthetic profiles generate this many).", above=0)
     allow_standins: bool = setting(False, "Missing ImageNet weights or dog photo become labelled stand-ins.")
 
 

@@ -26,15 +26,15 @@ from dataclasses import dataclass, fields, is_dataclass, replace
 from pathlib import Path
 
 import grading_config
-from alexnet_core.contract import LABEL_PATTERN, QUESTIONS, question_labels
+from alexnet_core.contract import QUESTIONS, question_labels
 from alexnet_core.profiles import PROFILE_ENV
+from alexnet_core.settings import rule_of
 from autograder.database import mask, normalise
 from autograder.errors import ConfigError
-from grading_config import GradingConfig, Profile
+from grading_config import BACKENDS, GradingConfig, Profile  # noqa: F401  (BACKENDS: the CLI's and the pool's)
 
 CONFIG_ENV = "ALEXNET_LAB_CONFIG"
 COURSE_CONFIG_FILE = "alexnet-lab.toml"
-BACKENDS = ("local", "ray")
 
 
 @dataclass(frozen=True)
@@ -166,110 +166,30 @@ def apply_overrides(config: GradingConfig, data: dict, origin: str) -> GradingCo
 
 # ---------------------------------------------------------------- validation
 
-def _positive(value, where: str, origin: str, allow_zero: bool = False) -> None:
-    if value < 0 or (value == 0 and not allow_zero):
-        need = "0 or more" if allow_zero else "more than 0"
-        raise ConfigError(f"{origin}: {where} = {value!r} must be {need}")
-
-
-def _types(obj, prefix: str, origin: str) -> None:
-    """Every field holds its declared type (defaults edited in grading_config.py included)."""
+def _leaves(obj, prefix: str = ""):
+    """(dotted name, field, value) of every setting under `obj`, sections and profiles walked into."""
     for f in fields(obj):
-        value = getattr(obj, f.name)
+        value, where = getattr(obj, f.name), prefix + f.name
         if is_dataclass(value):
-            _types(value, prefix + f.name + ".", origin)
-        elif f.name != "profiles":
-            _coerce(str(f.type), value, prefix + f.name, origin)
-
-
-def validate_profile(p: Profile, origin: str) -> None:
-    where = f"profiles.{p.name}."
-    _types(p, where, origin)
-    for key in ("epochs", "batch_size", "train_images", "test_images", "reference_seeds",
-                "cell_timeout_s", "notebook_timeout_s"):
-        _positive(getattr(p, key), where + key, origin)
-    for key in ("lr", "envelope_margin", "evidence_tolerance"):
-        _positive(getattr(p, key), where + key, origin, allow_zero=key != "lr")
-    band = p.chance_band
-    if len(band) != 2 or not all(isinstance(b, (int, float)) for b in band) or not 0 <= band[0] <= band[1] <= 100:
-        raise ConfigError(f"{origin}: {where}chance_band = {list(band)!r} must be [low, high] percentages, low <= high")
-    if not 0 <= p.final_floor <= 100:
-        raise ConfigError(f"{origin}: {where}final_floor = {p.final_floor!r} must be a percentage (0-100)")
+            yield from _leaves(value, where + ".")
+            continue
+        yield where, f, value
+        if isinstance(value, dict) and value and all(is_dataclass(v) for v in value.values()):
+            for key, item in value.items():  # profiles: each a section of its own
+                yield from _leaves(item, f"{where}.{key}.")
 
 
 def validate(config: GradingConfig, origin: str) -> None:
-    """ConfigError (one line, naming the setting) for the first bad value."""
-    _types(config, "", origin)
-    if not config.profiles:
-        raise ConfigError(f"{origin}: profiles is empty; keep at least the full profile")
-    for name, profile in config.profiles.items():
-        if not isinstance(profile, Profile) or profile.name != name:
-            raise ConfigError(f"{origin}: profiles.{name} must be a Profile named {name!r}")
-        validate_profile(profile, origin)
-    course = config.course
-    if course.default_profile not in config.profiles:
-        raise ConfigError(f"{origin}: course.default_profile = {course.default_profile!r} is not a profile "
-                          f"({', '.join(sorted(config.profiles))})")
-    if course.default_variant not in course.variants:
-        raise ConfigError(f"{origin}: course.default_variant = {course.default_variant!r} is not one of "
-                          f"course.variants {list(course.variants)}")
-    points = config.points
-    # Which questions exist is the master's to say (`with_questions`); here only the values.
-    for label, value in points.questions.items():
-        if not LABEL_PATTERN.fullmatch(str(label)):
-            raise ConfigError(f"{origin}: points.questions.{label} is not a question label (letters and digits, "
-                              "like Q5 or Q3a)")
-        if isinstance(value, bool) or not isinstance(value, (int, float)) or value < 0:
-            raise ConfigError(f"{origin}: points.questions.{label} = {value!r} must be a number, 0 or more")
-    for name, value in points.checks().items():
-        _positive(value, f"points.{name}", origin, allow_zero=True)
-    _positive(points.min_answer_chars, "points.min_answer_chars", origin, allow_zero=True)
-    for label, value in points.min_answer_chars_per_question.items():
-        if not LABEL_PATTERN.fullmatch(str(label)) or isinstance(value, bool) or not isinstance(value, int) or value < 0:
-            raise ConfigError(f"{origin}: points.min_answer_chars_per_question.{label} = {value!r} must be a whole "
-                              "number, 0 or more, for a question label (like Q3a)")
-    _validate_late(config.late, origin)
-    canvas_id = config.export.canvas_assignment_id
-    if canvas_id and not (canvas_id.isascii() and canvas_id.isdigit()):
-        raise ConfigError(f"{origin}: export.canvas_assignment_id = {canvas_id!r} must be the number in the "
-                          "assignment's Canvas address (.../assignments/12345), as text: \"12345\"")
-    limits = config.limits
-    for key in ("memory_mb", "output_mb", "submission_mb", "zip_total_mb", "zip_members", "zip_ratio",
-                "processes", "scratch_mb"):
-        _positive(getattr(limits, key), f"limits.{key}", origin)
-    if not 1000 <= limits.sandbox_uid_base <= 2**31 - 2**23:
-        raise ConfigError(f"{origin}: limits.sandbox_uid_base = {limits.sandbox_uid_base!r} must leave room for a "
-                          f"process id below 2**31 and not be a system uid (1000 to {2**31 - 2**23})")
-    runners = config.runners
-    if runners.backend not in BACKENDS:
-        raise ConfigError(f"{origin}: runners.backend = {runners.backend!r} must be one of {', '.join(BACKENDS)}")
-    for key in ("slots_per_gpu", "threads_per_runner"):
-        _positive(getattr(runners, key), f"runners.{key}", origin)
-    for key in ("cpu_runners", "retries", "runner_grace_s"):
-        _positive(getattr(runners, key), f"runners.{key}", origin, allow_zero=True)
-    for key in ("ray_gpu_fraction", "near_duplicate_ratio"):
-        value = getattr(runners, key)
-        if not 0 < value <= 1:
-            raise ConfigError(f"{origin}: runners.{key} = {value!r} must be more than 0 and at most 1")
-    similar = config.manual.similar_threshold
-    if not 0 < similar <= 1:
-        raise ConfigError(f"{origin}: manual.similar_threshold = {similar!r} must be more than 0 and at most 1")
-
-
-def _validate_late(late, origin: str) -> None:
-    from autograder.sources import parse_time
-    from grading_config import LATE_POLICIES
-
-    if late.policy not in LATE_POLICIES:
-        raise ConfigError(f"{origin}: late.policy = {late.policy!r} must be one of {', '.join(LATE_POLICIES)}")
-    for key in ("percent", "cap_percent", "unknown_days"):
-        value = getattr(late, key)
-        if not 0 <= value <= (100 if key != "unknown_days" else 365):
-            raise ConfigError(f"{origin}: late.{key} = {value!r} must be between 0 and "
-                              f"{100 if key != 'unknown_days' else 365}")
-    if late.due and parse_time(late.due) is None:
-        raise ConfigError(f"{origin}: late.due = {late.due!r} is not an ISO date and time "
-                          "('2026-03-01T23:59:00+00:00')")
+    """ConfigError (one line, naming the setting) for the first bad value: every field's declared
+    type first, then the rule its declaration states (alexnet_core/settings.py), so a check between
+    settings (course.default_profile) reads only well-typed ones."""
+    for where, f, value in _leaves(config):
+        if f.name != "profiles":
+            _coerce(str(f.type), value, where, origin)
+    for where, f, value in _leaves(config):
+        problem = rule_of(f).problem(value, config)
+        if problem:
+            raise ConfigError(f"{origin}: {where}{problem}")
 
 
 # ---------------------------------------------------------------- the master's questions
