@@ -28,6 +28,7 @@ import os
 import re
 import threading
 from pathlib import Path
+from urllib.parse import unquote
 
 from jinja2 import BaseLoader, Environment, FileSystemLoader, select_autoescape
 from jupyter_server.base.handlers import APIHandler, AuthenticatedFileHandler, JupyterHandler
@@ -44,7 +45,7 @@ SECTION = "AlexnetLabGrading"
 PAGE = GRADING_PATH
 PREFIX = PAGE.split("/")[0]
 TA_HEADER = "X-Alexnet-Lab-TA"
-"""The name a TA typed into the page (not under JupyterHub, whose user is the TA)."""
+"""The name a TA typed into the page (not under JupyterHub, whose user is the TA), percent-encoded."""
 MAX_BODY = 4 * 1024 * 1024
 """A request body past this is refused: the largest real one names 10,000 students."""
 HERE = Path(__file__).parent
@@ -86,7 +87,7 @@ def who(handler: JupyterHandler) -> str:
         name = getattr(user, "username", None) or (user.get("name") if isinstance(user, dict) else None)
         if name:
             return str(name)
-    given = " ".join((handler.request.headers.get(TA_HEADER) or "").split())[:60]
+    given = " ".join(unquote(handler.request.headers.get(TA_HEADER) or "").split())[:60]
     return f"{given} ({os_user()})" if given else os_user()
 
 

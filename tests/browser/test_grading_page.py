@@ -173,7 +173,7 @@ def test_two_tas_at_once_lose_nothing_and_see_who(formgrader, chromium_browser, 
     try:
         ana, bo = (c.new_page() for c in contexts)
         open_page(ana, formgrader, question, ta="ana")
-        open_page(bo, formgrader, question, ta="bo")
+        open_page(bo, formgrader, question, ta="bo 李")  # a name in any script
         group = open_group_with(ana, formgrader, question, 3)
         open_group_with(bo, formgrader, question, 3)
         victim = group["students"][1]
@@ -185,7 +185,7 @@ def test_two_tas_at_once_lose_nothing_and_see_who(formgrader, chromium_browser, 
         ana.locator(f".item[data-item='{good['id']}'] button.apply").click()
         expect(ana.locator("#status")).to_contain_text("refused", timeout=WAIT_MS)
         conflict = ana.locator(f"article[data-student='{victim}'] .conflict")
-        expect(conflict).to_contain_text("bo (", timeout=WAIT_MS)
+        expect(conflict).to_contain_text("bo 李 (", timeout=WAIT_MS)
         # Ana's page now shows Bo's grade of that answer, refreshed from the store.
         expect(ana.locator(f"article[data-student='{victim}'] .applied")).to_contain_text("Vague")
     finally:
@@ -198,7 +198,7 @@ def test_two_tas_at_once_lose_nothing_and_see_who(formgrader, chromium_browser, 
             assert grades[sid] == (2.0, "Right: the data."), sid
     status, data = api(formgrader, "GET", f"questions/{question}")
     answer = data["answers"][victim]
-    assert answer["by"].startswith("bo (") and answer["applied"] == [bad["id"]]
+    assert answer["by"].startswith("bo 李 (") and answer["applied"] == [bad["id"]]
 
 
 def test_editing_an_item_rescores_gradebook_export_and_feedback(formgrader, page, graded):

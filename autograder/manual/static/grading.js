@@ -40,7 +40,8 @@
   }
 
   async function call(method, url, body) {
-    const headers = { "X-XSRFToken": XSRF, "X-Alexnet-Lab-TA": ($("ta").value || "").trim() };
+    // A header holds Latin-1 only: the name goes percent-encoded (any script).
+    const headers = { "X-XSRFToken": XSRF, "X-Alexnet-Lab-TA": encodeURIComponent(($("ta").value || "").trim()) };
     if (body !== undefined) headers["Content-Type"] = "application/json";
     const response = await fetch(url, {
       method, headers, credentials: "same-origin", body: body === undefined ? undefined : JSON.stringify(body),
