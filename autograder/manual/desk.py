@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import threading
+import time
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -24,6 +25,9 @@ from grading_config import GradingConfig
 
 CUT_CHARS = 4_000
 """An answer longer than this is sent cut (with its length); `GET .../answers/<id>` sends it whole."""
+REREAD_S = 5.0
+"""A submission in the gradebook with no result read yet makes the results read again, at most this
+often (seconds): a graded.json that never comes (unreadable) must not cost a read per request."""
 MAX_STUDENTS = 20_000
 """Most students one request may name (a class of 10,000 fits)."""
 
@@ -98,6 +102,7 @@ class Desk:
         self.notes: dict[str, dict[str, str]] = {}
         self.suggested: dict[str, tuple[str, list]] = {}
         self.results: tuple | None = None
+        self.read_at = 0.0
 
     @classmethod
     def open(cls, out: Path, config_file: str | None, db_url: str | None, base_url: str = "/",
@@ -154,11 +159,13 @@ class Desk:
         # Read again only when grade recorded something since: a new folder, grades.csv rewritten,
         # or a submission in the gradebook whose graded.json was not there yet (written last).
         mark = tuple(p.stat().st_mtime_ns if p.exists() else 0 for p in (self.out.root, self.out.grades_csv))
-        if (self.results is None or self.results[0] != mark
-                or any(person.submission_id and sid not in self.results[1] for sid, person in self.people.items())):
+        missing = self.results is not None and time.monotonic() - self.read_at > REREAD_S and any(
+            person.submission_id and sid not in self.results[1] for sid, person in self.people.items())
+        if self.results is None or self.results[0] != mark or missing:
             # Only the answers are kept: a result also holds its executed notebook (megabytes).
             self.results = (mark, {sid: {a.label: (a.text, a.note) for a in result.answers}
                                    for sid, result in sorted(load_done(self.out.root).items())})
+            self.read_at = time.monotonic()
         for sid, answers in self.results[1].items():
             if question in answers:
                 texts[sid], note = answers[question]

@@ -2,7 +2,8 @@
 
 `alexnet-lab formgrader OUT` starts one `jupyter server` in OUT/nbgrader with one token; this
 extension adds, under the server's base URL, the page (`/alexnet-lab/grading`) and the JSON API it
-uses (`/alexnet-lab/api/...`, every endpoint in README, "Grading written answers"). A TA can script
+uses (`/alexnet-lab/api/...`, every endpoint in README's "TAs: grading written answers question by
+question"). A TA can script
 the API with the same token (`Authorization: token ...`); the page itself is authenticated by the
 cookie Jupyter sets when the URL's token is first used, and sends the `_xsrf` token with each write.
 
@@ -36,6 +37,7 @@ from jupyter_server.utils import url_path_join
 from tornado import web
 
 from autograder.errors import LabError
+from autograder.files import atomic_write
 from autograder.urls import GRADING_PATH
 
 EXTENSION = "autograder.manual.server"
@@ -64,9 +66,7 @@ def write_server_config(root: Path, out: Path, config_file: Path | None, master:
     }
     text = json.dumps(data, indent=1) + "\n"
     if not path.is_file() or path.read_text(encoding="utf-8") != text:
-        tmp = path.with_suffix(".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        os.replace(tmp, path)
+        atomic_write(path, text)
     return path
 
 
@@ -130,10 +130,17 @@ class _Base(APIHandler):
 
     def guarded(self, call, *args):
         """Run a desk call; its refusals become HTTP errors with one line."""
+        from sqlalchemy.exc import SQLAlchemyError
+
         from autograder.manual.desk import NotFound, Refused
 
         try:
             return call(*args)
+        except SQLAlchemyError as exc:  # SQLite's lock held by a grade recording, a server restarting
+            self.desk.store.db.rollback()
+            reason = (str(exc.orig if getattr(exc, "orig", None) else exc).splitlines() or ["error"])[0][:200]
+            raise web.HTTPError(503, "%s", f"the gradebook did not answer ({reason}); nothing was changed, "
+                                           "try again") from None
         except NotFound as exc:
             raise web.HTTPError(404, "%s", str(exc)) from None
         except Refused as exc:

@@ -12,6 +12,7 @@ import csv
 import json
 import math
 import re
+import sqlite3
 import sys
 import urllib.error
 import urllib.request
@@ -392,3 +393,22 @@ def test_a_submission_graded_while_tas_grade_appears(formgrader, graded):
     assert any(sid in g["students"] for g in after["groups"])
     progress = {q["question"]: q for q in api(formgrader, "GET", "questions")[1]["questions"]}
     assert progress[question]["answers"] == len(before["answers"]) + 1
+
+
+def test_a_gradebook_held_by_another_writer_is_a_one_line_503(formgrader, graded):
+    """SQLite's write lock held elsewhere (a grade recording) past the wait: refused whole, then retried."""
+    question = "Q3c"
+    item = add_item(formgrader, question, title="Shape named", score=1, comment="Yes.")
+    _, data = api(formgrader, "GET", f"questions/{question}")
+    sid = data["groups"][-1]["students"][0]
+    body = {"item": item["id"], "students": [sid], "on": True, "seen": {sid: data["answers"][sid]["version"]}}
+    holder = sqlite3.connect(graded / "nbgrader" / "gradebook.db", isolation_level=None)
+    try:
+        holder.execute("BEGIN EXCLUSIVE")
+        status, refused = api(formgrader, "POST", f"questions/{question}/apply", body)
+    finally:
+        holder.rollback()
+        holder.close()
+    assert status == 503 and "try again" in refused["error"] and "\n" not in refused["error"], refused
+    status, done = api(formgrader, "POST", f"questions/{question}/apply", body)
+    assert status == 200 and done["changed"] == [sid], done
