@@ -8,19 +8,20 @@ configuration and asset errors.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from dataclasses import replace
 from pathlib import Path
 
 from alexnet_core import assets, selfcheck
 from alexnet_core.errors import AssetError
+from alexnet_core.profiles import PROFILE_ENV
 from autograder.config import (
     BACKENDS,
     LoadedConfig,
     describe,
     for_master,
     load_config,
-    profile_name,
     select_profile,
     with_gradebook_url,
 )
@@ -43,6 +44,12 @@ def _loaded(args) -> LoadedConfig:
 
 def _course(args, config) -> CourseFolder:
     return CourseFolder.locate(args.course, config.course)
+
+
+def _told_profile(args) -> str | None:
+    """The profile name the person at the keyboard chose: --profile, else $ALEXNET_LAB_PROFILE
+    (read here only; each command resolves a name once, with `select_profile`, and passes the Profile)."""
+    return args.profile or os.environ.get(PROFILE_ENV) or None
 
 
 def _cmd_assets(args) -> int:
@@ -71,20 +78,22 @@ def _cmd_release(args) -> int:
     if course.master.is_file():  # a missing master is render's to report
         # The TAs' rubric is checked before anything is built: one line naming the cell and the fix.
         read_rubrics(course.master, for_master(config, course.master).points.questions)
-    folder = build_release(course, config, variant=args.variant, profile=args.profile)
+    # The release's profile is --profile or the course default, never the shell's $ALEXNET_LAB_PROFILE:
+    # what a release trains must not depend on the shell that built it.
+    folder = build_release(course, config, select_profile(config, args.profile), variant=args.variant)
     print(f"release written: {folder}")
     return 0
 
 
 def _cmd_reference(args) -> int:
     from autograder.authoring.reference import build_reference
-    from autograder.authoring.release import released_profile
+    from autograder.authoring.release import grading_profile_name
 
     config = _loaded(args).config
     course = _course(args, config)
     # The profile told, else the released one (its settings may have just changed: the envelope
     # is rebuilt before the release is, so they are not compared here).
-    name = profile_name(args.profile) or released_profile(course, config, check_settings=False)
+    name = _told_profile(args) or grading_profile_name(course, config, check_settings=False)
     path = build_reference(course, select_profile(config, name), seeds=args.seeds,
                            progress=lambda line: print(line, flush=True), jobs=args.jobs, log=args.log)
     print(f"reference envelope written: {path}")
@@ -92,17 +101,19 @@ def _cmd_reference(args) -> int:
 
 
 def _cmd_grade(args) -> int:
+    from autograder.authoring.release import grading_profile_name
     from autograder.batch.coordinator import grade
 
     config = _loaded(args).config
     if args.cold:
         config = replace(config, runners=replace(config.runners, warm_start=False))
+    course = _course(args, config)
     grade(
         inputs=[Path(p) for p in args.inputs],
         out=Path(args.out),
-        course=_course(args, config),
+        course=course,
         config=config,
-        profile=profile_name(args.profile),
+        profile=select_profile(config, grading_profile_name(course, config, _told_profile(args))),
         runners=args.runners,
         backend=args.backend,
         address=args.address,
@@ -139,9 +150,9 @@ def _cmd_gradescope(args) -> int:
     from autograder.export.gradescope import build_kit
 
     loaded = _loaded(args)
-    profile = profile_name(args.profile) or loaded.config.course.default_profile
+    profile = select_profile(loaded.config, _told_profile(args))
     path = build_kit(_course(args, loaded.config), loaded.config, profile, Path(args.out), loaded.source)
-    print(f"Gradescope autograder written: {path} (profile {profile}); upload it as the assignment's autograder")
+    print(f"Gradescope autograder written: {path} (profile {profile.name}); upload it as the assignment's autograder")
     return 0
 
 

@@ -27,7 +27,6 @@ from pathlib import Path
 
 import grading_config
 from alexnet_core.contract import QUESTIONS, question_labels
-from alexnet_core.profiles import PROFILE_ENV
 from alexnet_core.settings import rule_of
 from autograder.database import mask, normalise
 from autograder.errors import ConfigError
@@ -244,14 +243,12 @@ def for_master(config: GradingConfig, master: Path) -> GradingConfig:
 
 # ---------------------------------------------------------------- reading it
 
-def profile_name(given: str | None) -> str | None:
-    """The profile the person at the keyboard chose: --profile, else $ALEXNET_LAB_PROFILE (read by
-    the CLI only; below it, profiles are passed)."""
-    return given or os.environ.get(PROFILE_ENV) or None
-
-
 def select_profile(config: GradingConfig, name: str | None = None) -> Profile:
-    """The profile named, else the course default."""
+    """The grader's one way from a profile name to a Profile: the config's profile `name`, else the
+    course default; ConfigError naming the valid ones. Called once, by the command that got the name
+    (the CLI); what it calls takes the Profile. The student's kernel has its own side of the rule
+    (`alexnet_core.profiles.active_profile`: the grader's recipe, then $ALEXNET_LAB_PROFILE, then the
+    release's stamped recipe, then `full`)."""
     chosen = name or config.course.default_profile
     try:
         return config.profiles[chosen]

@@ -85,9 +85,10 @@ OWN_WORDS = {
 
 
 def release_notebook(course: CourseFolder, config: GradingConfig) -> Path:
-    """The course's release notebook, built first when the course has none yet."""
+    """The course's release notebook, built first (with the course's default profile, as
+    `alexnet-lab release` would) when the course has none yet."""
     if not course.release_notebook().exists():
-        build_release(course, config)
+        build_release(course, config, select_profile(config))
     return course.release_notebook()
 
 
@@ -257,7 +258,7 @@ def class_demo(out: Path, course: CourseFolder, config: GradingConfig) -> Path:
     print_trajectories(runs)
     students = write_class(out / "class", runs)
     print(f"demo: {len(students)} sample submissions in {out / 'class'}: {', '.join(students)}")
-    summary = grade([out / "class"], out / "grading", course, config, profile=DEMO_PROFILE)
+    summary = grade([out / "class"], out / "grading", course, config, profile=profile)
     print_table(summary.out.grades_csv, config)
     print_duplicates(summary.out.root, config)
     print(f"\nclass report: {summary.out.report}")

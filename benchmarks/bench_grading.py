@@ -94,7 +94,7 @@ def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke", tim
 
 
 def time_stock_nbgrader(folder: Path, course: Path) -> float:
-    register(course, COURSE.master, CONFIG, "smoke")
+    register(course, COURSE.master, CONFIG, select_profile(CONFIG, "smoke"))
     course_cfg = CONFIG.course
     for nb in sorted(folder.glob("*.ipynb")):
         target = course / "submitted" / nb.stem / course_cfg.assignment

@@ -32,7 +32,7 @@ sys.path.insert(0, str(REPO))
 
 from autograder.authoring.release import register  # noqa: E402
 from autograder.batch.record import Recorder  # noqa: E402
-from autograder.config import for_master, load_config  # noqa: E402
+from autograder.config import for_master, load_config, select_profile  # noqa: E402
 from autograder.course import CourseFolder, OutputFolder  # noqa: E402
 from autograder.submission.results import Answer, CheckResult, SubmissionResult  # noqa: E402
 
@@ -60,7 +60,7 @@ def record_class(size: int, tables_every_s: float | None, seed: int = 0) -> dict
     results = [synthetic_result(rng, f"s{i:05d}", config) for i in range(size)]
     with tempfile.TemporaryDirectory(prefix="alexnet-lab-bench-recorder-") as tmp:
         out = OutputFolder(Path(tmp) / "out", config.course)
-        register(out.nbgrader.root, course.master, config, "smoke")
+        register(out.nbgrader.root, course.master, config, select_profile(config, "smoke"))
         kwargs = {} if tables_every_s is None else {"tables_every_s": tables_every_s}
         recorder = Recorder(out, config, course.master, **kwargs)
         started = time.perf_counter()

@@ -35,7 +35,7 @@ from alexnet_core.contract import CHECK_CELLS, PLACEHOLDER, answer_cell  # noqa:
 from autograder import database  # noqa: E402
 from autograder.authoring.release import register  # noqa: E402
 from autograder.batch.record import Recorder  # noqa: E402
-from autograder.config import for_master  # noqa: E402
+from autograder.config import for_master, select_profile  # noqa: E402
 from autograder.course import CourseFolder, OutputFolder  # noqa: E402
 from autograder.submission.results import Answer, CheckResult, SubmissionResult  # noqa: E402
 from grading_config import GradingConfig  # noqa: E402
@@ -352,7 +352,7 @@ def graded_out(out: Path, config: GradingConfig, planted: PlantedClass, master: 
     folder = OutputFolder.of(Path(out), config)  # the gradebook config.gradebook.url names (default: OUT's SQLite)
     folder.work.mkdir(parents=True, exist_ok=True)
     database.claim(folder.nbgrader)  # as grade does: OUT records which gradebook it was graded into
-    register(folder.nbgrader.root, master, config, profile)
+    register(folder.nbgrader.root, master, config, select_profile(config, profile))
     # The class tables once, at the end: a batch rewrites them as it goes so a TA can watch (and a
     # kill leaves them whole); here nobody watches, and the final tables are the same.
     recorder = Recorder(folder, config, master, tables_every_s=math.inf)

@@ -24,7 +24,7 @@ from nbformat import NotebookNode
 from alexnet_core.contract import QUESTIONS, grade_id
 from autograder import sample_class
 from autograder.authoring.render import render_master
-from autograder.config import load_config
+from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
 
 REPO = Path(__file__).resolve().parent.parent
@@ -103,7 +103,8 @@ def answer_all(
 def hidden_tests() -> dict[str, str]:
     """The hidden tests of the automatic grade cells ({grade_id: code}), from the rendered master."""
     found = {}
-    for cell in render_master("local", "smoke", master=CourseFolder(REPO, CONFIG.course).master, config=CONFIG).cells:
+    for cell in render_master("local", select_profile(CONFIG, "smoke"), master=CourseFolder(REPO, CONFIG.course).master,
+                              config=CONFIG).cells:
         source = cell.source
         if cell.cell_type == "code" and "### BEGIN HIDDEN TESTS" in source:
             body = source.split("### BEGIN HIDDEN TESTS", 1)[1].split("### END HIDDEN TESTS", 1)[0]

@@ -22,12 +22,11 @@ from traitlets.config import Config
 from alexnet_core.contract import grade_id
 from alexnet_core.identity import ID_VARIABLE
 from alexnet_core.profiles import recipe_fields
-from autograder.authoring.render import render_master, resolve_profile, resolve_variant
-from autograder.config import select_profile
+from autograder.authoring.render import render_master, resolve_variant
 from autograder.course import CourseFolder, NbgraderRoot
 from autograder.errors import ConfigError, ReleaseError
 from autograder.gradebook import Gradebook, MissingEntry, write_nbgrader_config
-from grading_config import GradingConfig
+from grading_config import GradingConfig, Profile
 
 ID_STUB = f'{ID_VARIABLE} = ""  # your student id, between the quotes'
 
@@ -108,18 +107,17 @@ def _generate(root: NbgraderRoot, source_directory: str, rendered, config: Gradi
     return root.release_dir()
 
 
-def build_release(course: CourseFolder, config: GradingConfig, variant: str | None = None,
-                  profile: str | None = None) -> Path:
+def build_release(course: CourseFolder, config: GradingConfig, profile: Profile, variant: str | None = None) -> Path:
     """`alexnet-lab release`: render the course's master and write `release/<variant>/<assignment>/`.
 
     nbgrader's generate_assignment runs in a throwaway course root (its gradebook included: the
     course folder gets nothing but the release), and the new release replaces the variant's folder
-    only once it is whole. Defaults are the config's (course.default_variant,
-    course.default_profile), never the shell's $ALEXNET_LAB_PROFILE, so the committed release is
-    reproducible anywhere.
+    only once it is whole. `profile` is the one the release trains; the CLI's default is the
+    config's course.default_profile (as course.default_variant is the variant's), never the shell's
+    $ALEXNET_LAB_PROFILE, so the committed release is reproducible anywhere.
     """
     variant = resolve_variant(variant, config)
-    rendered = render_master(variant, resolve_profile(profile, config), master=course.master, config=config)
+    rendered = render_master(variant, profile, master=course.master, config=config)
     target = course.release_dir(variant)
     target.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(prefix="alexnet-lab-release-") as scratch:
@@ -145,11 +143,11 @@ def release_stamp(notebook: Path) -> dict:
     return stamp if isinstance(stamp, dict) else {}
 
 
-def released_profile(course: CourseFolder, config: GradingConfig, chosen: str | None = None,
-                     check_settings: bool = True) -> str | None:
-    """The profile to grade with, by the rule every command follows: the one told (`chosen`:
-    --profile, or $ALEXNET_LAB_PROFILE), else the one the course's releases stamped, else None
-    (the course default).
+def grading_profile_name(course: CourseFolder, config: GradingConfig, chosen: str | None = None,
+                         check_settings: bool = True) -> str | None:
+    """The name of the profile to grade with, by the rule every command follows: the one told
+    (`chosen`: --profile, or $ALEXNET_LAB_PROFILE), else the one the course's releases stamped, else
+    None (the course default); `autograder.config.select_profile` resolves it.
 
     ConfigError (one line) when releases of different variants trained different profiles and
     none was told, or (`check_settings`) when the chosen profile's training settings in the config
@@ -193,19 +191,17 @@ def _shown(path: Path, course: CourseFolder) -> str:
 GRADING_VARIANT = "local"
 
 
-def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: str | None = None) -> Path:
+def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: Profile) -> Path:
     """Make `nbgrader_root` an nbgrader course root holding the assignment in the gradebook
     `config.gradebook.url` names (empty: the root's own SQLite file); return that file's path.
 
     Idempotent: when the gradebook already holds this exact rendering, nothing is regenerated (safe
     while submissions exist). A changed master is registered again when its cells are the same; a
     master whose cells were added or removed after submissions were recorded raises ReleaseError.
-    `profile` None means the active profile ($ALEXNET_LAB_PROFILE, else the course default).
     """
     root = NbgraderRoot(Path(nbgrader_root).resolve(), config.course, config.gradebook.url)
     root.root.mkdir(parents=True, exist_ok=True)
-    chosen = select_profile(config, profile)
-    rendered = render_master(resolve_variant(GRADING_VARIANT, config), chosen, master=master, config=config)
+    rendered = render_master(resolve_variant(GRADING_VARIANT, config), profile, master=master, config=config)
     write_nbgrader_config(root, config)
 
     source = root.source_notebook()

@@ -33,7 +33,7 @@ from nbformat import NotebookNode
 
 from alexnet_core.contract import answer_cell, grade_id, question_labels
 from alexnet_core.profiles import recipe_fields
-from autograder.config import select_profile, with_questions
+from autograder.config import with_questions
 from autograder.course import FIGURES_DIR
 from autograder.errors import ConfigError, RenderError
 from grading_config import GradingConfig, Points, Profile
@@ -48,14 +48,6 @@ def resolve_variant(variant: str | None, config: GradingConfig) -> str:
         valid = ", ".join(config.course.variants)
         raise ConfigError(f"Unknown variant {chosen!r}. Valid variants: {valid} (grading_config.Course.variants).")
     return chosen
-
-
-def resolve_profile(profile, config: GradingConfig) -> Profile:
-    """A Profile from a name, a Profile, or None (the course default, not $ALEXNET_LAB_PROFILE:
-    what a release says must not depend on the shell that built it)."""
-    if isinstance(profile, Profile):
-        return profile
-    return select_profile(config, profile)
 
 
 def _cell_name(cell: NotebookNode, index: int) -> str:
@@ -132,18 +124,20 @@ def _grade_points(cell: NotebookNode, points: Points) -> float | None:
 
 def render_master(
     variant: str | None,
-    profile,
+    profile: Profile,
     *,
     master: Path,
     config: GradingConfig,
 ) -> NotebookNode:
-    """The nbgrader source notebook for `variant` and `profile` (names, or None for the defaults).
+    """The nbgrader source notebook for `variant` (a name, or None for the course default) and
+    `profile` (resolved by the caller: `autograder.config.select_profile`).
 
     Raises RenderError naming the cell for an undefined variable, a Jinja syntax error, a missing
     figure or a grade cell whose points grading_config does not define.
     """
+    if not isinstance(profile, Profile):  # a name: the caller resolves it, once (select_profile)
+        raise TypeError(f"render_master takes a resolved Profile, not {profile!r}")
     variant = resolve_variant(variant, config)
-    chosen = resolve_profile(profile, config)
     master = Path(master)
     try:
         nb = nbformat.read(str(master), as_version=4)
@@ -157,7 +151,7 @@ def render_master(
     config = with_questions(config, labels, str(master))
     points = config.points
     total = sum(points.questions.values()) + sum(points.checks().values())
-    context = {"variant": variant, "profile": chosen, "recipe": recipe_expression(chosen), "course": config.course,
+    context = {"variant": variant, "profile": profile, "recipe": recipe_expression(profile), "course": config.course,
                "points": points, "total_points": total, "identity": config.identity}
     # trim/lstrip blocks: a `{% if %}` line leaves no blank line behind in code cells.
     env = jinja2.Environment(undefined=jinja2.StrictUndefined, trim_blocks=True, lstrip_blocks=True,
@@ -196,10 +190,10 @@ def render_master(
     nb.metadata["alexnet_lab"] = {
         "assignment": config.course.assignment,
         "variant": variant,
-        "profile": chosen.name,
+        "profile": profile.name,
         # The training settings the notebook runs (also written into its imports cell): `grade`
         # and the student's check judge the run by them.
-        "recipe": recipe_fields(chosen),
+        "recipe": recipe_fields(profile),
         "questions": list(labels),
         # What the student's own check needs to judge answers as the grader will.
         "min_answer_chars": config.points.min_answer_chars,

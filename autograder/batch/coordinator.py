@@ -17,12 +17,12 @@ from tqdm import tqdm
 
 from autograder import database
 from autograder.authoring.reference import load_reference
-from autograder.authoring.release import register, released_profile
+from autograder.authoring.release import register
 from autograder.batch import crosscheck
 from autograder.batch.collect import Collection, collect, load_roster, roster_from_gradebook
 from autograder.batch.pool import make_pool
 from autograder.batch.record import Recorder
-from autograder.config import for_master, select_profile
+from autograder.config import for_master
 from autograder.course import CourseFolder, OutputFolder
 from autograder.errors import SubmissionError
 from autograder.files import exclusive_lock, remove_partial_writes
@@ -192,25 +192,26 @@ def grade(
     out: Path,
     course: CourseFolder,
     config: GradingConfig,
-    profile: str | None = None,
+    profile: Profile,
     runners: int | None = None,
     backend: str | None = None,
     address: str | None = None,
     regrade: bool = False,
     roster: Path | None = None,
 ) -> BatchSummary:
-    """Grade every submission in `inputs` into `out`; resumable. Returns the batch's summary."""
+    """Grade every submission in `inputs` into `out` with `profile` (the CLI's choice:
+    `authoring.release.grading_profile_name`, resolved by `config.select_profile`); resumable.
+    Returns the batch's summary."""
     started = time.monotonic()
     config = for_master(config, course.master)  # the master's questions, the config's points
-    prof = select_profile(config, released_profile(course, config, profile))
-    reference = load_reference(course, prof)  # no envelope for this profile: say so now, before any work
+    reference = load_reference(course, profile)  # no envelope for this profile: say so now, before any work
     out = OutputFolder.of(Path(out), config)
     out.work.mkdir(parents=True, exist_ok=True)
     # One coordinator per output folder: a second one would write the same gradebook and files.
     # One command at a time writes OUT: a second grade, or an export, says which command holds it.
     with exclusive_lock(out.lock, f"{out.root} is in use by another command", holder=GRADE_HOLDER):
         database.claim(out.nbgrader)  # the gradebook OUT was graded into, reachable: else nothing runs
-        return _grade_locked(inputs, out, course, config, prof, reference, runners, backend, address,
+        return _grade_locked(inputs, out, course, config, profile, reference, runners, backend, address,
                              regrade, roster, started)
 
 
@@ -220,7 +221,7 @@ def _grade_locked(inputs, out: OutputFolder, course: CourseFolder, config: Gradi
     for leftover in (out.scratch, out.jobs):  # a killed run's scratch: nobody else's notebook stays behind
         shutil.rmtree(leftover, ignore_errors=True)
     # A fresh OUT needs no registration step: the nbgrader course root is made here.
-    register(out.nbgrader.root, course.master, config, prof.name)
+    register(out.nbgrader.root, course.master, config, prof)
 
     collection = _collect([Path(p) for p in inputs], out, roster, config)
     recorder = Recorder(out, config, course.master)

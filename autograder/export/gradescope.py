@@ -41,7 +41,7 @@ from autograder.database import mask
 from autograder.errors import LabError
 from autograder.files import atomic_write
 from autograder.reports import feedback
-from grading_config import Course, GradingConfig
+from grading_config import Course, GradingConfig, Profile
 
 ROOT_ENV = "ALEXNET_LAB_AUTOGRADER_ROOT"
 DEFAULT_ROOT = Path("/autograder")
@@ -94,19 +94,19 @@ def _course_files(course: CourseFolder) -> list[tuple[Path, str]]:
     return files
 
 
-def build_kit(course: CourseFolder, config: GradingConfig, profile: str, target: Path,
+def build_kit(course: CourseFolder, config: GradingConfig, profile: Profile, target: Path,
               config_file: Path | None = None) -> Path:
-    """The zip to upload as the assignment's autograder; `config_file`: the course's settings file
-    (shipped as the kit course's alexnet-lab.toml, so grading there reads the same settings)."""
-    if profile not in config.profiles:
-        raise LabError(f"no profile {profile!r}; the profiles are {', '.join(sorted(config.profiles))}")
-    if not course.envelope(profile).is_file():
-        raise LabError(f"{course.envelope(profile)}: no reference envelope for profile {profile!r}, so the kit could "
-                       f"not grade; build it first: alexnet-lab reference --profile {profile}")
+    """The zip to upload as the assignment's autograder, grading with `profile` (one of the config's,
+    resolved by the CLI); `config_file`: the course's settings file (shipped as the kit course's
+    alexnet-lab.toml, so grading there reads the same settings)."""
+    name = profile.name
+    if not course.envelope(name).is_file():
+        raise LabError(f"{course.envelope(name)}: no reference envelope for profile {name!r}, so the kit could "
+                       f"not grade; build it first: alexnet-lab reference --profile {name}")
     if mask(config.gradebook.url) != config.gradebook.url:  # the settings file goes into the zip
         raise LabError(f"{config_file or 'the settings'}: gradebook.url holds the gradebook's password, which the "
                        "kit would upload to Gradescope; take it out of the URL (PGPASSWORD or ~/.pgpass hold it)")
-    kit = {"profile": profile, "synthetic": bool(config.profiles[profile].synthetic),
+    kit = {"profile": name, "synthetic": bool(profile.synthetic),
            "assignment": config.course.assignment, "notebook": config.course.notebook}
     target = Path(target)
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -111,12 +111,13 @@ def _source_cells(path: Path) -> dict[str | None, list]:
     return {grade_id(c): list((c.get("metadata") or {}).get("tags") or []) for c in nb.get("cells", [])}
 
 
-def _release_sources(master: Path, variant: str, profile: str, config: GradingConfig) -> dict[str, str] | None:
-    """grade_id -> source as students received it (hidden tests removed), for one variant/profile."""
-    key = (str(master), master.stat().st_mtime_ns, variant, profile, repr(config))
+def _release_sources(master: Path, variant: str, profile_name: str, config: GradingConfig) -> dict[str, str] | None:
+    """grade_id -> source as students received it (hidden tests removed), for one variant and one
+    profile of the config (by name)."""
+    key = (str(master), master.stat().st_mtime_ns, variant, profile_name, repr(config))
     if key not in _RELEASES:
         try:
-            nb = render_master(variant, profile, master=master, config=config)
+            nb = render_master(variant, config.profiles[profile_name], master=master, config=config)
         except LabError:  # unknown variant/profile in edited metadata: no release to compare with
             _RELEASES[key] = None
         else:

@@ -15,6 +15,7 @@ import pytest
 from classes import all_answers, fixed_seed, prose
 
 from autograder.batch.coordinator import grade
+from autograder.config import select_profile
 from autograder.sample_class import answer, inflate_trajectory
 
 
@@ -47,5 +48,5 @@ def class_folder(tmp_path_factory, executed) -> Path:
 def graded_class(tmp_path_factory, class_folder, course, config):
     """The class graded once by the local pool with two runners: (output folder, summary)."""
     out = tmp_path_factory.mktemp("graded") / "out"
-    summary = grade([class_folder], out, course, fixed_seed(config), profile="smoke", runners=2)
+    summary = grade([class_folder], out, course, fixed_seed(config), profile=select_profile(config, "smoke"), runners=2)
     return out, summary

@@ -33,6 +33,7 @@ from nbgrader.api import Gradebook
 
 from alexnet_core.contract import PLACEHOLDER
 from autograder.batch.coordinator import grade
+from autograder.config import select_profile
 from autograder.sample_class import answer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
@@ -61,7 +62,7 @@ def graded(tmp_path_factory, executed, course, config):
     (folder / "roster.csv").write_text(ROSTER)
     out = folder / "out"
     late = dataclasses.replace(config, late=dataclasses.replace(config.late, due=DUE))
-    grade([folder / "submissions.zip", folder / "submitted"], out, course, late, profile="smoke", runners=2,
+    grade([folder / "submissions.zip", folder / "submitted"], out, course, late, profile=select_profile(late, "smoke"), runners=2,
           roster=folder / "roster.csv")
     return out
 

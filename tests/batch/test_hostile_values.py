@@ -30,6 +30,7 @@ from nbgrader.server_extensions.formgrader import handlers as formgrader_handler
 from alexnet_core.contract import PLOT_MIME, TRAJECTORY_MIME
 from autograder.batch.collect import collect, load_roster
 from autograder.batch.coordinator import grade
+from autograder.config import select_profile
 from autograder.export.final import enter_manual_grade, export
 from autograder.reports import inert
 from autograder.sample_class import answer, answer_cells, cell
@@ -279,7 +280,7 @@ def test_the_lms_files_list_each_id_once_with_its_own_students_grade(tmp_path, c
         zf.writestr("11-22 - Cyd Brown - Mar 99, 20266 25:61 PM/bobb_LATE_1002_5002_alexnet.ipynb", refused)
         zf.writestr("index.html", "<html></html>")
     out = tmp_path / "out"
-    summary = grade([canvas, brightspace], out, course, config, profile="smoke", runners=1)
+    summary = grade([canvas, brightspace], out, course, config, profile=select_profile(config, "smoke"), runners=1)
     assert summary.failed == 3, summary
     for sid, points in (("1001", 1.0), ("1002", 2.0), ("cyd_brown", 0.5)):
         enter_manual_grade(out, config, sid, "Q1", points)

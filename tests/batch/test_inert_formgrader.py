@@ -23,6 +23,7 @@ from nbgrader.server_extensions.formgrader import handlers as formgrader_handler
 
 from alexnet_core.contract import QUESTIONS
 from autograder.batch.coordinator import grade
+from autograder.config import select_profile
 from autograder.reports import inert
 from autograder.sample_class import answer, answer_cells
 
@@ -74,7 +75,7 @@ def graded(tmp_path_factory, executed, course, config):
     nbformat.write(mallory, str(folder / "mallory.ipynb"))
     nbformat.write(answer(executed, all_answers("paula")), str(folder / "paula.ipynb"))
     out = tmp_path_factory.mktemp("hostile_graded") / "out"
-    summary = grade([folder], out, course, config, profile="smoke", runners=1)
+    summary = grade([folder], out, course, config, profile=select_profile(config, "smoke"), runners=1)
     assert summary.graded == 2, summary
     return out
 

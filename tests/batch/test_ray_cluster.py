@@ -11,6 +11,8 @@ from pathlib import Path
 import pytest
 from classes import fixed_seed, kill, processes_matching
 
+from autograder.config import select_profile
+
 RAY = str(Path(sys.executable).parent / "ray")
 COMPARED = ["status", "total", "max_total", "trajectory", "evidence", "kernel_plots",
             "Q1", "Q2", "Q3a", "Q3b", "Q3c", "Q4a", "Q4b"]
@@ -61,7 +63,7 @@ def test_ray_cluster_grades_like_the_local_pool(tmp_path, ray_cluster, class_fol
 
     local_out, _ = graded_class
     inputs = [class_folder / "alice.ipynb", class_folder / "carol.ipynb"]
-    summary = grade(inputs, tmp_path / "out", course, fixed_seed(config), profile="smoke", backend="ray",
+    summary = grade(inputs, tmp_path / "out", course, fixed_seed(config), profile=select_profile(config, "smoke"), backend="ray",
                     address=ray_cluster)
     assert not ray.is_initialized()  # the coordinator disconnects when done
     assert summary.graded == 2 and summary.failed == 0

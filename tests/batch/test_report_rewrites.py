@@ -14,7 +14,7 @@ import pytest
 
 from autograder.authoring.release import register
 from autograder.batch.record import Recorder
-from autograder.config import for_master
+from autograder.config import for_master, select_profile
 from autograder.course import OutputFolder
 from autograder.submission.results import Answer, CheckResult, SubmissionResult
 
@@ -38,7 +38,7 @@ def _rows(out: OutputFolder) -> list[str]:
 def registered(tmp_path_factory, course, config):
     config = for_master(config, course.master)
     out = OutputFolder(tmp_path_factory.mktemp("rewrites") / "out", config.course)
-    register(out.nbgrader.root, course.master, config, "smoke")
+    register(out.nbgrader.root, course.master, config, select_profile(config, "smoke"))
     return out, config
 
 

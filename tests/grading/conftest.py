@@ -15,6 +15,7 @@ import pytest
 from alexnet_core.contract import TRAJECTORY_MIME
 from autograder.authoring.reference import load_reference
 from autograder.authoring.release import register
+from autograder.config import select_profile
 from autograder.course import NbgraderRoot
 from autograder.sample_class import type_id
 from autograder.submission.job import Job, run_job
@@ -27,7 +28,7 @@ HAND_EDITED = [9.9, 40.0, 60.0, 70.0, 80.0, 90.0]
 def course_root(tmp_path_factory, course, config) -> Path:
     """An nbgrader course root with the assignment registered (what `grade` makes itself)."""
     root = tmp_path_factory.mktemp("course")
-    register(root, course.master, config, profile="smoke")
+    register(root, course.master, config, profile=select_profile(config, "smoke"))
     return root
 
 

@@ -8,6 +8,7 @@ import notebooks
 import pytest
 from notebooks import CONFIG, REPO
 
+from autograder.config import select_profile
 from autograder.course import NbgraderRoot
 from autograder.errors import SubmissionError
 from autograder.submission.sanitise import prepare
@@ -257,7 +258,7 @@ def test_points_changed_after_the_release_flag_nobody(tmp_path, release_nb):
     points = dataclasses.replace(CONFIG.points, questions={**CONFIG.points.questions, "Q1": 5}, trajectory=6)
     later = dataclasses.replace(CONFIG, points=points)
     root = tmp_path / "course"
-    register(root, MASTER, later, profile="smoke")
+    register(root, MASTER, later, profile=select_profile(later, "smoke"))
     smoke = later.profiles["smoke"]
     prepared = _prepare(tmp_path, root, smoke, type_id(notebooks.answer_all(release_nb), "student"), config=later)
     assert prepared.flags == []

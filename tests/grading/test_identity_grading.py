@@ -16,6 +16,7 @@ from alexnet_core.contract import TRAJECTORY_MIME, read_kernel_plots
 from alexnet_core.identity import derive_seed
 from autograder.batch.coordinator import grade
 from autograder.batch.record import load_done
+from autograder.config import select_profile
 from autograder.sample_class import ANSWERS, answer, before_training, execute_release, with_own_q3a
 
 AUTOMATIC = CONFIG.points.trajectory + CONFIG.points.evidence + CONFIG.points.kernel_plots
@@ -56,7 +57,7 @@ def graded(tmp_path_factory, runs, course, config):
     for sid, nb in {"ada": ada, "ben": ben, "cal": cal, "dora": dora}.items():
         nbformat.write(nb, str(folder / f"{sid}.ipynb"))
     out = tmp_path_factory.mktemp("identity-graded") / "out"
-    grade([folder], out, course, config, profile="smoke", runners=2)
+    grade([folder], out, course, config, profile=select_profile(config, "smoke"), runners=2)
     return load_done(out), out
 
 

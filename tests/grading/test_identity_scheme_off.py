@@ -8,6 +8,7 @@ import pytest
 
 from autograder.authoring.release import register
 from autograder.authoring.render import render_master
+from autograder.config import select_profile
 from autograder.course import NbgraderRoot
 from autograder.sample_class import type_id
 from autograder.submission.sanitise import prepare
@@ -19,7 +20,7 @@ def off(config):
 
 
 def test_the_release_of_a_fixed_seed_course_says_so(off, course):
-    nb = render_master("local", "smoke", master=course.master, config=off)
+    nb = render_master("local", select_profile(off, "smoke"), master=course.master, config=off)
     assert nb.metadata.alexnet_lab["per_student_seeds"] is False
     assert "per_student=False" in notebooks.cell_by_id(nb, "imports").source
     assert "everyone trains with the same fixed seed" in notebooks.cell_by_id(nb, "student_id_text").source
@@ -27,7 +28,7 @@ def test_the_release_of_a_fixed_seed_course_says_so(off, course):
 
 def test_the_grader_runs_the_fixed_seed_and_ignores_the_typed_id(off, course, smoke, tmp_path):
     root = tmp_path / "course"
-    register(root, course.master, off, profile="smoke")
+    register(root, course.master, off, profile=select_profile(off, "smoke"))
     nb = type_id(notebooks.answer_all(nbformat.read(str(notebooks.release_path()), as_version=4)), "someone-else")
     path = tmp_path / "ada.ipynb"
     nbformat.write(nb, str(path))

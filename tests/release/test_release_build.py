@@ -2,18 +2,16 @@
 import shutil
 
 import nbformat
+import notebooks
 import pytest
 from nbgrader.api import Gradebook
-
-import notebooks
-from autograder.cli import main
-from autograder.errors import ReleaseError
-from autograder.authoring.release import build_release, register
-
-
 from notebooks import CONFIG, REPO
 
+from autograder.authoring.release import build_release, register
+from autograder.cli import main
+from autograder.config import select_profile
 from autograder.course import CourseFolder
+from autograder.errors import ReleaseError
 
 COURSE = CONFIG.course
 MASTER = CourseFolder(REPO, COURSE).master
@@ -23,7 +21,7 @@ def test_release_rebuilds_the_committed_release_exactly(tmp_path):
     # A copy of the course's source/ in a scratch root: the test never rewrites the repository.
     shutil.copytree(MASTER.parent, tmp_path / "source" / COURSE.assignment,
                     ignore=shutil.ignore_patterns("reference", "__pycache__"))
-    folder = build_release(CourseFolder(tmp_path, COURSE), CONFIG)
+    folder = build_release(CourseFolder(tmp_path, COURSE), CONFIG, select_profile(CONFIG))
     committed = notebooks.release_path().parent
     assert sorted(p.name for p in folder.iterdir()) == sorted(p.name for p in committed.iterdir())
     for built in folder.iterdir():
@@ -55,7 +53,7 @@ def _add_submission(db):
 # nbgrader's own add_submission trips SQLAlchemy autoflush warnings; they are nbgrader's, not ours.
 @pytest.mark.filterwarnings("ignore::sqlalchemy.exc.SAWarning")
 def test_register_makes_an_nbgrader_course_root(tmp_path):
-    db = register(tmp_path, MASTER, CONFIG, profile="smoke")
+    db = register(tmp_path, MASTER, CONFIG, profile=select_profile(CONFIG, "smoke"))
     assert db == tmp_path / "gradebook.db" and (tmp_path / "nbgrader_config.py").exists()
     source = nbformat.read(str(tmp_path / "source" / COURSE.assignment / f"{COURSE.notebook}.ipynb"), 4)
     assert source.metadata.alexnet_lab["variant"] == "local" and source.metadata.alexnet_lab["profile"] == "smoke"
@@ -69,11 +67,11 @@ def test_register_makes_an_nbgrader_course_root(tmp_path):
 
     # Again, with a submission already recorded: no error, nothing lost.
     _add_submission(db)
-    assert register(tmp_path, MASTER, CONFIG, profile="smoke") == db
+    assert register(tmp_path, MASTER, CONFIG, profile=select_profile(CONFIG, "smoke")) == db
     with Gradebook(f"sqlite:///{db}", COURSE.course_id) as gb:
         assert len(gb.find_assignment(COURSE.assignment).submissions) == 1
     # The same cells under another profile (only markdown differs) may be registered over it.
-    register(tmp_path, MASTER, CONFIG, profile="full")
+    register(tmp_path, MASTER, CONFIG, profile=select_profile(CONFIG, "full"))
     with Gradebook(f"sqlite:///{db}", COURSE.course_id) as gb:
         assert len(gb.find_assignment(COURSE.assignment).submissions) == 1
 
@@ -85,7 +83,7 @@ def test_register_makes_an_nbgrader_course_root(tmp_path):
     nb.cells = [c for c in nb.cells if c.get("id") not in ("question_q4b", "answer_q4b")]
     nbformat.write(nb, str(changed))
     with pytest.raises(ReleaseError, match="submission"):
-        register(tmp_path, changed, CONFIG, profile="smoke")
+        register(tmp_path, changed, CONFIG, profile=select_profile(CONFIG, "smoke"))
 
 
 @pytest.mark.parametrize("argv, reason", [

@@ -9,9 +9,11 @@ from notebooks import CONFIG, REPO
 
 from alexnet_core.profiles import recipe_fields
 from autograder.authoring.render import render_master, rubric_notes
+from autograder.config import select_profile
 from autograder.errors import RenderError
 
 MASTER = REPO / "source" / "alexnet" / "alexnet.ipynb"
+FULL, SMOKE = select_profile(CONFIG, "full"), select_profile(CONFIG, "smoke")
 CODE_IDS = ["setup", "imports", "dog_photo", "pixels", "load_alexnet", "predict", "pretrained_kernels",
             "softmax_output", "prediction_heatmap", "load_mini", "architecture", "untrained_kernels",
             "cifar_samples", "train", "trained_kernels", "self_check"]
@@ -25,7 +27,7 @@ def grade_ids(nb):
 
 @pytest.mark.parametrize("variant", CONFIG.course.variants)
 def test_each_variant_renders_every_contract_cell_without_template_text(variant):
-    nb = render_master(variant, "full", master=MASTER, config=CONFIG)
+    nb = render_master(variant, FULL, master=MASTER, config=CONFIG)
     ids = grade_ids(nb)
     expected = CODE_IDS + CHECK_IDS + [f"answer_{q.lower()}" for q in LABELS] + [f"question_{q.lower()}" for q in LABELS]
     assert not [i for i in expected if i not in ids]
@@ -42,7 +44,7 @@ def test_each_variant_renders_every_contract_cell_without_template_text(variant)
 
 
 def test_variants_share_cells_and_differ_in_setup():
-    colab, local = render_master("colab", "full", master=MASTER, config=CONFIG), render_master("local", "full", master=MASTER, config=CONFIG)
+    colab, local = render_master("colab", FULL, master=MASTER, config=CONFIG), render_master("local", FULL, master=MASTER, config=CONFIG)
     # Same grade ids in the same order: a submission of either variant is graded against one gradebook.
     assert grade_ids(colab) == grade_ids(local)
     setup = {v: next(c for c in nb.cells if c.metadata.get("nbgrader", {}).get("grade_id") == "setup").source
@@ -52,7 +54,7 @@ def test_variants_share_cells_and_differ_in_setup():
 
 
 def test_profile_reaches_markdown_and_the_recipe_the_notebook_trains():
-    full, smoke = render_master("local", "full", master=MASTER, config=CONFIG), render_master("local", "smoke", master=MASTER, config=CONFIG)
+    full, smoke = render_master("local", FULL, master=MASTER, config=CONFIG), render_master("local", SMOKE, master=MASTER, config=CONFIG)
     code = lambda nb: {c.get("id"): c.source for c in nb.cells if c.cell_type == "code"}  # noqa: E731
     # Only the imports cell differs: it hands the release's recipe to the library, so the notebook
     # trains what its text says without any environment variable.
@@ -79,34 +81,34 @@ def _master_with(tmp_path, cell_id, extra):
 def test_undefined_variable_is_an_error_naming_variable_and_cell(tmp_path):
     master = _master_with(tmp_path, "train_text", "\nWe train for {{ epochz }} epochs.")
     with pytest.raises(RenderError) as err:
-        render_master("colab", "full", master=master, config=CONFIG)
+        render_master("colab", FULL, master=master, config=CONFIG)
     assert "'epochz'" in str(err.value) and "train_text" in str(err.value)
 
 
 def test_undefined_attribute_is_an_error_naming_it(tmp_path):
     master = _master_with(tmp_path, "load_text", "\n{{ profile.epochz }}")
     with pytest.raises(RenderError) as err:
-        render_master("local", "full", master=master, config=CONFIG)
+        render_master("local", FULL, master=master, config=CONFIG)
     assert "epochz" in str(err.value) and "load_text" in str(err.value)
 
 
 def test_unknown_variant_lists_the_valid_ones():
     with pytest.raises(ValueError) as err:
-        render_master("kaggle", "full", master=MASTER, config=CONFIG)
+        render_master("kaggle", FULL, master=MASTER, config=CONFIG)
     assert "colab" in str(err.value) and "local" in str(err.value)
 
 
 def test_rubric_notes_stay_in_the_master():
     notes = rubric_notes(MASTER)
     assert sorted(notes) == sorted(LABELS) and all(len(t) > 50 for t in notes.values())
-    text = json.dumps(render_master("colab", "full", master=MASTER, config=CONFIG))
+    text = json.dumps(render_master("colab", FULL, master=MASTER, config=CONFIG))
     assert "rubric" not in text
     for note in notes.values():
         assert note[:60] not in text
 
 
 def test_points_come_from_grading_config():
-    nb = render_master("colab", "full", master=MASTER, config=CONFIG)
+    nb = render_master("colab", FULL, master=MASTER, config=CONFIG)
     points = {c.metadata.nbgrader.grade_id: c.metadata.nbgrader.points for c in nb.cells
               if c.metadata.get("nbgrader", {}).get("grade")}
     p = CONFIG.points
@@ -116,7 +118,7 @@ def test_points_come_from_grading_config():
 
 
 def test_figures_are_embedded_so_the_notebook_works_offline():
-    nb = render_master("colab", "full", master=MASTER, config=CONFIG)
+    nb = render_master("colab", FULL, master=MASTER, config=CONFIG)
     embedded = {name: data for c in nb.cells for name, data in c.get("attachments", {}).items()}
     assert {"ilsvrc.png", "convolution.png", "layers.png", "alexnet_architecture.png"} <= set(embedded)
     for data in embedded.values():
