@@ -4,8 +4,10 @@ Grouped by job, in the order of the data flow (ARCHITECTURE.md): `authoring/` (r
 reference), `submission/` (read, evidence, sanitise, execute, scoring, job), `batch/` (collect,
 coordinator, pool, record), `reports/` (the class report, feedback, inert copies), `manual/` (the
 TAs' grading of written answers: rubric, answer groups, the grading page), `export/` (final grades,
-LMS files, formgrader). Runners return results; only the coordinator (`batch/coordinator.py`)
-writes the automatic grades and the files a TA reads; TAs' grades go through nbgrader's gradebook.
+LMS files, formgrader), and apart from grading, `demo/` (`alexnet-lab demo` and the sample classes
+the tests and benchmarks build). Runners return results; only the coordinator
+(`batch/coordinator.py`) writes the automatic grades and the files a TA reads; TAs' grades go
+through nbgrader's gradebook.
 """
 
 import sys as _sys

@@ -40,13 +40,13 @@ from pathlib import Path
 import nbformat
 
 from alexnet_core import synthetic
-from autograder import sample_class
 from autograder.authoring.release import register
 from autograder.batch.pool import visible_gpus
 from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
+from autograder.demo import sample_class
+from autograder.demo.student_view import student_view
 from autograder.submission.gpu import nvidia_smi
-from autograder.submission.student_view import student_view
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = load_config().config

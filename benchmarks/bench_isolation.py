@@ -27,8 +27,8 @@ os.environ.setdefault("ALEXNET_LAB_PROFILE", "smoke")
 from notebooks import CONFIG, code_notebook  # noqa: E402
 
 from autograder.batch.pool import slot_cpus  # noqa: E402
+from autograder.demo.student_view import student_view  # noqa: E402
 from autograder.submission import execute as run  # noqa: E402
-from autograder.submission.student_view import student_view  # noqa: E402
 
 LIMITS = dataclasses.replace(CONFIG.limits, run_extra_code=True)
 PROFILE = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=300, notebook_timeout_s=300)

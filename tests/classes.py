@@ -1,6 +1,6 @@
 """Answers of their own for test students, and the processes the batch tests start and stop.
 
-Sample notebooks themselves come from `autograder.sample_class`, the builder the demo and the
+Sample notebooks themselves come from `autograder.demo.sample_class`, the builder the demo and the
 benchmarks use too; what is here is only what a test needs beyond it.
 """
 from __future__ import annotations

@@ -22,10 +22,10 @@ from nbclient import NotebookClient
 from nbformat import NotebookNode
 
 from alexnet_core.contract import QUESTIONS, grade_id
-from autograder import sample_class
 from autograder.authoring.render import render_master
 from autograder.config import load_config, select_profile
 from autograder.course import CourseFolder
+from autograder.demo import sample_class
 
 REPO = Path(__file__).resolve().parent.parent
 CONFIG = load_config().config

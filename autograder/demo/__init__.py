@@ -1,5 +1,10 @@
 """`alexnet-lab demo`: the project's story end to end on the embedded defaults (smoke profile).
 
+The demo's scaffolding lives in this package, on the top floor, apart from the grader it drives:
+`sample_class.py` (the one builder of sample submissions: the demo, the tests and the benchmarks
+use it), `export.py` (manual grades through nbgrader's API, then the export) and `student_view.py`
+(what a student sees of a run, to compare two runs). Grading imports none of it.
+
 Two halves. `training_demo`: build the synthetic smoke data if missing, train AlexNet-mini on it,
 and write what a student would see (sample grid, kernels before and after training, the
 trajectory record). `sample_class.class_demo`: build the release, run it as two honest students
@@ -20,7 +25,8 @@ from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV, recipe_to_json
 from alexnet_core.synthetic import ensure_synthetic
 from autograder.config import select_profile
 from autograder.course import CourseFolder
-from autograder.sample_class import DEMO_PROFILE, class_demo
+from autograder.demo.export import demo_export
+from autograder.demo.sample_class import DEMO_PROFILE, class_demo
 from grading_config import GradingConfig
 
 
@@ -69,6 +75,4 @@ def run_demo(out: Path, course: CourseFolder, config: GradingConfig) -> None:
     report = class_demo(out, course, config)
     print("\n== the TA's last step: a manual grade (nbgrader's API; a TA uses `alexnet-lab formgrader`), then "
           "`alexnet-lab export`")
-    from autograder.export.final import demo_export
-
     demo_export(Path(report).parent, config)

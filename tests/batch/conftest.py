@@ -1,7 +1,7 @@
 """Shared, expensive fixtures of the batch tests: one executed submission, one graded class.
 
 The release is executed once per session (tests/notebooks.py); every student here is a copy of
-that run with other answers or edited outputs (autograder.sample_class), so the suite pays for the
+that run with other answers or edited outputs (autograder.demo.sample_class), so the suite pays for the
 grading runs only.
 """
 from __future__ import annotations
@@ -16,7 +16,7 @@ from classes import all_answers, fixed_seed, prose
 
 from autograder.batch.coordinator import grade
 from autograder.config import select_profile
-from autograder.sample_class import answer, inflate_trajectory
+from autograder.demo.sample_class import answer, inflate_trajectory
 
 
 @pytest.fixture(scope="session")

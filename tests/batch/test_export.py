@@ -34,7 +34,7 @@ from nbgrader.api import Gradebook
 from alexnet_core.contract import PLACEHOLDER
 from autograder.batch.coordinator import grade
 from autograder.config import select_profile
-from autograder.sample_class import answer
+from autograder.demo.sample_class import answer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 
@@ -379,7 +379,7 @@ def test_formgrader_command_serves_formgrader_and_stops_on_sigterm(out):
 
 
 def test_the_demo_tail_enters_one_grade_through_nbgraders_api_and_exports(out, config, capsys):
-    from autograder.export.final import demo_export
+    from autograder.demo.export import demo_export
 
     demo_export(out, config)
     printed = capsys.readouterr().out

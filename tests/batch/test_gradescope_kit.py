@@ -15,8 +15,8 @@ import nbformat
 import pytest
 from classes import REPO, all_answers, cli_command
 
+from autograder.demo.sample_class import answer
 from autograder.export.gradescope import ROOT_ENV
-from autograder.sample_class import answer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -31,9 +31,10 @@ from alexnet_core.contract import PLOT_MIME, TRAJECTORY_MIME
 from autograder.batch.collect import collect, load_roster
 from autograder.batch.coordinator import grade
 from autograder.config import select_profile
-from autograder.export.final import enter_manual_grade, export
+from autograder.demo.export import enter_manual_grade
+from autograder.demo.sample_class import answer, answer_cells, cell
+from autograder.export.final import export
 from autograder.reports import inert
-from autograder.sample_class import answer, answer_cells, cell
 from autograder.sources import canvas_match, lateness_of, lms_id_from_source, parse_time
 
 ASSIGNMENT = "alexnet"

@@ -24,8 +24,8 @@ from nbgrader.server_extensions.formgrader import handlers as formgrader_handler
 from alexnet_core.contract import QUESTIONS
 from autograder.batch.coordinator import grade
 from autograder.config import select_profile
+from autograder.demo.sample_class import answer, answer_cells
 from autograder.reports import inert
-from autograder.sample_class import answer, answer_cells
 
 HOSTILE = [
     "<script>alert('script')</script>",

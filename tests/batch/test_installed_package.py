@@ -20,7 +20,7 @@ import nbformat
 import pytest
 from classes import REPO
 
-from autograder.sample_class import answer
+from autograder.demo.sample_class import answer
 
 
 def _run(cmd, **kw):

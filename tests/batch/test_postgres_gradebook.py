@@ -28,8 +28,8 @@ from postgres import running_postgres
 
 from alexnet_core.contract import QUESTIONS
 from autograder.config import with_gradebook_url
+from autograder.demo.sample_class import answer
 from autograder.gradebook import Gradebook
-from autograder.sample_class import answer
 
 pytestmark = pytest.mark.filterwarnings("ignore::DeprecationWarning")
 

@@ -11,7 +11,7 @@ import json
 import nbformat
 from classes import all_answers, kill, log_of, processes_matching, start_coordinator, wait_for
 
-from autograder.sample_class import answer
+from autograder.demo.sample_class import answer
 
 
 def _csv_ids(out):

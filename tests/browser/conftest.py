@@ -25,7 +25,7 @@ import pytest
 from browser_ta import DOWNLOAD, REPO, ROSTER, SERVER_START_S, SERVER_STOP_S, STUDENTS, grade_class
 from classes import all_answers, cli_command, kill, processes_matching
 
-from autograder.sample_class import answer
+from autograder.demo.sample_class import answer
 
 CHROMIUM = shutil.which("chromium")
 try:

@@ -2,9 +2,9 @@
 
 Top-level modules (config, course, files, gradebook, sources, errors, database) are the ground
 floor; then one submission (authoring, submission), the reports, the batch, the TAs' manual grading,
-the export, and the commands (cli, demo) on top. A module may import its own floor and the floors
-below it, never one above, also not inside a function (where a cycle would hide). The student floor,
-`alexnet_core`, imports nothing of the grader.
+the export, and on top the commands (cli) and the demo package (its sample classes included). A
+module may import its own floor and the floors below it, never one above, also not inside a
+function (where a cycle would hide). The student floor, `alexnet_core`, imports nothing of the grader.
 """
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
 FLOORS = {"authoring": 1, "submission": 1, "reports": 2, "batch": 3, "manual": 4, "export": 5,
-          "cli": 6, "demo": 6, "sample_class": 6}
+          "cli": 6, "demo": 6}
 
 
 def _imports(path: Path) -> list[str]:

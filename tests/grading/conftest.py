@@ -17,7 +17,7 @@ from autograder.authoring.reference import load_reference
 from autograder.authoring.release import register
 from autograder.config import select_profile
 from autograder.course import NbgraderRoot
-from autograder.sample_class import type_id
+from autograder.demo.sample_class import type_id
 from autograder.submission.job import Job, run_job
 from autograder.submission.sanitise import prepare
 

@@ -253,7 +253,7 @@ def test_points_changed_after_the_release_flag_nobody(tmp_path, release_nb):
     (and an earlier typo fix changed a locked cell's text): the notebooks hold the old values,
     which are put back from the gradebook without a flag. An edit made by hand is still flagged."""
     from autograder.authoring.release import register
-    from autograder.sample_class import type_id
+    from autograder.demo.sample_class import type_id
 
     points = dataclasses.replace(CONFIG.points, questions={**CONFIG.points.questions, "Q1": 5}, trajectory=6)
     later = dataclasses.replace(CONFIG, points=points)

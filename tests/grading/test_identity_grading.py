@@ -17,7 +17,7 @@ from alexnet_core.identity import derive_seed
 from autograder.batch.coordinator import grade
 from autograder.batch.record import load_done
 from autograder.config import select_profile
-from autograder.sample_class import ANSWERS, answer, before_training, execute_release, with_own_q3a
+from autograder.demo.sample_class import ANSWERS, answer, before_training, execute_release, with_own_q3a
 
 AUTOMATIC = CONFIG.points.trajectory + CONFIG.points.evidence + CONFIG.points.kernel_plots
 Q3A = CONFIG.points.questions["Q3a"]

@@ -10,7 +10,7 @@ from autograder.authoring.release import register
 from autograder.authoring.render import render_master
 from autograder.config import select_profile
 from autograder.course import NbgraderRoot
-from autograder.sample_class import type_id
+from autograder.demo.sample_class import type_id
 from autograder.submission.sanitise import prepare
 
 

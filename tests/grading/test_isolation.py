@@ -10,9 +10,9 @@ import pytest
 from notebooks import CONFIG, code_notebook
 
 from autograder.batch.pool import plan_slots
+from autograder.demo.student_view import student_view
 from autograder.submission import execute as run
 from autograder.submission import sandbox
-from autograder.submission.student_view import student_view
 
 SCRATCH_MB = 8
 LIMITS = dataclasses.replace(CONFIG.limits, run_extra_code=True, scratch_mb=SCRATCH_MB)

@@ -9,11 +9,11 @@ import pytest
 from notebooks import CONFIG, code_notebook
 
 from autograder.course import NbgraderRoot
+from autograder.demo.student_view import student_view
 from autograder.submission import execute as run
 from autograder.submission import kernel, sandbox, zygote
 from autograder.submission import warm as warm_start
 from autograder.submission.sanitise import prepare
-from autograder.submission.student_view import student_view
 
 LIMITS = dataclasses.replace(CONFIG.limits, run_extra_code=True)
 SMOKE = dataclasses.replace(CONFIG.profiles["smoke"], cell_timeout_s=30, notebook_timeout_s=90)

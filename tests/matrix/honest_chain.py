@@ -35,7 +35,7 @@ from alexnet_core.profiles import PROFILE_ENV, RECIPE_ENV
 from autograder.cli import main
 from autograder.config import load_config
 from autograder.course import CourseFolder, OutputFolder
-from autograder.export.final import enter_manual_grade
+from autograder.demo.export import enter_manual_grade
 
 REPO = Path(__file__).resolve().parents[2]
 MASTER_FOLDER = REPO / "source" / "alexnet"

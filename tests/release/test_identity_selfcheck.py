@@ -6,7 +6,7 @@ from notebooks import CONFIG
 from alexnet_core.contract import TRAJECTORY_MIME
 from alexnet_core.identity import ID_CELL, derive_seed
 from alexnet_core.selfcheck import Expectations, check_node, check_notebook
-from autograder.sample_class import type_id
+from autograder.demo.sample_class import type_id
 
 
 def _id_problems(report) -> list[str]:

@@ -5,12 +5,12 @@ import sys
 import time
 
 import nbformat
+import notebooks
 import pytest
 
-import notebooks
-from autograder.cli import main
-from autograder.sample_class import type_id
 from alexnet_core.selfcheck import TRAJECTORY_MIME, Expectations, check_notebook, check_this_notebook
+from autograder.cli import main
+from autograder.demo.sample_class import type_id
 
 
 def write(nb, path):
