@@ -5,7 +5,8 @@ Four passes, each over what the one before left as one unit:
 1. **identical**: the same text once case, punctuation (any script's: Unicode category P) and
    whitespace are set aside, and the placeholder removed. Compared whole, whatever the length.
 2. **near**: the duplicates pass of report.html (reports/duplicates.py's `AnswerIndex`: the LCS
-   ratio, on a bounded prefix, from `near_ratio`), its pairs joined into connected units.
+   ratio, on a bounded prefix, from `near_ratio`), here on the folded texts of step 1, its pairs
+   joined into connected units.
 3. **similar**: scikit-learn's TF-IDF on words and on character 2-4-grams (characters work where
    words do not split: CJK, emoji), cosine, times sqrt(shorter / longer) (an answer that makes
    the same point and one more, often worth more, is about twice as long: it must not pass for
