@@ -49,6 +49,15 @@ class Rule:
                 or (self.above is not None and value <= self.above)
                 or (self.maximum is not None and value > self.maximum))
 
+    def words(self) -> str | None:
+        """The values it takes, for `alexnet-lab config` ('more than 0', 'one of local, ray'); None
+        when a check function or nothing says it."""
+        if self.choices is not None:
+            return f"one of {', '.join(map(str, self.choices))}"
+        if any(v is not None for v in (self.minimum, self.above, self.maximum)):
+            return self.bounds()
+        return None
+
     def bounds(self) -> str:
         """The bounds in words ('more than 0', '0 or more', 'between 0 and 100', ...)."""
         low, high = self.minimum, self.maximum

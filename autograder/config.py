@@ -274,6 +274,8 @@ def describe(obj, prefix: str = "") -> list[str]:
         else:
             if prefix + f.name in SECRET_SETTINGS:
                 value = mask(value)
-            lines.append(f"{prefix}{f.name} = {value!r}  # {f.metadata.get('help', '')}")
+            allowed = rule_of(f).words()
+            lines.append(f"{prefix}{f.name} = {value!r}  # {f.metadata.get('help', '')}"
+                         + (f" [{allowed}]" if allowed else ""))
     return lines
 

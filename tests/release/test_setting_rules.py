@@ -6,7 +6,8 @@ import pytest
 
 import grading_config
 from alexnet_core.settings import rule_of
-from autograder.config import load_config
+from autograder.cli import main
+from autograder.config import CONFIG_ENV, load_config
 from autograder.errors import ConfigError
 
 DEFAULTS = grading_config.CONFIG
@@ -83,3 +84,14 @@ def test_every_declared_bound_and_choice_refuses_a_value_outside_it(where, f):
         load_config(defaults=broken)
     message = str(refused.value)
     assert message.startswith("grading_config.py: ") and f" {where} = " in message and "\n" not in message
+
+
+def test_config_says_the_values_each_setting_takes(capsys, monkeypatch):
+    monkeypatch.delenv(CONFIG_ENV, raising=False)
+    assert main(["config"]) == 0
+    lines = {line.split(" = ")[0]: line for line in capsys.readouterr().out.splitlines()[1:]}
+    assert lines["runners.backend"].endswith("[one of local, ray]")
+    assert lines["late.percent"].endswith("[between 0 and 100]")
+    assert lines["runners.ray_gpu_fraction"].endswith("[more than 0 and at most 1]")
+    assert lines["profiles.smoke.epochs"].endswith("[more than 0]")
+    assert lines["points.evidence"].endswith("[0 or more]")
