@@ -412,3 +412,21 @@ def test_a_gradebook_held_by_another_writer_is_a_one_line_503(formgrader, graded
     assert status == 503 and "try again" in refused["error"] and "\n" not in refused["error"], refused
     status, done = api(formgrader, "POST", f"questions/{question}/apply", body)
     assert status == 200 and done["changed"] == [sid], done
+
+
+def test_an_item_edited_by_another_ta_since_the_page_loaded_is_refused(formgrader, page):
+    question = "Q4b"
+    item = add_item(formgrader, question, title="Patterns named", points=1, comment="Names the patterns.")
+    open_page(page, formgrader, question, ta="gus")
+    status, _ = api(formgrader, "PATCH", f"questions/{question}/items/{item['id']}",
+                    {"comment": "Changed by a script.", "version": item["version"]})
+    assert status == 200
+    row = page.locator(f".item[data-item='{item['id']}']")
+    row.locator("button.edit").click()
+    row.locator("form.item-form textarea[name=comment]").fill("Gus's comment.")
+    row.locator("form.item-form button[type=submit]").click()
+    expect(page.locator("#status")).to_contain_text("was changed by", timeout=WAIT_MS)
+    # The page shows the item as it is now; the other edit is kept.
+    expect(page.locator(f".item[data-item='{item['id']}'] .comment")).to_have_text("Changed by a script.")
+    items = {i["id"]: i for i in api(formgrader, "GET", f"questions/{question}")[1]["items"]}
+    assert items[item["id"]]["comment"] == "Changed by a script."

@@ -219,19 +219,25 @@
       const number = Number(value.value);
       const body = { title: title.value, comment: comment.value, points: null, score: null };
       body[kind.value] = number;
+      if (item) body.version = item.version;  // another TA's edit since this page loaded is refused
       try {
         if (item) {
           const done = await call("PATCH", `${API}/${q()}/items/${encodeURIComponent(item.id)}`, body);
           state.editing = null;
           await refresh();
-          say(`“${body.title}” saved: ${done.rescored} answer${done.rescored === 1 ? "" : "s"} re-scored`, "ok");
+          say(`“${body.title}” saved: ${done.rescored} answer${done.rescored === 1 ? "" : "s"} re-scored` +
+            (done.conflicts.length ? `; ${done.conflicts.length} not (changed in formgrader): ${done.conflicts[0].message}` : ""),
+            done.conflicts.length ? "error" : "ok");
         } else {
           await call("POST", `${API}/${q()}/items`, body);
           state.editing = null;
           await refresh();
           say(`“${body.title}” added`, "ok");
         }
-      } catch (error) { say(error.message, "error"); }
+      } catch (error) {
+        say(error.message, "error");
+        if (error.status === 409) { state.editing = null; await refresh().catch(() => {}); say(error.message, "error"); }
+      }
     });
     return form;
   }
