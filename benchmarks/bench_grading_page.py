@@ -21,8 +21,9 @@ On the planted class (`written_class.py`, recorded by the real Recorder, served 
 
     python benchmarks/bench_grading_page.py [--students 300] [--large 3000] [--question Q1]
 
-Writes benchmarks/results/grading-page-<date>.json. Building the class of 3,000 takes minutes
-(`--large-out DIR` reuses one built before: written_class.graded_out's OUT).
+Writes benchmarks/results/grading-page-<date>.json; the classes it builds are removed after. Building
+the class of 3,000 takes about 20 minutes here (`--large-out DIR` reuses one built before:
+written_class.graded_out's OUT of `planted_class(3000, seed=1)`).
 """
 from __future__ import annotations
 
@@ -69,7 +70,8 @@ def free_port() -> int:
 def serve(out: Path):
     """`alexnet-lab formgrader OUT` in the background: (base URL, token, grading page URL)."""
     port = free_port()
-    log = Path(tempfile.mkdtemp(prefix="bench-page-")) / "formgrader.log"
+    logs = tempfile.TemporaryDirectory(prefix="bench-page-")
+    log = Path(logs.name) / "formgrader.log"
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(log.parent / "runtime"))
     command = [sys.executable, "-m", "autograder.cli", "--course", str(REPO), "formgrader", str(out), "--port",
                str(port), "--no-browser"]
@@ -94,6 +96,7 @@ def serve(out: Path):
             except subprocess.TimeoutExpired:
                 os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
+        logs.cleanup()
 
 
 def api(base: str, token: str, method: str, path: str, body=None):
@@ -302,7 +305,8 @@ def main() -> int:
     args = parser.parse_args()
     from playwright.sync_api import sync_playwright
 
-    work = Path(tempfile.mkdtemp(prefix="bench-grading-page-"))
+    scratch = tempfile.TemporaryDirectory(prefix="bench-grading-page-")  # the built classes, removed after
+    work = Path(scratch.name)
     result = {"date": datetime.date.today().isoformat(), "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
               "question": args.question, "students": args.students}
     with sync_playwright() as playwright:
@@ -337,6 +341,7 @@ def main() -> int:
                 result["timings_large"] = timings(browser, url, base, token, args.question, args.repeat)
                 print(json.dumps(result["timings_large"]), flush=True)
         browser.close()
+    scratch.cleanup()
     target = args.out or REPO / "benchmarks" / "results" / f"grading-page-{result['date']}.json"
     target.write_text(json.dumps(result, indent=1) + "\n")
     print(f"written: {target}")
