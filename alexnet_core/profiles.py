@@ -9,6 +9,10 @@ kernel otherwise), else **the release's own**: the course's recipe, overrides in
 release writes into the notebook's locked imports cell and hands to `use_student_id(recipe=...)`,
 else the lab's default, `full`. So a notebook trains what its text says (a course that set
 `epochs = 4` gets 4) on any machine, with no environment variable and no course file.
+
+`active_profile` is the kernel's side of the grader's profile rule (ARCHITECTURE, "Profiles, one
+vocabulary"): the grader turns a profile name into its Profile once (`autograder.config.
+select_profile`) and hands the kernel the result, the recipe in `$ALEXNET_LAB_RECIPE`.
 """
 from __future__ import annotations
 
