@@ -138,7 +138,7 @@ PROFILES: dict[str, Profile] = {
     # The full-size lab on synthetic data: the full profile's bars, its own envelope (built on this
     # project's 2-core CPU in 46 min; `alexnet-lab reference --profile full-synthetic` rebuilds it).
     "full-synthetic": _profile(RECIPES["full-synthetic"]),
-    # Smoke's floor and margin: chosen with benchmarks/bench_false_reject.py (README, "The envelope
+    # Smoke's floor and margin: chosen with benchmarks/bench_false_reject.py (docs/instructor.md, "The envelope
     # and the runner alarm") so that an honest seed alarms at a modelled rate of at most 1 in 10,000.
     "smoke": _profile(RECIPES["smoke"], final_floor=30.0, envelope_margin=5.0,
                       cell_timeout_s=120, notebook_timeout_s=300),
@@ -222,7 +222,7 @@ class Limits:
 class Runners:
     backend: str = _f("local", "Runner pool: 'local' (processes on this machine) or 'ray'.", choices=BACKENDS)
     slots_per_gpu: int = _f(4, "Submissions run at once on each visible GPU, at most one per CPU core. 4: the "
-                               "sweep on an H100 (README, 'On a GPU'): 1, 2, 4 slots graded 526, 783, 948 "
+                               "sweep on an H100 (docs/runners.md, 'On a GPU'): 1, 2, 4 slots graded 526, 783, 948 "
                                "submissions/hour, about 1 GiB of GPU memory each; a kernel is mostly Python "
                                "on a CPU core, the GPU under 2 % busy.", above=0)
     cpu_runners: int = _f(0, "Runners when there is no GPU; 0 means one per two CPU cores, at least 1.", minimum=0)

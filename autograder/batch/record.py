@@ -149,7 +149,7 @@ def _expect_number(value, name: str) -> None:
 def grades_csv(results: list[SubmissionResult], config: GradingConfig, people: dict | None = None,
                late: dict[str, Lateness] | None = None) -> str:
     """Base columns, one per check, one per question, then lateness, name and LMS id, time and
-    device (README, "TAs"). `people`: student id -> (name, LMS id), from the gradebook; `late`:
+    device (docs/ta.md, "Grading a class"). `people`: student id -> (name, LMS id), from the gradebook; `late`:
     student id -> Lateness, when the caller has it already."""
     questions = list(config.points.questions)
     people = people or {}

@@ -1,5 +1,5 @@
 """The grading page's view of a class: the store's state, the answers' text and who wrote them,
-shaped as the JSON the API answers (README, "Grading written answers").
+shaped as the JSON the API answers (docs/ta.md, "Grading written answers").
 
 Opened once per server (`server._DeskSlot`): the grader's config (the settings file the launcher
 recorded, bound to the OUT's master), the store (`store.ManualGrading`, every write its own

@@ -22,7 +22,7 @@ Scale: clustering needs the distances between every pair, so at most `MAX_CLUSTE
 ones with the most students) are clustered; each unit past the cap joins the cluster of its most
 similar clustered unit when that similarity reaches the threshold, else stays a group of its own
 (a linear pass, in chunks). The distances then take at most MAX_CLUSTERED² numbers (16 MB, and
-SciPy's condensed copy) whatever the class size; README ("Answer groups") has the measured figures.
+SciPy's condensed copy) whatever the class size; docs/benchmarks.md ("Answer groups") has the measured figures.
 """
 from __future__ import annotations
 

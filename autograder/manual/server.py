@@ -2,7 +2,7 @@
 
 `alexnet-lab formgrader OUT` starts one `jupyter server` in OUT/nbgrader with one token; this
 extension adds, under the server's base URL, the page (`/alexnet-lab/grading`) and the JSON API it
-uses (`/alexnet-lab/api/...`, every endpoint in README's "TAs: grading written answers question by
+uses (`/alexnet-lab/api/...`, every endpoint in docs/ta.md, "Grading written answers question by
 question"). A TA can script
 the API with the same token (`Authorization: token ...`); the page itself is authenticated by the
 cookie Jupyter sets when the URL's token is first used, and sends the `_xsrf` token with each write.

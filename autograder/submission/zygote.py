@@ -2,7 +2,7 @@
 imports, and forks a fresh kernel into each submission's own sandbox.
 
 A cold kernel pays for its interpreter, ipykernel, torch, torchvision and matplotlib (with its font
-list) on every submission: about half of a smoke submission's time on CPU (README, "Speed"). The
+list) on every submission: about half of a smoke submission's time on CPU (docs/benchmarks.md). The
 zygote pays once per runner. It never runs a line of a student's: it imports trusted libraries,
 then waits for requests. For each submission (`Zygote.spawn`):
 

@@ -1,4 +1,4 @@
-// The grading page. Everything it shows comes from the JSON API (README, "Grading written answers");
+// The grading page. Everything it shows comes from the JSON API (docs/ta.md, "Grading written answers");
 // student text only ever reaches the DOM through textContent, never innerHTML.
 "use strict";
 
