@@ -160,7 +160,7 @@ def _cmd_formgrader(args) -> int:
     from autograder.export.formgrader import run_formgrader
 
     config = _graded(args)
-    try:  # the course's master holds the rubrics' items the grading page starts from (OUT's copy has none)
+    try:  # the course's master: the rubrics' items the grading page starts from (else OUT's copy of them)
         master = _course(args, config).master
     except LabError:
         master = None

@@ -201,7 +201,9 @@ def register(nbgrader_root: Path, master: Path, config: GradingConfig, profile: 
     """
     root = NbgraderRoot(Path(nbgrader_root).resolve(), config.course, config.gradebook.url)
     root.root.mkdir(parents=True, exist_ok=True)
-    rendered = render_master(resolve_variant(GRADING_VARIANT, config), profile, master=master, config=config)
+    # The rubric stays in OUT's copy (TA-only, never released): the grading page's items start from it.
+    rendered = render_master(resolve_variant(GRADING_VARIANT, config), profile, master=master, config=config,
+                             keep_rubric=True)
     write_nbgrader_config(root, config)
 
     source = root.source_notebook()

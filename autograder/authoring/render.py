@@ -128,9 +128,13 @@ def render_master(
     *,
     master: Path,
     config: GradingConfig,
+    keep_rubric: bool = False,
 ) -> NotebookNode:
     """The nbgrader source notebook for `variant` (a name, or None for the course default) and
     `profile` (resolved by the caller: `autograder.config.select_profile`).
+
+    `keep_rubric`: keep the answer cells' rubrics, for the grader's own copy (`release.register`,
+    OUT/nbgrader: the TAs' side, which the grading page seeds its items from); a release never does.
 
     Raises RenderError naming the cell for an undefined variable, a Jinja syntax error, a missing
     figure or a grade cell whose points grading_config does not define.
@@ -166,7 +170,7 @@ def render_master(
         if not cell.source.strip() and not grade_id(cell):
             continue  # a prose cell that exists only in another variant
         lab = cell.metadata.get("alexnet_lab")
-        if lab is not None:
+        if lab is not None and not keep_rubric:
             lab.pop("rubric", None)
             if not lab:
                 del cell.metadata["alexnet_lab"]

@@ -87,7 +87,7 @@ def run_formgrader(out: Path, config: GradingConfig, port: int = DEFAULT_PORT, i
                    open_browser: bool = True, config_source: Path | None = None, master: Path | None = None) -> int:
     """Serve formgrader and the grading page on OUT/nbgrader until interrupted; returns the server's
     exit status. `config_source`: the settings file the grader read (the page loads it too); `master`: the
-    course's master, whose rubrics the page's items start from (None: the TAs add them on the page)."""
+    course's master, whose rubrics the page's items start from (None: OUT's registered copy, which keeps them)."""
     folder = OutputFolder.of(Path(out), config)
     root = folder.nbgrader.root.resolve()
     database.open_checked(folder.nbgrader)  # the gradebook OUT was graded into (a server: reachable)

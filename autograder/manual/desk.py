@@ -107,8 +107,8 @@ class Desk:
     @classmethod
     def open(cls, out: Path, config_file: str | None, db_url: str | None, base_url: str = "/",
              master: str | None = None) -> Desk:
-        """`master`: the course's master, whose rubrics seed the items (OUT's registered copy is
-        rendered without them); missing, the questions start with no items."""
+        """`master`: the course's master, whose rubrics seed the items; missing (formgrader started
+        away from the course folder, a hub service), OUT's registered copy, which keeps them."""
         from autograder.manual.rubric import read_rubrics
         from autograder.manual.store import ManualGrading
 

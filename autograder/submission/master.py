@@ -27,6 +27,10 @@ from grading_config import GradingConfig
 # config built per call (`_with_seeds`) then finds its rendering again, and a freed config's id
 # reused by another cannot return the wrong release.
 _RELEASES: dict[tuple, dict[str, str] | None] = {}
+"""Process-wide, on purpose: each release variant x profile is rendered once per coordinator, not once per
+submission; a changed master (its mtime) or setting is a new key. `RELEASES_KEPT` bounds it (a
+long-lived process, a test session, sees many configs)."""
+RELEASES_KEPT = 64
 # (gradebook, course, their mtimes) -> the registered master's cells.
 _MASTERS: dict[tuple, list] = {}
 
@@ -116,6 +120,8 @@ def _release_sources(master: Path, variant: str, profile_name: str, config: Grad
     profile of the config (by name)."""
     key = (str(master), master.stat().st_mtime_ns, variant, profile_name, repr(config))
     if key not in _RELEASES:
+        if len(_RELEASES) >= RELEASES_KEPT:
+            _RELEASES.pop(next(iter(_RELEASES)))  # the oldest first (dicts keep insertion order)
         try:
             nb = render_master(variant, config.profiles[profile_name], master=master, config=config)
         except LabError:  # unknown variant/profile in edited metadata: no release to compare with

@@ -439,3 +439,18 @@ def test_a_page_reading_while_another_ta_writes_never_sees_a_change_made_outside
         assert not errors, errors
         assert not bo.answers("Q1", [student])[student].outside
         assert "changed outside" not in [h["action"] for h in bo.history("Q1", student)]
+
+
+def test_the_page_away_from_the_course_folder_still_starts_from_the_master_s_items(out):
+    """formgrader started outside the course folder (or as a hub service) knows no course master:
+    the grading page's items then come from OUT's own registered copy, which keeps the rubric (the
+    TAs' side: a release never carries it)."""
+    from autograder.manual.desk import Desk
+
+    desk = Desk.open(out.root, None, None, master=None)
+    try:
+        items = desk.question("Q1")["items"]
+    finally:
+        desk.store.close()
+    assert [i["id"] for i in items] == [i.id for i in RUBRICS["Q1"].items]
+    assert [i["comment"] for i in items] == [i.comment for i in RUBRICS["Q1"].items]
