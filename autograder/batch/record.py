@@ -204,11 +204,25 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
     Last, nbgrader's `submitted/` record of the submission, which formgrader's views count
     (autograder/gradebook.py: `mark_submitted`).
     """
-    assignment, notebook = config.course.assignment, config.course.notebook
-    db_url = out.nbgrader.gradebook_url
     sid = result.student_id
     late = late or lateness_of(result.source, config.late.due)  # the Recorder passes the one it read
-    with Gradebook(db_url) as gb, warnings.catch_warnings():
+    submitted_at = _submission_rows(out, result, config, late)
+    nb = _notebook_for_gradebook(result, config)
+    stray = stray_by_question(nb, result.flags, tuple(config.points.questions)) if nb is not None else {}
+    if not stray and any(marker in f for f in result.flags for marker in STRAY_FLAGS):
+        stray = {a.label: [] for a in result.answers if not a.answered}  # the flag says so; the cell is gone
+    sanitised = _autograded_copy(out, result, config, nb)
+    submission_id = _our_scores(out, result, config, stray)
+    mark_submitted(out.nbgrader, sid, submitted_at)  # formgrader's views count a submission from the files
+    atomic_write(out.student(sid) / GRADEBOOK_SIDE, json.dumps({"submission_id": submission_id, "stray": stray}))
+    return sanitised
+
+
+def _submission_rows(out: OutputFolder, result: SubmissionResult, config: GradingConfig, late: Lateness):
+    """The student (with the LMS id its file name carries), the assignment's due date and the
+    submission, made by nbgrader itself; returns the submission's timestamp as the gradebook holds it."""
+    assignment, sid = config.course.assignment, result.student_id
+    with Gradebook(out.nbgrader.gradebook_url) as gb, warnings.catch_warnings():
         # nbgrader's add_submission trips SQLAlchemy autoflush warnings that mean nothing here.
         warnings.simplefilter("ignore", category=SAWarning)
         due = parse_time(config.late.due)
@@ -223,13 +237,15 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         # date itself, Canvas's _LATE_ is late.unknown_days after it (what export charges).
         when = late.submitted_at or (datetime.now(UTC) if due is None else
                                      due + timedelta(days=config.late.unknown_days if late.late else 0))
-        submitted_at = gb.update_or_create_submission(
+        return gb.update_or_create_submission(
             assignment, sid, timestamp=when.astimezone(UTC).replace(tzinfo=None).isoformat()).timestamp
 
-    nb = _notebook_for_gradebook(result, config)
-    stray = stray_by_question(nb, result.flags, tuple(config.points.questions)) if nb is not None else {}
-    if not stray and any(marker in f for f in result.flags for marker in STRAY_FLAGS):
-        stray = {a.label: [] for a in result.answers if not a.answered}  # the flag says so; the cell is gone
+
+def _autograded_copy(out: OutputFolder, result: SubmissionResult, config: GradingConfig, nb) -> list[str]:
+    """nbgrader scores what the student wrote (its SaveAutoGrades, as `nbgrader autograde` would),
+    then the copy formgrader shows is made inert and written to autograded/; returns what that changed."""
+    assignment, notebook, sid = config.course.assignment, config.course.notebook, result.student_id
+    db_url = out.nbgrader.gradebook_url
     sanitised: list[str] = []
     if nb is not None:
         target = out.nbgrader.autograded(sid)
@@ -241,8 +257,15 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         atomic_write(target, nbformat.writes(nb))
     else:  # nothing to show: not a notebook left from an earlier grading of this student
         out.nbgrader.autograded(sid).unlink(missing_ok=True)
+    return sanitised
 
-    with Gradebook(db_url) as gb:
+
+def _our_scores(out: OutputFolder, result: SubmissionResult, config: GradingConfig, stray: dict) -> str:
+    """The automatic checks' scores, each answer waiting for a TA (or 0, or the grader's own score),
+    text outside the answer cells left to a TA; a TA's manual score is never touched. Returns the
+    submitted notebook's id (formgrader's page for it), or "" when nbgrader has none."""
+    assignment, notebook, sid = config.course.assignment, config.course.notebook, result.student_id
+    with Gradebook(out.nbgrader.gradebook_url) as gb:
         for check in result.checks:
             if not check.grade_id:
                 continue
@@ -291,9 +314,7 @@ def write_gradebook(out: OutputFolder, result: SubmissionResult, config: Grading
         except MissingEntry:
             pass
         gb.db.commit()
-    mark_submitted(out.nbgrader, sid, submitted_at)  # formgrader's views count a submission from the files
-    atomic_write(out.student(sid) / GRADEBOOK_SIDE, json.dumps({"submission_id": submission_id, "stray": stray}))
-    return sanitised
+    return submission_id
 
 
 def _notebook_for_gradebook(result: SubmissionResult, config: GradingConfig):
