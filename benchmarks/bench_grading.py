@@ -21,7 +21,10 @@ kernel and of all of them together (sampled with nvidia-smi), the GPU's mean uti
 where a submission's time goes (read from the graded output: the executed notebook's per-cell
 timings, the training loop's own seconds, and the rest: kernel start and stop, sandbox, checks).
 `--cpu` runs the same sweep with CPU runners (the GPU kit's dry run); `--json` writes the figures
-to a file; `--deadline-s` skips the slot counts that would start after that many seconds.
+to a file; `--deadline-s` skips the slot counts that would start after that many seconds. Each run
+also records the CPUs' busy share over the run (from /proc/stat) and the load average after it.
+`--backend ray --address HOST:PORT` grades through a running Ray cluster instead of the local pool
+(its concurrency is the cluster's: `runners.ray_gpu_fraction`, or its CPUs).
 """
 from __future__ import annotations
 
@@ -76,10 +79,11 @@ def make_submissions(work: Path, count: int, profile: str = "smoke", run: bool =
 
 
 def time_ours(folder: Path, out: Path, runners: int, profile: str = "smoke", timeout_s: float | None = None,
-              env: dict | None = None, cold: bool = False) -> float:
-    """Seconds `alexnet-lab grade` takes; the whole process group is killed past `timeout_s`."""
+              env: dict | None = None, cold: bool = False, backend: list[str] | None = None) -> float:
+    """Seconds `alexnet-lab grade` takes; the whole process group is killed past `timeout_s`.
+    `backend`: extra CLI arguments choosing the pool (`--backend ray --address A`)."""
     cmd = [sys.executable, "-m", "autograder.cli", "--course", str(REPO), "grade", str(folder), "--out", str(out),
-           "--profile", profile, "--runners", str(runners)] + (["--cold"] if cold else [])
+           "--profile", profile, "--runners", str(runners)] + (["--cold"] if cold else []) + (backend or [])
     start = time.perf_counter()
     proc = subprocess.Popen(cmd, cwd=REPO, stdout=subprocess.DEVNULL, env=env, start_new_session=True)
     try:
@@ -215,6 +219,27 @@ def differing_outputs(out_a: Path, out_b: Path) -> list[str]:
     return differ
 
 
+def _cpu_times() -> tuple[float, float] | None:
+    """(busy, total) jiffies of all CPUs since boot, from /proc/stat (None where there is none)."""
+    try:
+        fields = [float(x) for x in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    except (OSError, ValueError):
+        return None
+    idle = fields[3] + (fields[4] if len(fields) > 4 else 0.0)  # idle + iowait
+    return sum(fields) - idle, sum(fields)
+
+
+def cpu_load(before: tuple[float, float] | None) -> dict:
+    """The machine's CPU load over a run: busy share of all cores (and that many cores busy), and
+    the 1-minute load average at its end. Everything on the machine counts, not only the grader."""
+    after, cores = _cpu_times(), os.cpu_count() or 1
+    figures = {"load_1m": round(os.getloadavg()[0], 1), "cores": cores}
+    if before and after and after[1] > before[1]:
+        share = (after[0] - before[0]) / (after[1] - before[1])
+        figures.update(busy_pct=round(100 * share, 1), cores_busy=round(share * cores, 1))
+    return figures
+
+
 def _gpu_used_now() -> float | None:
     try:
         return sum(float(row[0]) for row in nvidia_smi("--query-gpu=memory.used"))
@@ -223,7 +248,8 @@ def _gpu_used_now() -> float | None:
 
 
 def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
-          deadline_s: float | None = None, unrun: bool = False, cold: bool = False) -> dict:
+          deadline_s: float | None = None, unrun: bool = False, cold: bool = False,
+          backend: list[str] | None = None) -> dict:
     """Grade the same n submissions with s runners per GPU (or s CPU runners), for each s."""
     started = time.monotonic()
     gpus = [] if cpu else visible_gpus()
@@ -238,6 +264,8 @@ def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
     t = time.monotonic()
     folder = make_submissions(work, n, profile, run=not unrun)
     where = "CPU runners" if cpu else f"{len(gpus)} GPU(s)"
+    if backend:
+        where += f" through {' '.join(backend)}"
     results = {"profile": profile, "submissions": n, "where": where, "cpu_cores": os.cpu_count(), "cold": cold,
                "prepare_seconds": round(time.monotonic() - t, 1), "sweep": []}
     print(f"\n{n} {profile} submissions, {where} (prepared in {results['prepare_seconds']} s)", flush=True)
@@ -251,10 +279,10 @@ def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
             print(f"  {per_gpu} slot(s): skipped, {row['skipped']}", flush=True)
             continue
         out = work / f"out-{per_gpu}"
-        baseline = _gpu_used_now()
+        baseline, cpu_before = _gpu_used_now(), _cpu_times()
         try:
             with GpuSampler() as sampler:
-                seconds = time_ours(folder, out, runners, profile, timeout_s=left, env=env, cold=cold)
+                seconds = time_ours(folder, out, runners, profile, timeout_s=left, env=env, cold=cold, backend=backend)
         except subprocess.TimeoutExpired:
             row["skipped"] = "stopped at the deadline"
             print(f"  {per_gpu} slot(s): stopped at the deadline", flush=True)
@@ -265,7 +293,7 @@ def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
             continue
         graded = sum(1 for g in out.glob("*/graded.json") if json.loads(g.read_text()).get("status") == "graded")
         row.update(seconds=round(seconds, 1), graded=graded, per_hour=round(n / seconds * 3600),
-                   breakdown=time_breakdown(out))
+                   breakdown=time_breakdown(out), cpu=cpu_load(cpu_before))
         if row["breakdown"]:
             # The coordinator's own time: the wall clock less the runners' busy time shared among them.
             busy = row["breakdown"]["total"] * row["breakdown"]["graded"] / max(1, min(runners, n))
@@ -276,6 +304,9 @@ def sweep(work: Path, n: int, profile: str, slots: list[int], cpu: bool = False,
         print(f"  {label}: {seconds:7.1f} s   {row['per_hour']:7.0f} submissions/hour   ({graded}/{n} graded)",
               flush=True)
         print(f"      {describe_breakdown(row['breakdown'])}", flush=True)
+        c = row["cpu"]
+        print(f"      CPU: {c.get('busy_pct', '?')} % busy ({c.get('cores_busy', '?')} of {c['cores']} cores), "
+              f"load average {c['load_1m']} at the end", flush=True)
         if "gpu" in row:
             g = row["gpu"]
             if "per_kernel_mib_max" in g:
@@ -307,6 +338,8 @@ def main() -> int:
     parser.add_argument("--deadline-s", type=float, help="with --slots: skip slot counts past this many seconds")
     parser.add_argument("--json", help="with --slots: also write the figures to this JSON file")
     parser.add_argument("--cold", action="store_true", help="with --slots: grade with `--cold` (no warm start)")
+    parser.add_argument("--backend", choices=("local", "ray"), help="with --slots: the pool (default local)")
+    parser.add_argument("--address", help="with --backend ray: the cluster's HOST:PORT")
     parser.add_argument("--unrun", action="store_true", help="with --slots: submissions handed in without running "
                         "(saves executing the release once; the kit's dry run)")
     args = parser.parse_args()
@@ -316,7 +349,9 @@ def main() -> int:
     if args.slots:
         try:
             results = sweep(work, n, args.profile, [int(s) for s in args.slots.split(",")], cpu=args.cpu,
-                            deadline_s=args.deadline_s, unrun=args.unrun, cold=args.cold)
+                            deadline_s=args.deadline_s, unrun=args.unrun, cold=args.cold,
+                            backend=(["--backend", args.backend] if args.backend else [])
+                            + (["--address", args.address] if args.address else []))
             if args.json:
                 Path(args.json).write_text(json.dumps(results, indent=1) + "\n")
             return 0 if any("per_hour" in r for r in results["sweep"]) else 1

@@ -9,11 +9,20 @@ every step (so a run cut short still leaves one):
               nodes, the memory caps on a GPU runner)
   training    benchmarks/bench_training.py at full size (full-synthetic: 50,000 / 10,000 images,
               10 epochs) on cuda
-  grading     benchmarks/bench_grading.py: the same submissions graded with 1, 2, 4 slots per GPU:
-              submissions per hour, GPU memory per slot, where the time goes
+  grading     benchmarks/bench_grading.py, once per class (--classes, default 64 smoke and 16
+              full-synthetic submissions, each file its own student id, so its own seed), each
+              graded with every slot count of --slots per GPU (default 4, 8, 12, 16; never more
+              than cores), warm start: submissions per hour, the GPU's busy share and memory
+              peak (nvidia-smi, sampled), the CPUs' load, where a submission's time goes. Each
+              class gets an equal share of the step's time; slot counts past it are skipped
+  ray         the smoke class again through `--backend ray`, on a head started on loopback, with the
+              slot count the local pool did best with: Ray's figures beside the pool's. Ray's wheel
+              travels in two parts (.gpu-ray/a, .gpu-ray/b: gather.sh), joined, checked, installed
+              offline; skipped, saying why, when a part is missing (the dry run: unless KIT_DRY_RAY=1)
 Later steps are skipped, and say so, when the time left is short.
 
-`--dry-run` runs every step's code on this machine's CPU with tiny sizes (tests/gpu/test_kit.py):
+`--dry-run` runs every step's code on this machine's CPU with tiny sizes (2 smoke submissions, 2
+CPU runners; tests/gpu/test_kit.py):
 the kit is checked to install offline for CPython 3.12 (pip --dry-run) instead of installed.
 
 Files under OUT (the device tool brings back at most 8): summary.txt, results.json, setup.log,
@@ -48,7 +57,32 @@ GRADER_IMPORTS = ("nbgrader.apps", "nbgrader.api", "nbgrader.preprocessors", "nb
 
 # Per step: (time cap on the GPU, least time worth starting it with).
 CAPS = {"install": (120, 20), "facts": (45, 10), "cuda-tests": (150, 30), "training": (120, 40),
-        "grading": (600, 60)}
+        "grading": (900, 60), "ray": (300, 70)}
+DEFAULT_CLASSES, DEFAULT_SLOTS = "smoke:64,full-synthetic:16", "4,8,12,16"
+DRY_CLASSES, DRY_SLOTS = "smoke:2", "2"  # one run: the dry run stays about a minute
+
+
+def parse_classes(text: str) -> list[tuple[str, int]]:
+    """'smoke:64,full-synthetic:16' -> [('smoke', 64), ('full-synthetic', 16)]."""
+    classes = []
+    for item in filter(None, (x.strip() for x in text.split(","))):
+        profile, _, count = item.partition(":")
+        if not count.isdigit() or int(count) < 1:
+            raise SystemExit(f"--classes: {item!r} is not PROFILE:COUNT (e.g. smoke:64); fix KIT_CLASSES or --classes")
+        classes.append((profile, int(count)))
+    return classes
+
+
+def parse_slots(text: str, cores: int) -> list[int]:
+    """'4,8,12,16' -> the slot counts, those above the machine's cores dropped (a slot is a core)."""
+    try:
+        slots = [int(x) for x in text.split(",") if x.strip()]
+    except ValueError:
+        raise SystemExit(f"--slots: {text!r} is not a comma-separated list of numbers; fix KIT_SLOTS or --slots") from None
+    kept = [s for s in slots if 1 <= s <= cores]
+    if not kept:
+        raise SystemExit(f"--slots: none of {text!r} fits this machine's {cores} cores; fix KIT_SLOTS or --slots")
+    return kept
 
 FACTS = r"""
 import os, platform, sys, time
@@ -160,10 +194,89 @@ def check_kit(kit: Path) -> str:
             f"({len(needs.keys() & image)} used) or formgrader UI only")
 
 
+def wheel_meta(wheel: Path) -> tuple[str, list[str]]:
+    """A wheel's normalised name and the requirements that apply on the GPU image (no extras)."""
+    import zipfile
+
+    from packaging.requirements import Requirement
+
+    with zipfile.ZipFile(wheel) as z:
+        meta = z.read(next(n for n in z.namelist() if n.endswith(".dist-info/METADATA"))).decode()
+    needs = []
+    for line in re.findall(r"^Requires-Dist: (.+)$", meta, re.M):
+        req = Requirement(line)
+        if req.marker is None or req.marker.evaluate(TARGET_ENV):
+            needs.append(_norm(req.name))
+    return _norm(re.search(r"^Name: (.+)$", meta, re.M).group(1).strip()), needs
+
+
+def check_ray(wheel: Path, kit: Path) -> str:
+    """Raise unless every requirement of Ray's wheel (no extras) is in the image or the kit: it is
+    installed --no-deps, offline. Returns a one-line account."""
+    carried = {_norm(p.split("==")[0]) for p in (kit / "requirements.txt").read_text().split()}
+    _, needs = wheel_meta(wheel)
+    unmet = sorted(set(needs) - carried - image_packages())
+    if unmet:
+        raise SystemExit(f"Ray's wheel {wheel.name} needs {unmet}, neither in the image nor in {kit}")
+    return f"{wheel.name}: its {len(needs)} requirements are in the image or the kit"
+
+
+RAY_PARTS = REPO / ".gpu-ray"
+
+
+def join_ray_wheel(into: Path) -> tuple[Path | None, str]:
+    """Ray's wheel from the parts gather.sh cut (.gpu-ray/a/NAME.part1, .gpu-ray/b/NAME.part2 and
+    b/RAY.sha256), joined in order and checked; (None, why) when a part is missing or the sum differs."""
+    sums = RAY_PARTS / "b" / "RAY.sha256"
+    if not sums.is_file():
+        return None, "no .gpu-ray/b/RAY.sha256: run `bash gpu/gather.sh` here and carry .gpu-ray/a, then .gpu-ray/b"
+    digest, name = sums.read_text().split()
+    parts = [RAY_PARTS / "a" / f"{name}.part1", RAY_PARTS / "b" / f"{name}.part2"]
+    missing = [str(p.relative_to(REPO)) for p in parts if not p.is_file()]
+    if missing:
+        return None, f"{', '.join(missing)} not here: carry .gpu-ray/a in a first call, then .gpu-ray/b (gather.sh prints both)"
+    import hashlib
+
+    wheel, h = into / name, hashlib.sha256()
+    with open(wheel, "wb") as out:
+        for part in parts:
+            data = part.read_bytes()
+            h.update(data)
+            out.write(data)
+    if h.hexdigest() != digest:
+        return None, f"the joined {name} does not match RAY.sha256: the parts come from two gathers; gather again"
+    return wheel, f"{name} joined from 2 parts, checksum ok"
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def pids_matching(text: str) -> list[int]:
+    """Processes whose command line holds `text` (this run's Ray temp folder or port): ours alone."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        if proc.name.isdigit() and int(proc.name) != os.getpid():
+            try:
+                if text in (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace"):
+                    found.append(int(proc.name))
+            except OSError:
+                continue
+    return found
+
+
 class Kit:
-    def __init__(self, out: Path, budget_s: float, dry_run: bool):
+    def __init__(self, out: Path, budget_s: float, dry_run: bool, classes: list[tuple[str, int]] | None = None,
+                 slots: list[int] | None = None):
         self.out = out
         self.dry_run = dry_run
+        self.classes = classes or parse_classes(DRY_CLASSES if dry_run else DEFAULT_CLASSES)
+        self.slots = slots or parse_slots(DRY_SLOTS if dry_run else DEFAULT_SLOTS, os.cpu_count() or 1)
+        self.wanted = list(CAPS)  # the steps this run takes (main sets it from --steps)
         self.started = time.monotonic()
         self.deadline = self.started + budget_s
         self.work = Path(tempfile.mkdtemp(prefix="alexnet-kit-"))
@@ -355,19 +468,115 @@ class Kit:
         figures = json.loads(result.read_text()) if result.is_file() else {}
         return ("ok" if code == 0 else "failed" if code is not None else "timeout"), figures
 
-    def grading(self, limit: float):
-        result = self.work / "grading.json"
-        if self.dry_run:
-            args = ["--cpu", "--slots", "1", "--submissions", "1", "--unrun"]
-        else:
-            args = ["--slots", os.environ.get("KIT_SLOTS", "1,2,4"), "--submissions",
-                    os.environ.get("KIT_SUBMISSIONS", "8")]
-        code, _ = self.run("grading", "grading.log",
-                           [sys.executable, "benchmarks/bench_grading.py", *args, "--profile", "smoke",
-                            "--keep", str(self.work / "grading"), "--deadline-s", str(max(30, limit - 15)),
+    def grade_class(self, step: str, profile: str, n: int, slots: list[int], limit: float,
+                    backend: list[str] = ()) -> tuple[int | None, dict]:
+        """bench_grading.py's sweep for one class: n submissions s01..sNN (each its own student id,
+        so its own seed), graded with each slot count; its figures, or {} when it left none."""
+        tag = f"{profile}-{n}" + ("-ray" if backend else "")
+        result = self.work / f"grading-{tag}.json"
+        args = ["--slots", ",".join(map(str, slots)), "--submissions", str(n), "--profile", profile]
+        args += ["--cpu", "--unrun"] if self.dry_run else []
+        code, _ = self.run(step, "grading.log",
+                           [sys.executable, "benchmarks/bench_grading.py", *args, *backend,
+                            "--keep", str(self.work / f"grading-{tag}"), "--deadline-s", str(max(20, limit - 10)),
                             "--json", str(result)], limit)
-        figures = json.loads(result.read_text()) if result.is_file() else {}
-        return ("ok" if code == 0 else "failed" if code is not None else "timeout"), figures
+        shutil.rmtree(self.work / f"grading-{tag}", ignore_errors=True)  # the graded class: 100s of MiB
+        return code, (json.loads(result.read_text()) if result.is_file() else {})
+
+    def grading(self, limit: float):
+        """Each class in turn, with an equal share of the time left (less what the Ray step keeps)."""
+        end = time.monotonic() + limit - self.reserve_after("grading")
+        classes, codes = [], []
+        for i, (profile, n) in enumerate(self.classes):
+            share = (end - time.monotonic()) / (len(self.classes) - i)
+            if share < 40:
+                classes.append({"profile": profile, "submissions": n, "skipped": f"out of time ({max(share, 0):.0f} s)"})
+                self.log("grading.log", f"[kit] grading {n} {profile}: SKIPPED, {classes[-1]['skipped']}")
+                continue
+            code, figures = self.grade_class("grading", profile, n, self.slots, share)
+            codes.append(code)
+            classes.append(figures or {"profile": profile, "submissions": n, "failed": f"bench_grading exited with {code}"})
+            self.write_summary_with("grading", classes=classes)
+        status = "ok" if codes and all(c == 0 for c in codes) else "timeout" if None in codes else "failed"
+        return status, {"classes": classes}
+
+    def ray(self, limit: float):
+        """The smoke class again, through `--backend ray` on a head started here on loopback, with
+        the slot count the local pool graded it fastest with (a GPU share of 1/slots per task):
+        both figures side by side. On the GPU machine Ray comes from .gpu-ray's parts, installed
+        offline; the dry run uses this Python's own Ray."""
+        log, end = "grading.log", time.monotonic() + limit
+        figures: dict = {}
+        if self.dry_run and os.environ.get("KIT_DRY_RAY") != "1":
+            # A head on this 2-core machine takes 30-60 s to start: the dry run would double.
+            return "skipped", {"reason": "left out of the dry run to keep it about a minute (KIT_DRY_RAY=1 runs it; "
+                                         "tests/batch/test_ray_cluster.py grades on a local cluster)"}
+        if not self.dry_run:
+            wheel, how = join_ray_wheel(self.work)
+            figures["wheel"] = how
+            self.log(log, f"[kit] ray: {how}")
+            if wheel is None:
+                return "skipped", {**figures, "reason": how}
+            code, _ = self.run("ray", log, [sys.executable, "-m", "pip", "install", "-q", "--no-index", "--no-deps",
+                                            "--no-compile", str(wheel)], min(120, limit - 40))
+            if code != 0:
+                return "failed", {**figures, "error": f"pip install of Ray exited with {code}"}
+        ray_cli = Path(sys.executable).parent / "ray"
+        if not ray_cli.exists():
+            return "skipped", {**figures, "reason": f"no Ray here ({ray_cli} missing)"}
+        local = next((c for c in self.results["steps"].get("grading", {}).get("classes", [])
+                      if c.get("profile") == "smoke" and c.get("best_slots_per_gpu")), None)
+        if local is None:
+            return "skipped", {**figures, "reason": "no smoke class was graded by the local pool to compare with"}
+        slots, n = local["best_slots_per_gpu"], local["submissions"]
+        gpus = 0 if self.dry_run else len(self.results["steps"].get("facts", {}).get("gpu", "").splitlines()) or 1
+        # A task asks 1/slots of a GPU (and one CPU): the head runs `slots` tasks per GPU at once.
+        config = self.work / "ray-config.toml"
+        config.write_text(f"[runners]\nray_gpu_fraction = {1 / slots:.6f}\n")
+        temp = Path(tempfile.mkdtemp(prefix="rk", dir="/tmp"))  # short: Ray's socket paths have a length limit
+        port = free_port()
+        ports = [f"--{p}={free_port()}" for p in ("ray-client-server-port", "dashboard-agent-listen-port",
+                                                  "dashboard-agent-grpc-port", "metrics-export-port",
+                                                  "runtime-env-agent-port")]
+        cpus = slots if self.dry_run or not gpus else min(os.cpu_count() or 1, slots * gpus)
+        self.env.update(RAY_USAGE_STATS_ENABLED="0")
+        try:
+            code, _ = self.run("ray", log, [str(ray_cli), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                                            "--include-dashboard=false", f"--num-cpus={cpus}", f"--num-gpus={gpus}",
+                                            f"--temp-dir={temp}", "--disable-usage-stats", *ports],
+                               min(90, end - time.monotonic() - 30))
+            if code != 0:
+                return "failed", {**figures, "error": f"`ray start --head` exited with {code} (see grading.log)"}
+            self.env["ALEXNET_LAB_CONFIG"] = str(config)
+            code, on_ray = self.grade_class("ray", "smoke", n, [slots], end - time.monotonic() - 10,
+                                            ["--backend", "ray", "--address", f"127.0.0.1:{port}"])
+        finally:
+            self.env.pop("ALEXNET_LAB_CONFIG", None)
+            for pid in set(pids_matching(str(temp))) | set(pids_matching(f"127.0.0.1:{port}")):
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            shutil.rmtree(temp, ignore_errors=True)
+        figures["ray"] = on_ray
+        ray_row = next((r for r in on_ray.get("sweep", []) if "per_hour" in r), None)
+        local_row = next(r for r in local["sweep"] if r["slots_per_gpu"] == slots)
+        if ray_row is None:
+            return "failed", {**figures, "error": "Ray graded nothing (see grading.log)"}
+        figures["compared"] = {"slots_per_gpu": slots, "submissions": n, "local_per_hour": local_row["per_hour"],
+                               "ray_per_hour": ray_row["per_hour"],
+                               "ray_vs_local": round(ray_row["per_hour"] / local_row["per_hour"], 2)}
+        return ("ok" if code == 0 else "failed"), figures
+
+    def reserve_after(self, name: str) -> float:
+        """Seconds the steps after `name` that this run will try keep back (their least time)."""
+        later = list(CAPS)[list(CAPS).index(name) + 1:]
+        return sum(CAPS[s][1] for s in later if s in self.wanted)
+
+    def write_summary_with(self, name: str, **figures) -> None:
+        """A partial record of a running step in the summary (a run cut short still leaves it)."""
+        self.results["steps"].setdefault(name, {}).update(status="running", **figures)
+        self.write_summary()
 
     # ------------------------------------------------------------------ the summary
     def write_summary(self) -> None:
@@ -403,30 +612,49 @@ class Kit:
                            f"{lab['accuracy'][0]} -> {lab['accuracy'][-1]} %"
                            + (f", peak GPU memory {lab['peak_gpu_mib']} MiB" if "peak_gpu_mib" in lab else ""))
             return out
-        if name == "grading" and "sweep" in s:
-            out = [f"{s['submissions']} {s['profile']} submissions, {s['where']}, prepared in {s['prepare_seconds']} s"]
-            for row in s["sweep"]:
-                head = f"{row['slots_per_gpu']} slot(s)/GPU: "
-                if "per_hour" not in row:
-                    out.append(head + row.get("skipped", row.get("failed", "?")))
-                    continue
-                b, g = row.get("breakdown") or {}, row.get("gpu") or {}
-                out.append(head + f"{row['seconds']} s, {row['per_hour']} submissions/hour, {row['graded']} graded")
-                if b:
-                    out.append(f"    per submission {b['total']} s: outside cells {b['outside_cells']}, setup {b['setup']}, "
-                               f"imports {b['imports']}, train {b['train']} (loop {b['training_loop']}), other cells "
-                               f"{b['other_cells']}; coordinator about {b.get('coordinator', '?')} s per run")
-                if "per_kernel_mib_max" in g:
-                    out.append(f"    GPU memory: {g['per_kernel_mib_max']} MiB per kernel at most, peak {g['gpu_used_mib_peak']} "
-                               f"MiB in all; mean GPU utilisation {g['gpu_utilisation_mean_pct']} %")
-                elif g:
-                    out.append(f"    GPU memory: {g.get('gpu_memory')}")
-                if row.get("failures"):
-                    out.append(f"    not graded: {row['failures']}")
-            if "best_slots_per_gpu" in s:
-                out.append(f"most submissions per hour with {s['best_slots_per_gpu']} slot(s) per GPU")
+        if name == "grading":
+            return [line for c in s.get("classes", []) for line in Kit.describe_class(c)]
+        if name == "ray":
+            out = [s["wheel"]] if s.get("wheel") else []
+            if s.get("ray"):
+                out += Kit.describe_class(s["ray"])
+            if s.get("compared"):
+                c = s["compared"]
+                out.append(f"{c['submissions']} smoke submissions, {c['slots_per_gpu']} slot(s)/GPU: Ray {c['ray_per_hour']} "
+                           f"submissions/hour, local pool {c['local_per_hour']} ({c['ray_vs_local']}x)")
             return out
         return []
+
+    @staticmethod
+    def describe_class(s: dict) -> list[str]:
+        if "sweep" not in s:
+            return [f"{s.get('submissions')} {s.get('profile')} submissions: {s.get('skipped') or s.get('failed')}"]
+        out = [f"{s['submissions']} {s['profile']} submissions, {s['where']}, prepared in {s['prepare_seconds']} s"]
+        for row in s["sweep"]:
+            head = f"{row['slots_per_gpu']} slot(s)/GPU: "
+            if "per_hour" not in row:
+                out.append(head + row.get("skipped", row.get("failed", "?")))
+                continue
+            b, g = row.get("breakdown") or {}, row.get("gpu") or {}
+            out.append(head + f"{row['seconds']} s, {row['per_hour']} submissions/hour, {row['graded']} graded")
+            if b:
+                out.append(f"    per submission {b['total']} s: outside cells {b['outside_cells']}, setup {b['setup']}, "
+                           f"imports {b['imports']}, train {b['train']} (loop {b['training_loop']}), other cells "
+                           f"{b['other_cells']}; coordinator about {b.get('coordinator', '?')} s per run")
+            if "per_kernel_mib_max" in g:
+                out.append(f"    GPU memory: {g['per_kernel_mib_max']} MiB per kernel at most, peak {g['gpu_used_mib_peak']} "
+                           f"MiB in all; mean GPU utilisation {g['gpu_utilisation_mean_pct']} %")
+            elif g:
+                out.append(f"    GPU memory: {g.get('gpu_memory')}")
+            if row.get("cpu"):
+                c = row["cpu"]
+                out.append(f"    CPU: {c.get('busy_pct', '?')} % busy ({c.get('cores_busy', '?')} of {c['cores']} cores), "
+                           f"load average {c['load_1m']} at the end")
+            if row.get("failures"):
+                out.append(f"    not graded: {row['failures']}")
+        if "best_slots_per_gpu" in s:
+            out.append(f"most submissions per hour with {s['best_slots_per_gpu']} slot(s) per GPU")
+        return out
 
 
 def main(argv=None) -> int:
@@ -434,12 +662,24 @@ def main(argv=None) -> int:
     parser.add_argument("--dry-run", action="store_true", default=os.environ.get("DRY_RUN") == "1",
                         help="on this machine's CPU, tiny sizes, nothing installed (also DRY_RUN=1)")
     parser.add_argument("--out", default=os.environ.get("OUT"), help="where logs and figures go (default: $OUT)")
-    parser.add_argument("--budget-s", type=float, default=float(os.environ.get("KIT_BUDGET_S", 420)),
-                        help="the whole run's time; later steps are skipped when it runs short (default 420)")
-    parser.add_argument("--steps", default="install,facts,cuda-tests,training,grading",
+    parser.add_argument("--budget-s", type=float, default=float(os.environ.get("KIT_BUDGET_S", 500)),
+                        help="the whole run's time; later steps are skipped when it runs short (default 500: "
+                             "one device call of 540 s)")
+    parser.add_argument("--steps", default=",".join(CAPS),
                         help="comma-separated subset of the steps, in their order")
+    parser.add_argument("--classes", default=os.environ.get("KIT_CLASSES"),
+                        help=f"the classes graded, PROFILE:COUNT,... (also KIT_CLASSES; default {DEFAULT_CLASSES}, "
+                             f"dry run {DRY_CLASSES})")
+    parser.add_argument("--slots", default=os.environ.get("KIT_SLOTS"),
+                        help=f"slots per GPU to grade each class with (also KIT_SLOTS; default {DEFAULT_SLOTS}, dry run "
+                             f"{DRY_SLOTS}); counts above the cores are dropped")
     parser.add_argument("--check-kit", metavar="KIT", help="only check that KIT's wheel set is closed (gather.sh)")
+    parser.add_argument("--check-ray", metavar="WHEEL", help="with --check-kit: only check that Ray's wheel needs "
+                        "nothing beyond the image and KIT (gather.sh)")
     args = parser.parse_args(argv)
+    if args.check_kit and args.check_ray:
+        print(f"   {check_ray(Path(args.check_ray), Path(args.check_kit))}")
+        return 0
     if args.check_kit:
         print(f"   {check_kit(Path(args.check_kit))}")
         return 0
@@ -447,16 +687,17 @@ def main(argv=None) -> int:
         parser.error("no output folder: set $OUT or pass --out")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    kit = Kit(out, args.budget_s, args.dry_run)
+    kit = Kit(out, args.budget_s, args.dry_run, parse_classes(args.classes) if args.classes else None,
+              parse_slots(args.slots, os.cpu_count() or 1) if args.slots else None)
     try:
         kit.results["bwrap"] = kit.place_bwrap("setup.log")
     except OSError as exc:
         kit.results["bwrap"] = f"could not place the kit's bwrap: {exc}"
         kit.log("setup.log", f"[kit] {kit.results['bwrap']}")
-    wanted = args.steps.split(",")
+    wanted = kit.wanted = args.steps.split(",")
     bodies = {"install": (kit.install, "setup.log"), "facts": (kit.facts, "setup.log"),
               "cuda-tests": (kit.cuda_tests, "cuda-tests.log"), "training": (kit.training, "training.log"),
-              "grading": (kit.grading, "grading.log")}
+              "grading": (kit.grading, "grading.log"), "ray": (kit.ray, "grading.log")}
     try:
         for name in CAPS:
             if name in wanted:

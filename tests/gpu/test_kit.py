@@ -2,8 +2,10 @@
 
 `bash gpu/run.sh --dry-run` checks the gathered wheel set (closed, installs offline for CPython
 3.12) when .gpu-kit/ is there, prints the machine's facts, runs the CUDA-marked tests (which skip
-here: "no CUDA device"), bench_training.py on the CPU and bench_grading.py's sweep with one CPU
-runner and one submission. A stand-in `nvidia-smi` on PATH feeds the GPU memory sampler, so its
+here: "no CUDA device"), bench_training.py on the CPU and bench_grading.py's sweep of a class of
+two submissions (two student ids) with two CPU runners. The Ray step says why it is left out (a
+head takes 30-60 s to start on two cores; KIT_DRY_RAY=1 runs it, and tests/batch/test_ray_cluster.py
+grades on a local cluster). A stand-in `nvidia-smi` on PATH feeds the GPU memory sampler, so its
 parsing runs too. About a minute on two cores.
 """
 from __future__ import annotations
@@ -48,6 +50,7 @@ def test_the_kit_dry_run_passes_and_leaves_its_figures(tmp_path):
     results = json.loads((out / "results.json").read_text())
     steps = results["steps"]
     assert [steps[s]["status"] for s in ("install", "facts", "cuda-tests", "training", "grading")] == ["ok"] * 5
+    assert steps["ray"]["status"] == "skipped" and "KIT_DRY_RAY=1" in steps["ray"]["reason"]
     if (REPO / ".gpu-kit" / "requirements.txt").is_file():
         assert steps["install"]["closure"].startswith("closed:")
         assert "kit bwrap" in steps["install"]["bwrap"]
@@ -62,13 +65,21 @@ def test_the_kit_dry_run_passes_and_leaves_its_figures(tmp_path):
     assert training["device"] == "cpu" and training["core_images_per_s"] > 0
     assert len(training["lab_run"]["accuracy"]) == 2
 
-    grading = steps["grading"]
-    row = grading["sweep"][0]
-    assert row["graded"] == 1 and row["per_hour"] > 0
-    assert row["breakdown"]["train"] > 0 and row["breakdown"]["imports"] > 0
-    assert row["gpu"]["per_kernel_mib_max"] == 612.0 and row["gpu"]["gpu_utilisation_mean_pct"] == 37.0
+    # The class-size sweep: the dry run's class graded with each slot count, every figure per run.
+    [smoke] = steps["grading"]["classes"]
+    assert (smoke["profile"], smoke["submissions"]) == ("smoke", 2)
+    assert [row["slots_per_gpu"] for row in smoke["sweep"]] == [2]
+    for row in smoke["sweep"]:
+        assert row["graded"] == 2 and row["per_hour"] > 0, row
+        assert row["breakdown"]["train"] > 0 and row["breakdown"]["imports"] > 0
+        assert row["gpu"]["per_kernel_mib_max"] == 612.0 and row["gpu"]["gpu_utilisation_mean_pct"] == 37.0
+        assert 0 < row["cpu"]["busy_pct"] <= 100 and row["cpu"]["cores"] == os.cpu_count()
 
     summary = (out / "summary.txt").read_text()
     for name in ("install", "facts", "cuda-tests", "training", "grading"):
         assert re.search(rf"^{name}\s+ok\b", summary, re.M), summary
     assert "submissions/hour" in summary and "images/s" in summary
+    assert re.search(r"^\s+2 smoke submissions, CPU runners", summary, re.M)
+    assert re.search(r"^\s+2 slot\(s\)/GPU: .*submissions/hour, 2 graded$", summary, re.M), summary
+    assert "% busy" in summary
+    assert re.search(r"^ray\s+skipped\s.*left out of the dry run", summary, re.M), summary
