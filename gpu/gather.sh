@@ -8,10 +8,16 @@
 #                      them) unpacked with `dpkg -x`; gpu/run.sh puts its bwrap on PATH
 #   .gpu-kit/requirements.txt, MANIFEST.txt
 # The project itself does not travel as a wheel: gpu/run.sh runs it from the working tree (always
-# the code being tested). Ray does not travel: its cp312 wheel alone (ray 2.60.0, manylinux2014
-# x86-64) is 75.6 MiB, more than the 64 MiB a device call may carry.
+# the code being tested).
+#   .gpu-ray/a/, .gpu-ray/b/  Ray's cp312 wheel (the dev venv's version; 75.6 MiB for 2.60.0, more
+#                      than one call's 64 MiB with the kit) less ray/jars (31 MiB of Java, used by Java
+#                      workers only), cut in two byte ranges, and
+#                      .gpu-ray/b/RAY.sha256 (its name and checksum). A warm device machine keeps
+#                      ignored files between calls, so part a travels in a first, short call and
+#                      part b with the kit in the run; gpu/kit.py joins them, checks the sum and
+#                      installs Ray offline (RAY=0 skips this).
 #
-#   bash gpu/gather.sh            # then: run(command="bash gpu/run.sh", carry=[".gpu-kit"], timeout_s=540)
+#   bash gpu/gather.sh      # then, on the device, the two calls it prints at the end
 set -euo pipefail
 cd "$(dirname "$0")/.."
 KIT=${KIT:-.gpu-kit}
@@ -102,3 +108,46 @@ if [ "$kit_mb" -gt "$MAX_KIT_MB" ] || [ "$total_mb" -gt "$MAX_TREE_MB" ]; then
   echo "gather: TOO LARGE: the kit is ${kit_mb} MiB (max ${MAX_KIT_MB}), kit + tree ~${total_mb} MiB (max ${MAX_TREE_MB})" >&2
   exit 1
 fi
+
+# 7. Ray, in two parts: part b rides with the kit (what is left of the call's limit), part a alone.
+[ "${RAY:-1}" = 1 ] || exit 0
+RAY_VERSION=$("$PY" -c "import importlib.metadata as m; print(m.version('ray'))")
+echo "== ray $RAY_VERSION (cp312 wheel, in two parts)"
+rm -rf .gpu-ray.new && mkdir -p .gpu-ray.new/wheel .gpu-ray.new/a .gpu-ray.new/b
+"${PIP[@]}" download -q --no-deps "${TARGET[@]}" -d .gpu-ray.new/wheel "ray==$RAY_VERSION" \
+    2> >(grep -v "is ignored: it is neither" >&2)
+WHEEL=$(ls .gpu-ray.new/wheel/ray-*.whl)
+# Without ray/jars (Java workers only): 45 MiB instead of 75, so two calls carry it.
+"$PY" - "$WHEEL" <<'EOF'
+import os, sys, zipfile
+wheel = sys.argv[1]
+with zipfile.ZipFile(wheel) as src, zipfile.ZipFile(wheel + ".new", "w", zipfile.ZIP_DEFLATED) as dst:
+    for info in src.infolist():
+        if info.filename.startswith("ray/jars/"):
+            continue
+        data = src.read(info)
+        if info.filename.endswith(".dist-info/RECORD"):
+            data = b"".join(line for line in data.splitlines(keepends=True) if not line.startswith(b"ray/jars/"))
+        dst.writestr(info, data, compress_type=info.compress_type)
+os.replace(wheel + ".new", wheel)
+EOF
+# Every requirement of Ray itself (no extras) must be in the image or the kit: it installs --no-deps.
+"$PY" gpu/kit.py --check-ray "$WHEEL" --check-kit "$KIT"
+size=$(stat -c %s "$WHEEL")
+room_b=$(( (MAX_TREE_MB - kit_mb) * 1048576 - tree_bytes - 1048576 ))   # what the run's call has left
+room_a=$(( MAX_TREE_MB * 1048576 - tree_bytes - 1048576 ))              # the first call: the tree and part a
+part_b=$(( size < room_b ? size : room_b ))
+part_a=$(( size - part_b ))
+if [ "$part_b" -le 0 ] || [ "$part_a" -gt "$room_a" ]; then
+  echo "gather: Ray does not fit two calls: wheel $((size / 1048576)) MiB, room $((room_a / 1048576)) + $((room_b / 1048576)) MiB" >&2
+  exit 1
+fi
+name=$(basename "$WHEEL")
+head -c "$part_a" "$WHEEL" > ".gpu-ray.new/a/$name.part1"
+tail -c "$part_b" "$WHEEL" > ".gpu-ray.new/b/$name.part2"
+echo "$(sha256sum "$WHEEL" | cut -d' ' -f1)  $name" > .gpu-ray.new/b/RAY.sha256
+rm -rf .gpu-ray.new/wheel .gpu-ray && mv .gpu-ray.new .gpu-ray
+echo "== ray: $name, $((size / 1048576)) MiB: part a $((part_a / 1048576)) MiB, part b $((part_b / 1048576)) MiB"
+echo "   on the device (a warm machine keeps part a for the second call):"
+echo "     run(command=\"ls -l .gpu-ray/a\", carry=[\".gpu-ray/a\"], timeout_s=60)"
+echo "     run(command=\"bash gpu/run.sh\", carry=[\".gpu-kit\", \".gpu-ray/b\"], timeout_s=540)"
