@@ -150,4 +150,4 @@ rm -rf .gpu-ray.new/wheel .gpu-ray && mv .gpu-ray.new .gpu-ray
 echo "== ray: $name, $((size / 1048576)) MiB: part a $((part_a / 1048576)) MiB, part b $((part_b / 1048576)) MiB"
 echo "   on the device (a warm machine keeps part a for the second call):"
 echo "     run(command=\"ls -l .gpu-ray/a\", carry=[\".gpu-ray/a\"], timeout_s=60)"
-echo "     run(command=\"bash gpu/run.sh\", carry=[\".gpu-kit\", \".gpu-ray/b\"], timeout_s=540)"
+echo "     run(command=\"bash gpu/run.sh --steps install,facts,grading,ray\", carry=[\".gpu-kit\", \".gpu-ray/b\"], timeout_s=540)"

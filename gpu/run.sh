@@ -2,7 +2,8 @@
 # The GPU validation kit, in one command on the GPU machine (after `bash gpu/gather.sh` here):
 #
 #   run(command="ls -l .gpu-ray/a", carry=[".gpu-ray/a"], timeout_s=60)    # Ray's first part
-#   run(command="bash gpu/run.sh", carry=[".gpu-kit", ".gpu-ray/b"], timeout_s=540)
+#   run(command="bash gpu/run.sh --steps install,facts,grading,ray", carry=[".gpu-kit", ".gpu-ray/b"], timeout_s=540)
+#   (docs/runners.md says why cuda-tests and training are left out of that call)
 #
 # installs .gpu-kit/ offline into the image's python3, puts the kit's bubblewrap on PATH, then runs
 # the CUDA-marked tests, bench_training.py at full size and bench_grading.py's slots-per-GPU sweep
