@@ -492,14 +492,17 @@ class Kit:
         for i, (profile, n) in enumerate(self.classes):
             share = (end - time.monotonic()) / (len(self.classes) - i)
             if share < 40:
-                classes.append({"profile": profile, "submissions": n, "skipped": f"out of time ({max(share, 0):.0f} s)"})
+                classes.append({"profile": profile, "submissions": n,
+                                "skipped": f"out of time (its share {max(share, 0):.0f} s, needs 40)"})
                 self.log("grading.log", f"[kit] grading {n} {profile}: SKIPPED, {classes[-1]['skipped']}")
                 continue
             code, figures = self.grade_class("grading", profile, n, self.slots, share)
             codes.append(code)
             classes.append(figures or {"profile": profile, "submissions": n, "failed": f"bench_grading exited with {code}"})
             self.write_summary_with("grading", classes=classes)
-        status = "ok" if codes and all(c == 0 for c in codes) else "timeout" if None in codes else "failed"
+        if not codes:  # every class skipped: out of time, said per class
+            return "skipped", {"classes": classes, "reason": "no class had time to be graded"}
+        status = "ok" if all(c == 0 for c in codes) else "timeout" if None in codes else "failed"
         return status, {"classes": classes}
 
     def ray(self, limit: float):
