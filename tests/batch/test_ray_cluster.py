@@ -40,7 +40,10 @@ def ray_cluster():
 
     try:
         subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                        f"--ray-client-server-port={_free_port()}", "--include-dashboard=false", *own_ports(), *common],
+                        f"--ray-client-server-port={_free_port()}", "--include-dashboard=false",
+                        # the dashboard's process starts on 8265 even with the dashboard off (a second
+                        # head on the machine, the GPU kit's dry run for one, holds it)
+                        f"--dashboard-port={_free_port()}", *own_ports(), *common],
                        env=env, check=True, capture_output=True, timeout=120)
         subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *own_ports(),
                         *common], env=env, check=True, capture_output=True, timeout=120)
