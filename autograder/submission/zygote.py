@@ -134,7 +134,10 @@ class Zygote:
         listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         listener.bind(self.path)
         listener.listen(8)
-        settings = json.dumps({"fixed": self.fixed, "preload": list(preload), "folder": str(self.folder)})
+        # Its parent by PID: a coordinator killed while this new process is still starting Python
+        # has already left it to init, which getppid() alone would take for the parent.
+        settings = json.dumps({"fixed": self.fixed, "preload": list(preload), "folder": str(self.folder),
+                               "parent": os.getpid()})
         with open(self.folder / "zygote.log", "wb") as log:
             self.process = subprocess.Popen([sys.executable, __file__, str(listener.fileno()), settings],
                                             pass_fds=[listener.fileno()], env=own, cwd=self.folder,
@@ -307,7 +310,7 @@ def main(argv: list[str]) -> None:
     listener = socket.socket(fileno=int(argv[0]))
     settings = json.loads(argv[1])
     del sys.path[0]  # this file's folder: not on a kernel's import path
-    parent = os.getppid()  # gone with the process that started it (checked below, each second)
+    parent = settings.get("parent", os.getppid())  # gone with the process that started it (checked each second)
     problem = None
     try:
         enter = _load_enter()

@@ -49,6 +49,34 @@ def test_a_coordinator_killed_with_sigkill_leaves_no_zygote_folder():
     assert _gone(Path(f"/proc/{pid}"), 10)
 
 
+GONE_AT_ONCE = """
+import os
+from autograder.submission.warm import start_zygote
+z = start_zygote("cpu", 1)
+print(z.folder, flush=True)
+os._exit(0)  # SIGKILL-like: nothing closes the zygote, before its Python has even started
+"""
+
+
+def test_a_coordinator_gone_before_its_zygote_started_leaves_no_zygote_folder():
+    """The coordinator killed while its zygote is still starting Python: the zygote, once running,
+    finds init (not its parent) above it and ends, removing its folder. (It took init for its
+    parent and served nobody forever: a kill -9 under load left its folder in /tmp.)"""
+    done = subprocess.run([sys.executable, "-c", GONE_AT_ONCE], capture_output=True, text=True, timeout=60)
+    folder = Path(done.stdout.strip())
+    assert folder.name.startswith(zg.PREFIX), done.stderr
+    pid = int((folder / zg.OWNER).read_text())
+    try:
+        assert _gone(folder, 60), sorted(p.name for p in folder.iterdir())
+        assert _gone(Path(f"/proc/{pid}"), 10)
+    finally:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+        shutil.rmtree(folder, ignore_errors=True)
+
+
 @pytest.fixture
 def work():
     """A work folder with a short path, as OUT/.work/jobs usually is (pytest's own are too deep)."""
