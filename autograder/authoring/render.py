@@ -122,6 +122,16 @@ def _grade_points(cell: NotebookNode, points: Points) -> float | None:
     return None
 
 
+def read_master(master: Path) -> NotebookNode:
+    """The master notebook as written (Jinja unrendered); RenderError saying how to restore it."""
+    try:
+        return nbformat.read(str(master), as_version=4)
+    except FileNotFoundError:
+        raise RenderError(f"{master}: master notebook not found.") from None
+    except Exception as exc:  # nbformat raises several types for a broken file
+        raise RenderError(f"{master}: not a readable notebook ({exc}); restore it from git.") from None
+
+
 def render_master(
     variant: str | None,
     profile: Profile,
@@ -143,12 +153,7 @@ def render_master(
         raise TypeError(f"render_master takes a resolved Profile, not {profile!r}")
     variant = resolve_variant(variant, config)
     master = Path(master)
-    try:
-        nb = nbformat.read(str(master), as_version=4)
-    except FileNotFoundError:
-        raise RenderError(f"{master}: master notebook not found.") from None
-    except Exception as exc:  # nbformat raises several types for a broken file
-        raise RenderError(f"{master}: not a readable notebook ({exc}); restore it from git.") from None
+    nb = read_master(master)
 
     _check_answer_cells(nb, master)
     labels = question_labels(nb)

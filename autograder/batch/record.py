@@ -392,8 +392,7 @@ class Recorder:
         atomic_write(folder / OutputFolder.GRADED, json.dumps(light.to_dict(), indent=1))
         self.results[result.student_id] = light
         self._tables_stale = True
-        if time.monotonic() >= self._tables_due_at:
-            self.write_tables()
+        self.flush_if_due()
 
     @property
     def next_rewrite_at(self) -> float:

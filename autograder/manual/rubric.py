@@ -21,9 +21,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-import nbformat
-
 from alexnet_core.contract import grade_id
+from autograder.authoring.render import read_master
 from autograder.errors import RenderError
 
 ITEM_ID = re.compile(r"[A-Za-z0-9][A-Za-z0-9_.-]{0,39}\Z")
@@ -201,10 +200,4 @@ def rubrics_of(nb, points: Mapping[str, float], master: Path) -> dict[str, Rubri
 def read_rubrics(master: Path, points: Mapping[str, float]) -> dict[str, Rubric]:
     """Every question's rubric in the master, validated (RenderError naming the cell)."""
     master = Path(master)
-    try:
-        nb = nbformat.read(str(master), as_version=4)
-    except FileNotFoundError:
-        raise RenderError(f"{master}: master notebook not found.") from None
-    except Exception as exc:  # nbformat raises several types for a broken file
-        raise RenderError(f"{master}: not a readable notebook ({exc}); restore it from git.") from None
-    return rubrics_of(nb, points, master)
+    return rubrics_of(read_master(master), points, master)
