@@ -25,6 +25,8 @@ os.environ["MPLBACKEND"] = "Agg"
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 REPO = Path(__file__).resolve().parent.parent
+# Which worker runs which files, and in what order (make test runs on pytest-xdist).
+pytest_plugins = ["scheduling"]
 # Zygote folders already under the temporary folder (another session's, running or not): the
 # session-end check names only those this session left behind.
 _ZYGOTES_BEFORE = set(Path(tempfile.gettempdir()).glob(zygote.PREFIX + "*")) | set(

@@ -12,6 +12,7 @@ from pathlib import Path
 import nbformat
 import notebooks
 import pytest
+import scheduling
 from classes import all_answers, fixed_seed, prose
 
 from autograder.batch.coordinator import grade
@@ -45,6 +46,7 @@ def class_folder(tmp_path_factory, executed) -> Path:
 
 
 @pytest.fixture(scope="session")
+@scheduling.one_worker  # two real runs: built once, for the files on one worker
 def graded_class(tmp_path_factory, class_folder, course, config):
     """The class graded once by the local pool with two runners: (output folder, summary)."""
     out = tmp_path_factory.mktemp("graded") / "out"

@@ -1,5 +1,6 @@
 """Shared, expensive things for the alexnet_core tests: one smoke training run per session."""
 import pytest
+import scheduling
 
 import alexnet_core as ac
 from alexnet_core.profiles import active_profile
@@ -16,6 +17,7 @@ def smoke_loaders(smoke_profile):
 
 
 @pytest.fixture(scope="session")
+@scheduling.one_worker  # a training run: built once, for the files on one worker
 def smoke_run(smoke_profile, smoke_loaders):
     """(untrained model, trained model, trajectory) of one smoke training run on the CPU."""
     untrained = ac.load_untrained_alexnetmini("cpu")

@@ -11,6 +11,7 @@ from pathlib import Path
 import nbformat
 import notebooks
 import pytest
+import scheduling
 
 from alexnet_core.contract import TRAJECTORY_MIME
 from autograder.authoring.reference import load_reference
@@ -79,6 +80,7 @@ def submissions(tmp_path_factory, student_run, release_nb) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
+@scheduling.one_worker  # three real runs: built once, for the files on one worker
 def graded(submissions, course_root, course, config, smoke):
     """SubmissionResult per submission, plus each file's bytes before grading."""
     before = {name: path.read_bytes() for name, path in submissions.items()}
