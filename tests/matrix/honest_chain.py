@@ -77,13 +77,13 @@ COURSES = [
     # Its own recipe (4 epochs, another learning rate), other points and a fifth question, released
     # for JupyterHub; after grading, Q1's points change again and the TA regrades, as `export` asks.
     Course("recipe-points-q5-regrade",
-           "[profiles.smoke]\nepochs = 4\nlr = 0.02\nreference_seeds = 8\n"
+           "[profiles.smoke]\nepochs = 4\nlr = 0.02\nreference_seeds = 4\n"
            "[points]\ntrajectory = 4\n[points.questions]\nQ1 = 3\nQ5 = 2\n",
            "local", "smoke", "s2000002", edit_master=add_question_q5, rebuild_envelope=True,
            regrade_after=("Q1 = 3", "Q1 = 1")),
     # The Colab variant of a profile of its own, Q4b removed, everyone on the course's fixed seed.
     Course("colab-own-profile-fixed-seed-no-q4b",
-           "[profiles.quick]\nbase = \"smoke\"\nepochs = 3\nreference_seeds = 8\n"
+           "[profiles.quick]\nbase = \"smoke\"\nepochs = 3\nreference_seeds = 4\n"
            "[identity]\nper_student_seeds = false\n[course]\ndefault_variant = \"colab\"\n",
            "colab", "quick", "s3000003", edit_master=remove_question_q4b, rebuild_envelope=True),
 ]
