@@ -11,7 +11,7 @@ export MPLBACKEND := Agg
 
 venv: $(VENV)/.installed
 
-# uv installs (it unpacks torch's 4.6 GB of CUDA wheels in parallel: 29 s here against pip's 2 min 15 s);
+# uv installs (it unpacks torch's 4.6 GB of CUDA wheels in parallel: 54 s here against pip's 2 min 15 s);
 # tools/install_venv.py hands it pip's configured indexes and falls back to pip if uv fails.
 $(VENV)/.installed: pyproject.toml tools/install_venv.py
 	test -x $(PY) || python3 -m venv $(VENV)
