@@ -47,15 +47,15 @@ class Refused(LabError):
 @contextmanager
 def _refusals():
     """The store's refusals as the API's: unknown -> NotFound, in use or stale -> Refused."""
-    from autograder.manual import store
+    from autograder.manual import states
 
     try:
         yield
-    except store.NotFound as exc:
+    except states.NotFound as exc:
         raise NotFound(str(exc)) from None
-    except store.ItemInUse as exc:
+    except states.ItemInUse as exc:
         raise Refused(str(exc), count=exc.count) from None
-    except store.Stale as exc:
+    except states.Stale as exc:
         raise Refused(str(exc), by=exc.by, at=exc.at) from None
 
 

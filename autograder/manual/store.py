@@ -27,251 +27,36 @@ import secrets
 import warnings
 from collections import Counter
 from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 
 from nbgrader.api import Assignment, BaseCell, Comment, Grade, Notebook, SubmittedAssignment, SubmittedNotebook
-from sqlalchemy import (
-    Boolean,
-    Column,
-    DateTime,
-    Float,
-    ForeignKeyConstraint,
-    Integer,
-    MetaData,
-    String,
-    Table,
-    Text,
-    UniqueConstraint,
-    and_,
-    bindparam,
-    func,
-    select,
-)
+from sqlalchemy import Table, and_, bindparam, func, select
 from sqlalchemy.exc import IntegrityError, ProgrammingError, SAWarning
 
-from autograder.errors import LabError
 from autograder.gradebook import Gradebook
 from autograder.manual.rubric import Rubric, RubricItem, comment_of, item_of, item_problem, score_of
+from autograder.manual.states import (
+    AnswerState,
+    BadRequest,
+    Conflict,
+    GroupView,
+    ItemInUse,
+    ItemState,
+    NotFound,
+    Stale,
+    StoreError,
+    WriteResult,
+    iso_utc,
+    now_utc,
+    who_as_stored,
+)
+from autograder.manual.tables import ANSWERS, APPLIED, GROUPS, ID_WIDTH, ITEMS, LOG, MEMBERS, metadata
 
 OUTSIDE = "outside this page (formgrader or nbgrader)"
 """Who changed a grade the store did not write: nbgrader's tables do not say."""
 
 _CHUNK = 500
 """Students per IN (...) list: well under any database's limit on bound parameters."""
-WHO_MAX = 200
-"""Characters of who made a change, as stored."""
-_ID = 128  # nbgrader's own column width for course, assignment, notebook and student ids
-metadata = MetaData()
-
-
-def _scope_columns() -> list[Column]:
-    """Which answers a row is about: nbgrader's course, assignment and notebook, and our question label."""
-    return [Column("course_id", String(_ID), nullable=False), Column("assignment", String(_ID), nullable=False),
-            Column("notebook", String(_ID), nullable=False), Column("question", String(32), nullable=False)]
-
-
-ITEMS = Table(
-    "alexnet_lab_items", metadata, *_scope_columns(),
-    Column("item_id", String(40), nullable=False),
-    Column("position", Integer, nullable=False),
-    Column("title", String(200), nullable=False),
-    Column("points", Float), Column("score", Float),
-    Column("comment", Text, nullable=False, default=""),
-    Column("version", Integer, nullable=False, default=1),
-    Column("deleted", Boolean, nullable=False, default=False),  # a tombstone: the master's seed does not bring it back
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
-    UniqueConstraint("course_id", "assignment", "notebook", "question", "item_id", name="alexnet_lab_items_key"),
-)
-ANSWERS = Table(
-    "alexnet_lab_answers", metadata, *_scope_columns(),
-    Column("student", String(_ID), nullable=False),
-    Column("version", Integer, nullable=False, default=0),
-    Column("note", Text, nullable=False, default=""),
-    # What this store last wrote to nbgrader's Grade/Comment (or found there): a difference is a
-    # change made outside the page.
-    Column("last_score", Float), Column("last_comment", Text),
-    Column("outside", Boolean, nullable=False, default=False),
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
-    UniqueConstraint("course_id", "assignment", "notebook", "question", "student", name="alexnet_lab_answers_key"),
-)
-APPLIED = Table(
-    "alexnet_lab_applied", metadata, *_scope_columns(),
-    Column("student", String(_ID), nullable=False),
-    Column("item_id", String(40), nullable=False),
-    UniqueConstraint("course_id", "assignment", "notebook", "question", "student", "item_id",
-                     name="alexnet_lab_applied_key"),
-    ForeignKeyConstraint(["course_id", "assignment", "notebook", "question", "item_id"],
-                         [ITEMS.c.course_id, ITEMS.c.assignment, ITEMS.c.notebook, ITEMS.c.question, ITEMS.c.item_id],
-                         name="alexnet_lab_applied_item"),
-)
-GROUPS = Table(
-    "alexnet_lab_groups", metadata, *_scope_columns(),
-    Column("group_key", String(40), nullable=False),
-    Column("kind", String(16), nullable=False),
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
-    UniqueConstraint("course_id", "assignment", "notebook", "question", "group_key", name="alexnet_lab_groups_key"),
-)
-MEMBERS = Table(
-    "alexnet_lab_members", metadata, *_scope_columns(),
-    Column("student", String(_ID), nullable=False),
-    Column("group_key", String(40), nullable=False),
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
-    UniqueConstraint("course_id", "assignment", "notebook", "question", "student", name="alexnet_lab_members_key"),
-)
-LOG = Table(
-    "alexnet_lab_log", metadata,
-    Column("id", Integer, primary_key=True, autoincrement=True), *_scope_columns(),
-    Column("student", String(_ID)), Column("item_id", String(40)),
-    Column("action", String(32), nullable=False),
-    Column("detail", Text, nullable=False, default=""),
-    Column("by", String(WHO_MAX)), Column("at", DateTime, nullable=False),
-)
-
-
-# -- errors ------------------------------------------------------------------------------------
-class StoreError(LabError):
-    """A request the store refuses; the message is for the TA."""
-
-
-class NotFound(StoreError, KeyError):
-    """An unknown question, item or group (HTTP 404)."""
-
-    def __str__(self) -> str:  # KeyError would show the message quoted
-        return str(self.args[0]) if self.args else ""
-
-
-class BadRequest(StoreError, ValueError):
-    """An item that breaks the rubric's rules, an empty title... (HTTP 400)."""
-
-
-class ItemInUse(StoreError):
-    """An item still applied cannot be deleted (HTTP 409); `count` answers use it."""
-
-    def __init__(self, message: str, count: int):
-        super().__init__(message)
-        self.count = count
-
-
-class Stale(StoreError):
-    """An item changed by someone else since the TA's page loaded (HTTP 409)."""
-
-    def __init__(self, message: str, by: str | None, at: str | None):
-        super().__init__(message)
-        self.by, self.at = by, at
-
-
-# -- what the store returns --------------------------------------------------------------------
-def _iso(when: datetime | None) -> str | None:
-    return None if when is None else when.replace(tzinfo=None).isoformat(timespec="seconds") + "Z"
-
-
-def _who(by) -> str:
-    """Who, as stored: a name the TA typed may be anything, the column holds 200 characters."""
-    text = " ".join(str(by or "").split())
-    return text[:WHO_MAX] or "unknown"
-
-
-def _now() -> datetime:
-    return datetime.now(UTC).replace(tzinfo=None)  # naive UTC, as nbgrader stores its times
-
-
-@dataclass(frozen=True)
-class Conflict:
-    """An answer a write did not touch: someone changed it since the TA's page loaded."""
-
-    student: str
-    by: str | None
-    at: str | None
-    """ISO time, UTC ("...Z")."""
-    message: str
-
-    def to_dict(self) -> dict:
-        return {"student": self.student, "by": self.by, "at": self.at, "message": self.message}
-
-
-@dataclass(frozen=True)
-class AnswerState:
-    """One answer's manual grading as the store and nbgrader's gradebook hold it."""
-
-    student: str
-    version: int
-    """What the page sends back as `seen` to change it."""
-    applied: tuple[str, ...]
-    """Item ids applied, in the rubric's order."""
-    note: str
-    """The TA's own comment for this answer (after the items' comments)."""
-    score: float | None
-    """The points the student gets now: the manual score, else the automatic one (None: waiting)."""
-    manual_score: float | None
-    comment: str
-    """The comment the student reads (nbgrader's manual comment)."""
-    needs_manual_grade: bool
-    by: str | None
-    """Who made the last change (None: nobody yet)."""
-    at: str | None
-    outside: bool
-    """The grade was last changed outside this page (formgrader): the items may not explain it."""
-
-    @property
-    def graded(self) -> bool:
-        return self.score is not None and not self.needs_manual_grade
-
-    def to_dict(self) -> dict:
-        return {"student": self.student, "version": self.version, "applied": list(self.applied), "note": self.note,
-                "score": self.score, "manual_score": self.manual_score, "comment": self.comment,
-                "needs_manual_grade": self.needs_manual_grade, "graded": self.graded, "by": self.by, "at": self.at,
-                "outside": self.outside}
-
-
-@dataclass(frozen=True)
-class ItemState:
-    item: RubricItem
-    version: int
-    uses: int
-    """How many answers it is applied to."""
-    by: str | None
-    at: str | None
-
-    def to_dict(self) -> dict:
-        return {**self.item.to_dict(), "version": self.version, "uses": self.uses, "by": self.by, "at": self.at}
-
-
-@dataclass
-class WriteResult:
-    """What an apply, a note or an item edit did: answers changed, answers refused, and the
-    current state of every answer it was asked about (the page redraws from it)."""
-
-    changed: list[str] = field(default_factory=list)
-    conflicts: list[Conflict] = field(default_factory=list)
-    answers: list[AnswerState] = field(default_factory=list)
-    item: ItemState | None = None
-
-    @property
-    def rescored(self) -> int:
-        return len(self.changed)
-
-    def to_dict(self) -> dict:
-        data = {"changed": self.changed, "conflicts": [c.to_dict() for c in self.conflicts],
-                "answers": [a.to_dict() for a in self.answers]}
-        if self.item is not None:
-            data.update(item=self.item.to_dict(), rescored=self.rescored)
-        return data
-
-
-@dataclass(frozen=True)
-class GroupView:
-    key: str
-    kind: str
-    """The suggestion's kind ("identical", "near", "similar", "single"), or "ta" for a group a TA made."""
-    students: tuple[str, ...]
-    answer: str
-    edited: bool
-    """A TA moved answers in or out: its members are pinned."""
-
-    def to_dict(self) -> dict:
-        return {"key": self.key, "kind": self.kind, "students": list(self.students), "answer": self.answer,
-                "edited": self.edited}
 
 
 # -- the store ---------------------------------------------------------------------------------
@@ -349,7 +134,7 @@ class ManualGrading:
             return
         top = self.db.execute(select(func.max(ITEMS.c.position)).where(self._where(ITEMS, question))).scalar()
         start = -1 if top is None else top
-        now = _now()
+        now = now_utc()
         rows = [self._row(question, item_id=item.id, position=start + offset, title=item.title, points=item.points,
                           score=item.score, comment=item.comment, version=1, deleted=False, by="the master", at=now)
                 for offset, item in enumerate(new, 1)]
@@ -382,7 +167,7 @@ class ManualGrading:
         self._question(question)
         uses = dict(self.db.execute(select(APPLIED.c.item_id, func.count()).where(self._where(APPLIED, question))
                                     .group_by(APPLIED.c.item_id)).all())
-        result = [ItemState(self._item(r), r.version, uses.get(r.item_id, 0), r.by, _iso(r.at))
+        result = [ItemState(self._item(r), r.version, uses.get(r.item_id, 0), r.by, iso_utc(r.at))
                   for r in self._item_rows(question)]
         self.db.rollback()
         return result
@@ -390,12 +175,12 @@ class ManualGrading:
     def add_item(self, question: str, data: Mapping, by: str) -> ItemState:
         """A new item at the end of the rubric. BadRequest when it breaks a rule or its id is taken."""
         self._question(question)
-        by = _who(by)
+        by = who_as_stored(by)
         problem = item_problem(dict(data), self.max_points[question])
         if problem:
             raise BadRequest(f"{question}: the item {problem}")
         item = item_of(dict(data))
-        now = _now()
+        now = now_utc()
         rows = {r.item_id: r for r in self._item_rows(question, include_deleted=True)}
         old = rows.get(item.id)
         if old is not None and not old.deleted:
@@ -434,7 +219,7 @@ class ManualGrading:
         the item's version the TA's page showed; another TA's edit since is refused (Stale). An
         item cannot switch between points and a fixed score while applied."""
         self._question(question)
-        by = _who(by)
+        by = who_as_stored(by)
         unknown = sorted(set(changes) - {"title", "points", "score", "comment"})
         if unknown:
             raise BadRequest(f"{question}: an item has no {', '.join(unknown)}; change title, points, score or comment")
@@ -455,7 +240,7 @@ class ManualGrading:
             self.db.rollback()
             raise BadRequest(f"{question}: item {item_id!r} {problem}")
         item = item_of(merged)
-        now = _now()
+        now = now_utc()
         where = and_(self._where(ITEMS, question, item_id=item_id), ITEMS.c.deleted.is_(False))
         if seen_version is not None:
             where = and_(where, ITEMS.c.version == seen_version)
@@ -468,8 +253,8 @@ class ManualGrading:
             self.db.rollback()
             if now_row is None or now_row.deleted:
                 raise NotFound(f"{question}: no item {item_id!r} (deleted since your page loaded)")
-            raise Stale(f"{question}: item {item_id!r} was changed by {now_row.by} at {_iso(now_row.at)} since your "
-                        "page loaded; reload to see it", now_row.by, _iso(now_row.at))
+            raise Stale(f"{question}: item {item_id!r} was changed by {now_row.by} at {iso_utc(now_row.at)} since your "
+                        "page loaded; reload to see it", now_row.by, iso_utc(now_row.at))
         users = list(self.db.execute(select(APPLIED.c.student).where(self._where(APPLIED, question, item_id=item_id)))
                      .scalars())
         old = self._item(row)
@@ -486,7 +271,7 @@ class ManualGrading:
             for student in sorted(outside):  # its grade is formgrader's now: the items do not drive it
                 answer = outside[student]
                 result.conflicts.append(Conflict(
-                    student, answer.by, _iso(answer.at), f"{student}: not re-scored: its grade was set outside this "
+                    student, answer.by, iso_utc(answer.at), f"{student}: not re-scored: its grade was set outside this "
                     "page; apply an item to it to grade it here again"))
             held = []
             for student in sorted(users - set(outside)):
@@ -503,8 +288,8 @@ class ManualGrading:
     def delete_item(self, question: str, item_id: str, by: str) -> None:
         """Remove an item. ItemInUse (with the count) while any answer has it applied."""
         self._question(question)
-        by = _who(by)
-        now = _now()
+        by = who_as_stored(by)
+        now = now_utc()
         # The tombstone first, then the count, in one transaction: an apply of this item holds the
         # item's row until it commits (see apply), so the count sees it, or the apply sees the tombstone.
         done = self.db.execute(ITEMS.update().where(and_(self._where(ITEMS, question, item_id=item_id),
@@ -562,7 +347,7 @@ class ManualGrading:
         rows = {r.student: r for r in ours if r.student in wanted}
         missing = sorted(wanted - set(rows))
         if missing:
-            now = _now()
+            now = now_utc()
             made = []
             for sid in missing:
                 comment = comments.get(sid)
@@ -590,7 +375,7 @@ class ManualGrading:
         if grade.manual_score == answer.last_score and self._same_comment(now_comment, answer.last_comment):
             return None
         shown = "no score" if grade.manual_score is None else f"{grade.manual_score:g}"
-        return Conflict(answer.student, OUTSIDE, _iso(_now()),
+        return Conflict(answer.student, OUTSIDE, iso_utc(now_utc()),
                         f"{answer.student}: the grade was changed outside this page (now {shown}) since it was "
                         "saved here; reload to see it, then apply again to replace it")
 
@@ -611,7 +396,7 @@ class ManualGrading:
                             .values(version=ANSWERS.c.version))
         grades, comments = self._rows_of_gradebook(question, list(students))
         rows = {r.student: r for r in self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question)))}
-        now = _now()
+        now = now_utc()
         for student in students:
             answer, grade = rows.get(student), grades.get(student)
             if answer is not None and grade is not None and self._outside(answer, grade, comments.get(student)):
@@ -723,7 +508,7 @@ class ManualGrading:
                     applied=tuple(i for i in order if i in applied.get(student, ())), note=answer.note or "",
                     score=score, manual_score=manual,
                     comment=(comment.manual_comment or "") if comment is not None else "",
-                    needs_manual_grade=bool(grade.needs_manual_grade), by=answer.by, at=_iso(answer.at),
+                    needs_manual_grade=bool(grade.needs_manual_grade), by=answer.by, at=iso_utc(answer.at),
                     outside=bool(answer.outside))
             self.db.rollback()
         return result
@@ -744,7 +529,7 @@ class ManualGrading:
         row = self.db.execute(select(ANSWERS).where(self._where(ANSWERS, question, student=student))).first()
         if row is None:
             return Conflict(student, None, None, f"{student}: no submission of {question} in the gradebook")
-        by, at = row.by, _iso(row.at)
+        by, at = row.by, iso_utc(row.at)
         return Conflict(student, by, at, f"{student}: changed by {by or 'someone'}"
                         f"{f' at {at}' if at else ''} since your page loaded; reload to see it")
 
@@ -756,10 +541,10 @@ class ManualGrading:
         grades written to nbgrader's gradebook. Applying a fixed-score item removes another fixed
         one the answer had (one fixed score at a time)."""
         self._question(question)
-        by = _who(by)
+        by = who_as_stored(by)
         students = list(dict.fromkeys(students))
         result = WriteResult()
-        now = _now()
+        now = now_utc()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=SAWarning)
             state = self._load(question, students)  # our rows for answers never seen before (own commit)
@@ -775,8 +560,8 @@ class ManualGrading:
             held = []
             for student in sorted(students):  # one order for every writer: no deadlock between two
                 if student not in state:  # an id the page made up is shown cut, never stored
-                    result.conflicts.append(Conflict(student[:_ID], None, None,
-                                                     f"{student[:_ID]}: no submission of {question} in the gradebook"))
+                    result.conflicts.append(Conflict(student[:ID_WIDTH], None, None,
+                                                     f"{student[:ID_WIDTH]}: no submission of {question} in the gradebook"))
                 elif not isinstance(seen.get(student), int):
                     result.conflicts.append(Conflict(student, None, None, f"{student}: no version seen was sent; "
                                                      "reload the page"))
@@ -806,16 +591,16 @@ class ManualGrading:
     def set_note(self, question: str, student: str, note: str, seen: int, by: str) -> WriteResult:
         """The TA's own comment for one answer (after the items' comments); compare-and-set as apply."""
         self._question(question)
-        by = _who(by)
+        by = who_as_stored(by)
         if not isinstance(note, str) or len(note) > 10_000:
             raise BadRequest("a note is text of at most 10,000 characters")
         result = WriteResult()
-        now = _now()
+        now = now_utc()
         with warnings.catch_warnings():
             warnings.simplefilter("ignore", category=SAWarning)
             if student not in self._load(question, [student]):
                 self.db.rollback()
-                raise NotFound(f"{student[:_ID]}: no submission of {question} in the gradebook")
+                raise NotFound(f"{student[:ID_WIDTH]}: no submission of {question} in the gradebook")
             refused = self._refusal(question, student, seen)
             if refused:
                 result.conflicts.append(refused)
@@ -832,7 +617,7 @@ class ManualGrading:
         query = select(LOG).where(self._where(LOG, question)).order_by(LOG.c.id.desc()).limit(limit)
         if student is not None:
             query = query.where(LOG.c.student == student)
-        rows = [{"at": _iso(r.at), "by": r.by, "action": r.action, "student": r.student, "item": r.item_id,
+        rows = [{"at": iso_utc(r.at), "by": r.by, "action": r.action, "student": r.student, "item": r.item_id,
                  "detail": r.detail} for r in self.db.execute(query)]
         self.db.rollback()
         return rows
@@ -861,7 +646,7 @@ class ManualGrading:
         returns the key of the group they are in now. The groups they leave and the one they join
         are pinned as they stand (a split is a move to a new group)."""
         self._question(question)
-        by = _who(by)
+        by = who_as_stored(by)
         students = [s for s in dict.fromkeys(students) if s in answers]
         if not students:
             raise BadRequest(f"{question}: none of those students has an answer to move")
@@ -870,7 +655,7 @@ class ManualGrading:
         if to is not None and to not in views:
             self.db.rollback()
             raise NotFound(f"{question}: no group {to!r} (the groups changed since your page loaded); reload")
-        now = _now()
+        now = now_utc()
         of = {s: key for key, g in views.items() for s in g.students}
         touched = {of[s] for s in students} | ({to} if to else set())
         pins_now: dict[str, str] = {}

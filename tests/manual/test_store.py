@@ -28,7 +28,8 @@ from autograder.config import for_master, with_gradebook_url
 from autograder.course import OutputFolder
 from autograder.gradebook import Gradebook
 from autograder.manual.rubric import Rubric, RubricItem, read_rubrics, score_of
-from autograder.manual.store import OUTSIDE, BadRequest, ItemInUse, ManualGrading, Stale
+from autograder.manual.states import BadRequest, ItemInUse, Stale
+from autograder.manual.store import OUTSIDE, ManualGrading
 from benchmarks.written_class import graded_out, planted_class, result_of
 
 MASTER = REPO / "source" / "alexnet" / "alexnet.ipynb"
