@@ -1,7 +1,7 @@
 """What a submission's source says about it, below the batch that reads it and the export that
-writes it out: the names an LMS gives the files it exports (Canvas's, a Brightspace folder,
-nbgrader's submitted/ tree), the LMS id such a name carries, and the submission's time and
-lateness (its timestamp.txt, or Canvas's _LATE_).
+writes it out: the names an LMS gives the files it exports (Canvas's, a Brightspace folder, a
+Moodle folder, nbgrader's submitted/ tree), the LMS id such a name carries, and the submission's
+time and lateness (its timestamp.txt, or Canvas's _LATE_).
 
 `SubmissionResult.source` is the TA's name for a file ('class.zip!smithjane_1234_5678_alexnet.ipynb',
 'submitted/ana/alexnet/alexnet.ipynb'); only the parts an LMS wrote are read, never a name the
@@ -27,7 +27,7 @@ def canvas_match(source: str) -> re.Match | None:
     ('class.zip!smithjane_LATE_1234_5678_alexnet.ipynb' -> its groups), else None.
 
     Canvas names the members at the root of its zip (collect takes no others as Canvas's): a name
-    further down (a Brightspace submission folder, an nbgrader submitted/<id>/<assignment>/ tree, a
+    further down (a Brightspace or Moodle submission folder, an nbgrader submitted/<id>/<assignment>/ tree, a
     folder inside a zip) is the student's own file name, which could carry a classmate's user id or
     a _LATE_, and is never read as Canvas's."""
     path = source.replace("\\", "/")
@@ -36,7 +36,8 @@ def canvas_match(source: str) -> re.Match | None:
     if bang and len(parts) > 1:
         return None
     parent = parts[-2] if len(parts) > 1 else ""
-    if BRIGHTSPACE.match(parent) or (len(parts) > 3 and parts[-4] == NBGRADER_SUBMITTED):
+    if (BRIGHTSPACE.match(parent) or MOODLE_FOLDER.match(parent)
+            or (len(parts) > 3 and parts[-4] == NBGRADER_SUBMITTED)):
         return None
     return CANVAS.match(parts[-1])
 
@@ -44,6 +45,14 @@ def canvas_match(source: str) -> re.Match | None:
 BRIGHTSPACE = re.compile(
     r"^(?P<num>\d+-\d+) - (?P<name>.+?) - (?P<date>[^/]*?\d{4}[^/]*?)(?: - (?P<file>[^/]+))?$"
 )
+# Moodle's "Download all submissions": `<full name>_<participant id>_assignsubmission_file/<file>`
+# (a folder per student, the default since Moodle 3.1; 3.x wrote the folder with a trailing `_`), or
+# flat `<full name>_<participant id>_assignsubmission_file_<file>` with "Download submissions in
+# folders" off. Moodle replaces the name's own `_` with spaces, so the name holds none. The number is
+# the assignment's participant id (blind marking names every student "Participant": the number tells
+# them apart), not the user's ID number, so it is no LMS id for moodle.csv.
+MOODLE_FOLDER = re.compile(r"^(?P<name>[^_/]+)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z]+)_?$")
+MOODLE_FLAT = re.compile(r"^(?P<name>[^_/]+)_(?P<participant>\d+)_assignsubmission_(?P<plugin>[a-z]+)_(?P<file>[^/]+)$")
 NBGRADER_SUBMITTED = "submitted"
 
 

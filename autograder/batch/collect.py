@@ -11,6 +11,12 @@ INPUT paths may be any mix of a single notebook, a folder of notebooks, an nbgra
   `<num>-<num> - <name> - <date>/<file>`, or (older downloads) flat files
   `<num>-<num> - <name> - <date> - <file>`, with an `index.html` at the root. The name is all
   Brightspace gives: it maps through the roster's `name` (or `lms_id`), else becomes a slug.
+- Moodle "Download all submissions": one folder per student,
+  `<full name>_<participant id>_assignsubmission_file/<file>`, or (with "Download submissions in
+  folders" off) flat files `<full name>_<participant id>_assignsubmission_file_<file>`. The
+  participant id is the assignment's own number, not the user's ID number: the name maps through
+  the roster's `name`, else the student is `<name>_<participant id>` as a slug (blind marking
+  names everyone "Participant").
 
 Nothing is guessed: two notebooks for one student and files that are not notebooks become
 `problems`. Zips are extracted into a private folder the caller owns; inputs are never modified.
@@ -31,7 +37,7 @@ from alexnet_core.contract import ASSIGNMENT, MB
 from autograder.course import OutputFolder
 from autograder.errors import ConfigError
 from autograder.gradebook import Gradebook
-from autograder.sources import BRIGHTSPACE, CANVAS, NBGRADER_SUBMITTED
+from autograder.sources import BRIGHTSPACE, CANVAS, MOODLE_FLAT, MOODLE_FOLDER, NBGRADER_SUBMITTED
 from grading_config import Limits
 
 NOTEBOOK_SUFFIX = ".ipynb"
@@ -363,7 +369,8 @@ class _Collector:
             if kind:
                 self._add_lms(kind, rel, path, shown)
             elif lms:
-                self.problems.append(Problem(shown, "file name matches no Canvas or Brightspace pattern: skipped"))
+                self.problems.append(Problem(shown, "file name matches no Canvas, Brightspace or Moodle pattern: "
+                                                    "skipped"))
             elif path.suffix.lower() == NOTEBOOK_SUFFIX:
                 self._add(self._identify(path.stem, path.stem, path.stem), path, shown)
             else:
@@ -428,6 +435,11 @@ class _Collector:
             sid = self._identify(m["userid"], m["name"], fallback)
             filename = m["file"]
             late = bool(m["late"])
+        elif kind == "moodle":
+            m = MOODLE_FOLDER.match(rel.parts[0]) if len(rel.parts) > 1 else MOODLE_FLAT.match(rel.name)
+            sid = self._identify(None, m["name"], slug(f"{m['name']} {m['participant']}"))
+            filename = rel.name if len(rel.parts) > 1 else m["file"]
+            late = False  # Moodle's names give no time: its own grader report shows who was late
         else:
             m = BRIGHTSPACE.match(rel.parts[0]) if len(rel.parts) > 1 else BRIGHTSPACE.match(rel.name)
             sid = self._identify(None, m["name"], slug(m["name"]))
@@ -498,6 +510,8 @@ def _lms_kind(rel: Path) -> str | None:
     m = BRIGHTSPACE.match(head)
     if m and (len(rel.parts) > 1 or m["file"]):
         return "brightspace"
+    if MOODLE_FOLDER.match(head) if len(rel.parts) > 1 else MOODLE_FLAT.match(rel.name):
+        return "moodle"
     return None
 
 

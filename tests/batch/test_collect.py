@@ -9,6 +9,7 @@ from notebooks import CONFIG
 from autograder.batch import collect as collecting
 from autograder.batch.collect import load_roster
 from autograder.errors import ConfigError
+from autograder.sources import lms_id_from_source
 
 
 def collect(*args, **kwargs):
@@ -87,6 +88,37 @@ def test_brightspace_zip_folder_and_flat_names(tmp_path):
     got = collect([_brightspace_zip(tmp_path / "Download.zip")], tmp_path / "scratch")
     assert set(_ids(got)) == {"doe_carl", "mary-ann_smith"}
     assert got.problems == []  # index.html is Brightspace's own, not a student's file
+
+
+def _moodle_zip(path: Path) -> Path:
+    """Moodle's "Download all submissions": a folder per student (Moodle 3.1 and later; 3.x ended it with
+    '_'), or flat names with "Download submissions in folders" off; the number is the participant id."""
+    with zipfile.ZipFile(path, "w") as zf:
+        zf.writestr("Ada Lovelace_70311_assignsubmission_file/alexnet.ipynb", NB)
+        zf.writestr("Ben Okri_70312_assignsubmission_file_/alexnet.ipynb", NB)
+        zf.writestr("Cal Chen_70313_assignsubmission_file_alexnet.ipynb", NB)
+        zf.writestr("Participant_70314_assignsubmission_file/alexnet.ipynb", NB)  # blind marking
+        zf.writestr("Participant_70315_assignsubmission_file/alexnet.ipynb", NB)
+        zf.writestr("Ada Lovelace_70311_assignsubmission_onlinetext/onlinetext.html", "<p>see the file</p>")
+    return path
+
+
+def test_moodle_zip_folders_and_flat_names_map_through_the_roster_by_name(tmp_path):
+    zpath = _moodle_zip(tmp_path / "CS101-AlexNet-42.zip")
+    got = collect([zpath], tmp_path / "scratch")
+    ids = _ids(got)
+    # Without a roster: the name with the participant id (blind marking names everyone "Participant").
+    assert set(ids) == {"ada_lovelace_70311", "ben_okri_70312", "cal_chen_70313", "participant_70314",
+                        "participant_70315"}
+    assert not any(s.late for s in got.submissions)  # Moodle's names carry no time
+    assert [p.message for p in got.problems] == ["not a notebook (.ipynb): skipped"]
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student_id,lms_id,name\nada,S-1,Ada Lovelace\nben,S-2,\"Okri, Ben\"\ncal,S-3,Cal Chen\n")
+    got = collect([zpath], tmp_path / "s2", load_roster(roster))
+    assert {"ada", "ben", "cal"} <= set(_ids(got))
+    assert _ids(got)["ada"].origin == f"{zpath}!Ada Lovelace_70311_assignsubmission_file/alexnet.ipynb"
+    # The participant id is Moodle's number for this assignment, not the user's: no LMS id from it.
+    assert lms_id_from_source(_ids(got)["ada"].origin) == ""
 
 
 def test_roster_maps_lms_ids_and_names_and_reports_unknown(tmp_path):
