@@ -267,3 +267,31 @@ def test_points_changed_after_the_release_flag_nobody(tmp_path, release_nb):
     notebooks.cell_by_id(edited, "check_kernels").metadata["nbgrader"]["points"] = 50
     prepared = _prepare(tmp_path, root, smoke, edited, config=later, name="editor")
     assert any("check_kernels was edited (points)" in f for f in prepared.flags), prepared.flags
+
+
+def test_characters_no_text_can_hold_are_replaced_and_flagged(tmp_path, course_root, smoke, release_nb):
+    """JSON may write NUL and half of a UTF-16 pair as escapes (a hand-edited file, a tool that cuts a
+    string inside an emoji): such an answer is read with each replaced by U+FFFD, and said so. Kept,
+    a lone surrogate cannot be written as UTF-8 (executed.ipynb, feedback.html, the report, SQLite)
+    and PostgreSQL refuses NUL in text, so one student's answer stopped that student's result."""
+    nb = notebooks.answer_all(release_nb)
+    notebooks.answer_cells(nb)["Q1"].source = "Edges \ud83d and blobs\x00 in the kernels \U0001f600."
+    prepared = _prepare(tmp_path, course_root, smoke, raw=json.dumps(nb).encode())  # ASCII: \ud83d, \u0000
+    q1 = next(a for a in prepared.answers if a.label == "Q1")
+    assert q1.answered and q1.text == "Edges \ufffd and blobs\ufffd in the kernels \U0001f600."
+    assert any(f.startswith("2 character(s) that no text holds") for f in prepared.flags), prepared.flags
+    prepared.notebook.encode("utf-8")  # what runs, and every copy of it, is text
+
+
+def test_json_nested_a_little_less_than_the_parser_allows_is_refused_with_a_reason(tmp_path, course_root, smoke,
+                                                                                   release_nb):
+    """Nested past what a notebook holds but less than the JSON parser's own limit, in a key no
+    check reads: refused in one line naming the file, as a deeper file is, never an internal error
+    from whichever reader after the parser recursed deepest."""
+    text = nbformat.writes(notebooks.answer_all(release_nb))
+    deep = "[" * 900 + "]" * 900
+    raw = text.replace('"metadata": {', '"metadata": {"widgets": ' + deep + ",", 1).encode()  # the first cell's
+    assert "widgets" in json.loads(raw)["cells"][0]["metadata"]  # below the parser's own limit: it reads the file
+    with pytest.raises(SubmissionError, match="nested too deeply") as refused:
+        _prepare(tmp_path, course_root, smoke, raw=raw)
+    assert str(refused.value).startswith("student.ipynb:") and "\n" not in str(refused.value)
