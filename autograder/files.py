@@ -16,13 +16,18 @@ FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 
 def atomic_write(path: Path, text: str, mode: int = 0o644) -> None:
-    """Write beside the target, then rename over it: readers see the old file or the new one."""
+    """Write beside the target, then rename over it: readers see the old file or the new one.
+
+    Always UTF-8: a character UTF-8 cannot hold, a lone surrogate, is written as '?'. Python holds
+    the bytes of a file name that is not UTF-8 (an LMS download unzipped on Linux) as lone
+    surrogates, and that name is in the submission's feedback, its graded.json and the class's tables:
+    refused, it stopped that student's result and even its failure from being recorded."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".part")
     try:
         os.chmod(tmp, mode)  # mkstemp makes 0600; grading outputs are for TAs to share
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with os.fdopen(fd, "w", encoding="utf-8", errors="replace") as fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())

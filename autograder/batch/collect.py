@@ -24,6 +24,7 @@ Nothing is guessed: two notebooks for one student and files that are not noteboo
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import re
@@ -117,11 +118,33 @@ def safe_id(raw: str) -> str:
     """The student id as a folder and gradebook key: [A-Za-z0-9_.-] only, not starting with a dot or
     a dash, at most 64 characters, never one of the output folder's own names. Whatever a file or a
     roster calls a student, their results stay inside OUT and next to no one else's files; the name
-    as given is kept in the submission's origin, for display."""
-    text = _ascii_id(raw).lstrip("._-")[:MAX_ID_CHARS] or "student"
+    as given is kept in the submission's origin, for display. Where the ASCII form drops letters or
+    digits (names in another script, a file name that is not UTF-8), a tag of the name as written
+    follows: '王伟' and '李娜' are two students, not two notebooks of one 'student'."""
+    text = _ascii_id(raw).lstrip("._-")
+    if _loses_letters(raw):
+        text = f"{text[:MAX_ID_CHARS - TAG_CHARS - 1] or 'student'}_{_tag(raw)}"
+    text = text[:MAX_ID_CHARS] or "student"
     if text.lower() in _RESERVED:
         text += "_student"
     return text
+
+
+TAG_CHARS = 8
+
+
+def _loses_letters(text: str) -> bool:
+    """Whether folding `text` to ASCII drops a letter or digit (an accent alone is no loss: 'Zoë' is
+    'Zoe'), or a byte of a file name that is not UTF-8 (Python holds it as a lone surrogate)."""
+    return any(not ch.isascii() and (unicodedata.category(ch)[0] in "LN" or unicodedata.category(ch) == "Cs")
+               for ch in unicodedata.normalize("NFKD", str(text)))
+
+
+def _tag(text: str) -> str:
+    """TAG_CHARS hex digits of a hash of the name as written (NFKC: one name typed two ways is one
+    name), stable from run to run, so a resumed batch finds the same student again."""
+    name = unicodedata.normalize("NFKC", str(text)).encode("utf-8", "surrogateescape")
+    return hashlib.sha256(name).hexdigest()[:TAG_CHARS]
 
 
 def _ascii_id(raw: str) -> str:
@@ -130,10 +153,12 @@ def _ascii_id(raw: str) -> str:
     return UNSAFE_ID_CHARS.sub("_", text)
 
 
-def slug(text: str) -> str:
+def slug(name: str) -> str:
     """'Doe, Jane-Marie' -> 'doe_jane-marie': a stable nbgrader-safe id from a name."""
-    text = unicodedata.normalize("NFKD", text).encode("ascii", "ignore").decode()
+    text = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode()
     text = re.sub(r"[^A-Za-z0-9\-]+", "_", text.lower()).strip("_")
+    if _loses_letters(name):  # as in safe_id: two names in another script are two students
+        text = f"{text or 'unnamed'}_{_tag(name.casefold())}"
     return text or "unnamed"
 
 

@@ -1,5 +1,6 @@
 """Input layouts a TA downloads, mapped to student ids; nothing guessed, inputs untouched."""
 import hashlib
+import os
 import zipfile
 from pathlib import Path
 
@@ -214,3 +215,31 @@ def test_broken_members_are_problems_one_by_one_never_the_whole_zip(tmp_path):
     assert "too long" in reasons["x" * 20]
     assert "cannot be extracted" in reasons["bad.ipynb"] and "cannot be extracted" in reasons["odd.ipynb"]
     assert all(len(p.message.splitlines()) == 1 for p in got.problems)
+
+
+def test_names_that_lose_letters_in_ascii_stay_apart_and_one_name_typed_two_ways_stays_one(tmp_path):
+    """Brightspace names and file names in another script, or not UTF-8 at all (a download unzipped on
+    Linux), fold to the same ASCII ('unnamed', 'student', 'mller'): each is still its own student with
+    a stable id, never 'two notebooks of one student'. An accent is no loss ('Zoë' is 'Zoe'), so one
+    name typed as NFC and as NFD is one student with two notebooks, as before."""
+    download = tmp_path / "Download.zip"
+    with zipfile.ZipFile(download, "w") as zf:
+        zf.writestr("152301-880125 - 王伟 - Sep 24, 2025 926 PM/alexnet.ipynb", NB)
+        zf.writestr("152301-880126 - 李娜 - Sep 24, 2025 927 PM/alexnet.ipynb", NB)
+        zf.writestr("152301-880127 - Søren Berg - Sep 24, 2025 928 PM/alexnet.ipynb", NB)
+        zf.writestr("152301-880128 - Sren Berg - Sep 24, 2025 929 PM/alexnet.ipynb", NB)
+    folder = tmp_path / "class"
+    folder.mkdir()
+    for name in ("王伟.ipynb", "李娜.ipynb", "Zo\u00eb.ipynb", "Zoe\u0308.ipynb"):
+        (folder / name).write_text(NB)
+    for raw in (b"m\xfcller.ipynb", b"m\xf6ller.ipynb"):  # Latin-1 bytes: no UTF-8 name
+        with open(os.path.join(os.fsencode(folder), raw), "w") as fh:
+            fh.write(NB)
+    got = collect([download, folder], tmp_path / "scratch")
+    assert len(got.submissions) == 8, [p.message for p in got.problems]
+    assert list(got.duplicates) == ["Zoe"] and len(got.duplicates["Zoe"]) == 2
+    ids = set(_ids(got))
+    assert len(ids) == 8 and all(collecting.safe_id(sid) == sid for sid in ids)
+    assert "sren_berg" in ids and not {"unnamed", "student", "mller"} & ids
+    again = collect([download, folder], tmp_path / "scratch2")  # a resumed batch finds the same students
+    assert set(_ids(again)) == ids

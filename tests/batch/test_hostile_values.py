@@ -23,7 +23,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from classes import REPO, all_answers, cli_command, log_of, start_coordinator, wait_for
+from classes import REPO, all_answers, cli_command, free_port, log_of, start_coordinator, wait_for
 from nbconvert import HTMLExporter
 from nbgrader.server_extensions.formgrader import handlers as formgrader_handlers
 
@@ -97,7 +97,7 @@ def _formgrader_while_busy(out: Path) -> str:
     env = dict(os.environ, JUPYTER_RUNTIME_DIR=str(out.parent / "runtime"))
     log = out.parent / "formgrader.log"
     with log.open("w") as fh:
-        server = subprocess.Popen(cli_command("formgrader", out, "--port", str(_free_port()), "--no-browser"),
+        server = subprocess.Popen(cli_command("formgrader", out, "--port", str(free_port()), "--no-browser"),
                                   cwd=REPO, env=env, stdout=fh, stderr=subprocess.STDOUT, text=True,
                                   start_new_session=True)
     try:
@@ -111,14 +111,6 @@ def _formgrader_while_busy(out: Path) -> str:
                 os.killpg(server.pid, signal.SIGKILL)
                 server.wait(10)
     return log.read_text()
-
-
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -395,3 +387,27 @@ def test_a_grade_started_while_an_export_holds_out_names_the_export(tmp_path):
     assert done.returncode == 2 and len(lines) == 1, done.stderr
     assert f"is in use by another command ({EXPORT_HOLDER}: pid {holder.pid}" in lines[0]
     assert not (out / "grades.csv").exists()
+
+
+def test_file_names_that_are_not_utf8_or_not_latin_are_each_a_student_recorded_whole(tmp_path, course, config):
+    """A download unzipped on Linux keeps names that are not UTF-8 (Latin-1's ü, ö); a class also has
+    names in other scripts. Each file is its own student (not 'mller' twice, not 'student' twice) and
+    its result is recorded whole, the tables too: no writer meets a character it cannot write (no
+    kernel runs: the notebooks are refused)."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    refused = nbformat.writes(nbformat.v4.new_notebook())
+    for raw in (b"m\xfcller.ipynb", b"m\xf6ller.ipynb", "王伟.ipynb".encode(), "李娜.ipynb".encode()):
+        with open(os.path.join(os.fsencode(inbox), raw), "w", encoding="utf-8") as fh:
+            fh.write(refused)
+    out = tmp_path / "out"
+    summary = grade([inbox], out, course, config, profile=select_profile(config, "smoke"), runners=1)
+    assert summary.failed == 4 and summary.problems == 0, summary
+    rows = _grades(out)
+    assert len(rows) == 4 and all(row["status"] == "failed" for row in rows.values()), rows
+    assert all("not the alexnet notebook" in row["reason"] for row in rows.values())
+    assert sorted(row["reason"].split(":")[0] for row in rows.values()) == ["m?ller.ipynb", "m?ller.ipynb",
+                                                                          "李娜.ipynb", "王伟.ipynb"]
+    for sid in rows:
+        assert (out / sid / "graded.json").is_file() and (out / sid / "feedback.html").is_file()
+    assert all(sid in (out / "report.html").read_text(encoding="utf-8") for sid in rows)
