@@ -9,9 +9,12 @@ import dataclasses
 import os
 import random
 import signal
+import socket
 import subprocess
 import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from alexnet_core.contract import QUESTIONS
@@ -28,6 +31,13 @@ def prose(student: str, label: str, words: int = 18) -> str:
 
 def all_answers(student: str) -> dict[str, str]:
     return {label: prose(student, label) for label in QUESTIONS}
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on now (the OS's choice)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def processes_matching(*needles: str) -> list[int]:
@@ -66,6 +76,47 @@ def kill(pids) -> None:
 def cli_command(*args) -> list[str]:
     """`alexnet-lab --course REPO ARGS...` as a subprocess's command line, as the installed command runs it."""
     return [sys.executable, "-m", "autograder.cli", "--course", str(REPO), *map(str, args)]
+
+
+@dataclasses.dataclass
+class Served:
+    """A running `alexnet-lab formgrader`: its process, the URL it printed and its token, and every
+    line it printed so far (`line()` reads the next one into `printed`)."""
+
+    process: subprocess.Popen
+    url: str = ""
+    printed: list[str] = dataclasses.field(default_factory=list)
+
+    @property
+    def token(self) -> str:
+        return self.url.split("token=")[1]
+
+    def line(self) -> str:
+        line = self.process.stdout.readline()
+        self.printed.append(line)
+        assert line or self.process.poll() is None, self.process.stderr.read()
+        return line
+
+
+@contextmanager
+def formgrader_running(*args, port: int) -> Iterator[Served]:
+    """`alexnet-lab formgrader ARGS --no-browser --port PORT` as its own process, as a TA starts it,
+    served once its `formgrader: URL` line is out. On leaving: SIGTERM, which must stop it cleanly
+    (exit 0); a process still there after a failure is killed."""
+    served = Served(subprocess.Popen(cli_command("formgrader", *args, "--no-browser", "--port", port), cwd=REPO,
+                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True))
+    try:
+        line = ""
+        while not line.startswith("formgrader: "):
+            line = served.line()
+        served.url = line.split(" ", 1)[1].strip()
+        yield served
+        served.process.send_signal(signal.SIGTERM)
+        assert served.process.wait(timeout=60) == 0
+    finally:
+        if served.process.poll() is None:
+            served.process.kill()
+            served.process.wait()
 
 
 def grade_command(inputs, out: Path, *extra: str) -> list[str]:

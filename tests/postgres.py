@@ -16,13 +16,13 @@ import os
 import pwd
 import secrets
 import shutil
-import socket
 import subprocess
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
+from classes import free_port
 
 SUPERUSER = "grader"
 """The cluster's superuser; the tests connect as it."""
@@ -38,12 +38,6 @@ def pg_bin() -> Path | None:
         return debian[-1].parent
     found = shutil.which("initdb")
     return Path(found).resolve().parent if found else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -93,7 +87,7 @@ def running_postgres():
     user = UNPRIVILEGED if os.geteuid() == 0 else None
     # Short: the server's socket path (folder + /.s.PGSQL.PORT) must fit in 107 bytes.
     folder = Path(tempfile.mkdtemp(prefix="alexnet-lab-pg-"))
-    server = Postgres(folder, _free_port(), secrets.token_urlsafe(12), bin_dir, user)
+    server = Postgres(folder, free_port(), secrets.token_urlsafe(12), bin_dir, user)
     started = False
     try:
         if user:

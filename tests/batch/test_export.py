@@ -15,10 +15,8 @@ import copy
 import csv
 import dataclasses
 import json
-import os
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import urllib.request
@@ -28,7 +26,7 @@ from pathlib import Path
 import nbformat
 import pytest
 from bs4 import BeautifulSoup
-from classes import REPO, all_answers
+from classes import REPO, all_answers, formgrader_running, free_port
 from nbgrader.api import Gradebook
 
 from alexnet_core.contract import PLACEHOLDER
@@ -353,29 +351,14 @@ def test_the_self_check_tells_the_student_to_move_stray_text(executed, tmp_path)
 
 # -- formgrader ---------------------------------------------------------------------------------
 def test_formgrader_command_serves_formgrader_and_stops_on_sigterm(out):
-    env = dict(os.environ)
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(REPO), "formgrader", str(out),
-                             "--no-browser", "--port", "8791"], cwd=REPO, env=env, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        line = ""
-        while not line.startswith("formgrader: "):
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, proc.stderr.read()
-        url = line.split(" ", 1)[1].strip()
-        assert re.fullmatch(r"http://127\.0\.0\.1:8791/formgrader\?token=\w+", url)
-        token = url.split("token=")[1]
+    port = free_port()
+    with formgrader_running(out, port=port) as served:
+        assert re.fullmatch(rf"http://127\.0\.0\.1:{port}/formgrader\?token=\w+", served.url)
         with gradebook(out) as gb:
             sid = gb.find_submission_notebook("alexnet", "alexnet", "s-alice").id
-        page = urllib.request.urlopen(f"http://127.0.0.1:8791/formgrader/submissions/{sid}/?token={token}",
+        page = urllib.request.urlopen(f"http://127.0.0.1:{port}/formgrader/submissions/{sid}/?token={served.token}",
                                       timeout=60).read().decode()
         assert "answer_q1" in page or "Smith" in page or "s-alice" in page
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_demo_tail_enters_one_grade_through_nbgraders_api_and_exports(out, config, capsys):

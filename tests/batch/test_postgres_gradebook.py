@@ -14,8 +14,6 @@ from __future__ import annotations
 import csv
 import json
 import os
-import signal
-import socket
 import subprocess
 import sys
 import urllib.request
@@ -23,7 +21,7 @@ from pathlib import Path
 
 import nbformat
 import pytest
-from classes import REPO, all_answers
+from classes import REPO, all_answers, formgrader_running, free_port
 from postgres import running_postgres
 
 from alexnet_core.contract import QUESTIONS
@@ -46,12 +44,6 @@ def pg():
 def cli(*args, env: dict | None = None, cwd: Path = REPO, timeout: int = 600) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "autograder.cli", "--course", str(REPO), *map(str, args)],
                           cwd=cwd, capture_output=True, text=True, timeout=timeout, env={**os.environ, **(env or {})})
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def one_line(done: subprocess.CompletedProcess) -> str:
@@ -178,35 +170,21 @@ def test_config_masks_the_password(pg, tmp_path):
 def test_formgrader_with_db_serves_the_class_from_postgresql(pg, graded):
     out, _, url, _ = graded
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(REPO), "formgrader", str(out),
-                             "--no-browser", "--port", str(port), "--db", url], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        printed, line = [], ""
-        while not line.startswith("formgrader: "):
-            line = proc.stdout.readline()
-            printed.append(line)
-            assert line or proc.poll() is None, proc.stderr.read()
-        token = line.strip().split("token=")[1]
-        while proc.poll() is None and not line.startswith("(the gradebook"):
-            line = proc.stdout.readline()
-            printed.append(line)
+    with formgrader_running(out, "--db", url, port=port) as served:
+        line = ""
+        while served.process.poll() is None and not line.startswith("(the gradebook"):
+            line = served.line()
         assert f"PostgreSQL database 'kernel' on 127.0.0.1:{pg.port}" in line
-        assert pg.password not in "".join(printed)
+        assert pg.password not in "".join(served.printed)
         base = f"http://127.0.0.1:{port}"
-        assignments = json.loads(urllib.request.urlopen(f"{base}/formgrader/api/assignments?token={token}",
+        assignments = json.loads(urllib.request.urlopen(f"{base}/formgrader/api/assignments?token={served.token}",
                                                         timeout=60).read())
         assert [(a["name"], a["num_submissions"]) for a in assignments] == [("alexnet", 1)]
         with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
             sid = gb.find_submission_notebook("alexnet", "alexnet", STUDENT).id
-        page = urllib.request.urlopen(f"{base}/formgrader/submissions/{sid}/?token={token}", timeout=60).read().decode()
+        page = urllib.request.urlopen(f"{base}/formgrader/submissions/{sid}/?token={served.token}",
+                                      timeout=60).read().decode()
         assert "answer_q1" in page
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
 
 
 def test_the_config_url_and_the_command_line_url_are_one_url(pg, config):
@@ -276,15 +254,8 @@ def test_two_stores_on_one_postgresql_a_stale_write_is_refused_naming_who(klass)
 def test_a_grade_given_through_the_pages_api_on_postgresql_reaches_export(pg, klass):
     out, config, url = klass
     port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "autograder.cli", "--course", str(REPO), "formgrader", str(out),
-                             "--no-browser", "--port", str(port), "--db", url], cwd=REPO, stdout=subprocess.PIPE,
-                            stderr=subprocess.PIPE, text=True)
-    try:
-        line = ""
-        while not line.startswith("formgrader: "):
-            line = proc.stdout.readline()
-            assert line or proc.poll() is None, proc.stderr.read()
-        token = line.strip().split("token=")[1]
+    with formgrader_running(out, "--db", url, port=port) as served:
+        token = served.token
         api = f"http://127.0.0.1:{port}/alexnet-lab/api/questions/Q1"
         headers = {"Authorization": f"token {token}", "X-Alexnet-Lab-TA": "cleo"}
 
@@ -303,12 +274,6 @@ def test_a_grade_given_through_the_pages_api_on_postgresql_reaches_export(pg, kl
                                "seen": {s: page["answers"][s]["version"] for s in students}})
         assert sorted(done["changed"]) == students and not done["conflicts"]
         assert all(a["by"] and "cleo" in a["by"] for a in done["answers"]), done["answers"]
-        proc.send_signal(signal.SIGTERM)
-        assert proc.wait(timeout=60) == 0
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait()
     exported = cli("export", out, "--db", url, "--allow-pending")
     assert exported.returncode == 0, exported.stderr[-2000:]
     with (out / "final" / "final_grades.csv").open(newline="") as fh:

@@ -2,14 +2,13 @@
 import csv
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 
 import pytest
-from classes import fixed_seed, kill, processes_matching
+from classes import fixed_seed, free_port, kill, processes_matching
 
 from autograder.config import select_profile
 
@@ -18,32 +17,26 @@ COMPARED = ["status", "total", "max_total", "trajectory", "evidence", "kernel_pl
             "Q1", "Q2", "Q3a", "Q3b", "Q3c", "Q4a", "Q4b"]
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture
 def ray_cluster():
     """`ray start --head` and one worker node with one CPU each, in a private temp dir; stopped by PID."""
     temp = Path(tempfile.mkdtemp(prefix="rt", dir="/tmp"))  # short: Ray's socket paths have a length limit
-    port = _free_port()
+    port = free_port()
     env = dict(os.environ, RAY_USAGE_STATS_ENABLED="0")
     common = ["--num-cpus=1", "--num-gpus=0", f"--temp-dir={temp}", "--disable-usage-stats"]
 
     def own_ports():
         # Ray's agents listen on fixed default ports: a second cluster on the machine (another test
         # worker, a developer's own) would make this one fail to start.
-        return [f"--{name}={_free_port()}" for name in (
+        return [f"--{name}={free_port()}" for name in (
             "dashboard-agent-listen-port", "dashboard-agent-grpc-port", "metrics-export-port", "runtime-env-agent-port")]
 
     try:
         subprocess.run([RAY, "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                        f"--ray-client-server-port={_free_port()}", "--include-dashboard=false",
+                        f"--ray-client-server-port={free_port()}", "--include-dashboard=false",
                         # the dashboard's process starts on 8265 even with the dashboard off (a second
                         # head on the machine, the GPU kit's dry run for one, holds it)
-                        f"--dashboard-port={_free_port()}", *own_ports(), *common],
+                        f"--dashboard-port={free_port()}", *own_ports(), *common],
                        env=env, check=True, capture_output=True, timeout=120)
         subprocess.run([RAY, "start", f"--address=127.0.0.1:{port}", "--node-ip-address=127.0.0.1", *own_ports(),
                         *common], env=env, check=True, capture_output=True, timeout=120)

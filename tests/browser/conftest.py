@@ -12,7 +12,6 @@ import os
 import re
 import shutil
 import signal
-import socket
 import subprocess
 import time
 import zipfile
@@ -23,7 +22,7 @@ import nbformat
 import notebooks
 import pytest
 from browser_ta import DOWNLOAD, REPO, ROSTER, SERVER_START_S, SERVER_STOP_S, STUDENTS, grade_class
-from classes import all_answers, cli_command, kill, processes_matching
+from classes import all_answers, cli_command, free_port, kill, processes_matching
 
 from autograder.demo.sample_class import answer
 
@@ -116,12 +115,6 @@ def graded(tmp_path_factory) -> Path:
     for sid in STUDENTS:
         assert (out / sid / "graded.json").exists(), f"{sid} was not graded:\n{done.stdout}\n{done.stderr}"
     return out
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 FORMGRADER_LINE = re.compile(r"^formgrader: (http://\S+)", re.MULTILINE)
