@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import functools
 import re
+import unicodedata
 import zlib
 from dataclasses import dataclass
 
@@ -62,8 +63,20 @@ class DuplicatePair:
         return self.ratio >= 0.999
 
 
+INVISIBLE = frozenset({"Cf", "Mn", "Me"})
+"""Unicode categories a copy can insert or change without changing what a reader sees: format
+characters (zero-width spaces and joiners, bidi controls, soft hyphens) and combining marks (accents
+once NFKD has split them off; marks stacked on a letter)."""
+
+
 @functools.lru_cache(maxsize=1 << 14)
 def normalise(text: str) -> str:
+    """Lower case, whitespace squeezed, and none of what hides a copy from the comparison while it
+    reads the same: compatibility forms (full-width letters, ligatures) as their plain letters,
+    INVISIBLE characters left out (a copy with a zero-width space between every letter shares no
+    run of two letters with its original)."""
+    if not text.isascii():
+        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if unicodedata.category(ch) not in INVISIBLE)
     return re.sub(r"\s+", " ", text.strip().lower())
 
 

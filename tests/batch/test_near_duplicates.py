@@ -119,3 +119,24 @@ def test_a_long_answer_and_a_short_copy_of_its_start_are_paired_when_lengths_all
     duplicates._indexes.clear()
     pairs = near_duplicates([_student("ann", long_text), _student("ben", near), _student("cat", _words(rng, 380))], 0.9)
     assert [(p.a, p.b) for p in pairs] == [("ann", "ben")]
+
+
+def test_a_copy_that_reads_the_same_on_screen_is_paired_with_its_original():
+    """Characters that change no letter a reader sees: a zero-width space between every letter, soft
+    hyphens between words, the text wrapped in bidi controls, full-width letters, accents stacked on
+    every letter. Each such copy is the original's near duplicate; an answer of its own is not."""
+    base = "Before 2012 there was far too little labelled data and compute, so a large network would overfit."
+    copies = {
+        "zwsp": "\u200b".join(base),
+        "shy": "\u00ad ".join(base.split(" ")),
+        "bidi": "\u202a" + base.replace(" ", " \u2066") + "\u202c",
+        "wide": base.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)}),
+        "marks": "".join(ch + "\u0301" if ch.isalpha() else ch for ch in base),
+    }
+    own = "GPUs and ImageNet arrived together; earlier networks had neither the data nor the time to learn."
+    duplicates._indexes.clear()
+    pairs = near_duplicates([_student("ann", base), _student("own", own)]
+                            + [_student(name, text) for name, text in copies.items()], threshold=0.9)
+    found = {(p.a, p.b) for p in pairs}
+    assert {tuple(sorted(("ann", name))) for name in copies} <= found
+    assert not any("own" in pair for pair in found)
