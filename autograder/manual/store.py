@@ -352,8 +352,10 @@ class ManualGrading:
             for sid in missing:
                 comment = comments.get(sid)
                 manual = grades[sid].manual_score
+                # A comment typed in formgrader first is the TA's own words: the answer's note, which
+                # the items' comments then go before, never a text the first item replaces.
                 made.append(self._row(
-                    question, student=sid, version=0, note="", last_score=manual,
+                    question, student=sid, version=0, note=_text(comment).strip(), last_score=manual,
                     last_comment=comment.manual_comment if comment is not None else None,
                     outside=manual is not None, by=OUTSIDE if manual is not None else None,
                     at=now if manual is not None else None))
@@ -380,12 +382,26 @@ class ManualGrading:
                         "saved here; reload to see it, then apply again to replace it")
 
     def _adopt(self, question: str, student: str, grade, comment, now: datetime) -> None:
-        """Take a change made outside as the answer's new version (a TA whose page predates it is refused)."""
+        """Take a change made outside as the answer's new version (a TA whose page predates it is refused).
+        The comment's own words (what the items applied here did not write) become the answer's note,
+        so an item applied later keeps them after its comment instead of replacing them."""
         self.db.execute(ANSWERS.update().where(self._where(ANSWERS, question, student=student)).values(
-            version=ANSWERS.c.version + 1, last_score=grade.manual_score,
+            version=ANSWERS.c.version + 1, last_score=grade.manual_score, note=self._own_words(question, student, comment),
             last_comment=comment.manual_comment if comment is not None else None, outside=True, by=OUTSIDE, at=now))
         self._log(question, "changed outside", OUTSIDE, now, student=student,
                   detail=f"manual score {grade.manual_score!r}")
+
+    def _own_words(self, question: str, student: str, comment) -> str:
+        """A comment written outside this page less the applied items' comments it starts with (the
+        layout `comment_of` writes them in): what a TA typed there."""
+        text = _text(comment).strip()
+        applied = set(self.db.execute(select(APPLIED.c.item_id).where(
+            self._where(APPLIED, question, student=student))).scalars())
+        for row in self._item_rows(question, include_deleted=True):
+            said = (row.comment or "").strip()
+            if row.item_id in applied and said and (text == said or text.startswith(said + "\n")):
+                text = text[len(said):].lstrip("\n")
+        return text.strip()
 
     def _confirm_outside(self, question: str, students: Sequence[str]) -> None:
         """Adopt the changes made outside among `students`, checked again holding their rows: read
@@ -706,6 +722,11 @@ class ManualGrading:
                                                         MEMBERS.c.student.in_(students[start:start + _CHUNK]))))
         self.db.execute(MEMBERS.insert(), [self._row(question, student=sid, group_key=pins[sid], by=by, at=now)
                                            for sid in students])
+
+def _text(comment) -> str:
+    """nbgrader's manual comment of an answer cell ('' for none)."""
+    return (comment.manual_comment if comment is not None else None) or ""
+
 
 def _resolve(suggested: Sequence, answers: Mapping[str, str], pins: Mapping[str, str],
              kinds: Mapping[str, str]) -> list[GroupView]:

@@ -246,6 +246,23 @@ def test_a_grade_changed_in_formgrader_is_detected_never_overwritten(out):
         assert not ana.answers("Q1", [s1])[s1].outside
 
 
+def test_a_comment_typed_in_formgrader_stays_the_tas_own_words_when_items_are_applied_later(out):
+    """A TA who typed a comment in formgrader, then graded the group on the page, keeps that comment:
+    it becomes the answer's note, after the items' comments, never replaced by the first item's."""
+    with store(out) as ana:
+        s1, s2 = waiting(ana)[:2]
+        ana.apply("Q1", "data", [s2], True, seen_of(ana, [s2]), "ana")
+        formgrader_save(out, s1, 1.0, "Typed in formgrader first.")  # before the page ever saw s1
+        formgrader_save(out, s2, 1.5, f"{ITEMS['data'].comment}\nAdded in formgrader.")
+        page = {sid: a for sid, a in ana.answers("Q1", [s1, s2]).items()}
+        assert page[s1].note == "Typed in formgrader first." and page[s2].note == "Added in formgrader."
+        done = ana.apply("Q1", "compute", [s1, s2], True, {sid: a.version for sid, a in page.items()}, "ana")
+        assert sorted(done.changed) == sorted([s1, s2]) and not done.conflicts
+        assert nbgrader_rows(out, s1)[1] == f"{ITEMS['compute'].comment}\nTyped in formgrader first."
+        assert nbgrader_rows(out, s2)[1] == (f"{ITEMS['data'].comment}\n{ITEMS['compute'].comment}\n"
+                                             "Added in formgrader.")
+
+
 def test_an_applied_item_cannot_be_deleted_and_bad_items_are_refused(out):
     with store(out) as ana:
         group = waiting(ana)[:3]
