@@ -1,10 +1,14 @@
 """How many runners the local pool starts, and where each one is pinned."""
 import dataclasses
+import glob
+import os
+import subprocess
+import sys
 
 import pytest
 from notebooks import CONFIG
 
-from autograder.batch.pool import plan_slots, visible_gpus
+from autograder.batch.pool import CUDA_DEVICE_FILES, plan_slots, visible_gpus
 from autograder.errors import ConfigError
 
 
@@ -39,6 +43,16 @@ def test_cuda_visible_devices_names_the_physical_gpus(monkeypatch):
     assert visible_gpus() == [2, 3]
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "")
     assert visible_gpus() == []
+
+
+@pytest.mark.skipif(any(glob.glob(p) for p in CUDA_DEVICE_FILES), reason="this machine has a GPU device")
+def test_a_machine_without_gpu_devices_plans_cpu_runners_without_importing_torch():
+    """Counting GPUs through torch cost each `alexnet-lab grade` about 2 s of its start."""
+    env = {k: v for k, v in os.environ.items() if k != "CUDA_VISIBLE_DEVICES"}
+    done = subprocess.run([sys.executable, "-c", "import sys; from autograder.batch.pool import visible_gpus; "
+                           "print(visible_gpus(), 'torch' in sys.modules)"], env=env, capture_output=True, text=True,
+                          check=True)
+    assert done.stdout.split() == ["[]", "False"], done.stdout + done.stderr
 
 
 def test_zero_runners_is_refused_with_a_clear_message():
