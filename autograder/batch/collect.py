@@ -225,6 +225,11 @@ def load_roster(path: Path) -> Roster:
         if any(n in bad_lines for n in range(first, last + 1)):
             roster.problems.append(_row_problem(path, first, "is not UTF-8 (unreadable characters replaced); "
                                                 "save the roster as CSV UTF-8"))
+        if any("\x00" in f for f in fields):
+            # No text holds NUL, and PostgreSQL refuses it: one such name stopped the batch at enrolment.
+            fields = [f.replace("\x00", "\ufffd") for f in fields]
+            roster.problems.append(_row_problem(path, first, "holds NUL characters (replaced by \ufffd); save the "
+                                                "roster again as CSV UTF-8 from the spreadsheet or the LMS"))
         if len(fields) != len(columns):
             roster.problems.append(_row_problem(
                 path, first, f"has {len(fields)} fields where the header has {len(columns)}: skipped; "

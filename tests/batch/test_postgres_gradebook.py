@@ -187,6 +187,31 @@ def test_formgrader_with_db_serves_the_class_from_postgresql(pg, graded):
         assert "answer_q1" in page
 
 
+def test_a_roster_name_holding_nul_stops_no_batch_on_postgresql(pg, tmp_path, course, config):
+    """PostgreSQL refuses NUL in text, which a roster exported from a spreadsheet can hold: the batch
+    stopped with a traceback at enrolment. The row is used with U+FFFD in its place and named (no
+    kernel runs: the notebooks are refused)."""
+    from autograder.batch.coordinator import grade
+    from autograder.config import select_profile
+
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    for sid in ("ann", "bob"):
+        nbformat.write(nbformat.v4.new_notebook(), str(inbox / f"{sid}.ipynb"))
+    roster = tmp_path / "roster.csv"
+    roster.write_bytes(b"student_id,lms_id,name\nann,10\x0001,Ann \x00Lee\nbob,1002,Bob Ray\n")
+    url = pg.create_database("nul_roster")
+    bound = with_gradebook_url(config, url, "--db", "--db")
+    summary = grade([inbox], tmp_path / "out", course, bound, profile=select_profile(config, "smoke"), runners=1,
+                    roster=roster)
+    assert summary.failed == 2 and summary.problems == 1, summary
+    with Gradebook(url.replace("postgresql://", "postgresql+psycopg://")) as gb:
+        ann = gb.find_student("ann")
+        assert (ann.first_name, ann.last_name, ann.lms_user_id) == ("Ann", "\ufffdLee", "10\ufffd01")
+    report = (tmp_path / "out" / "report.html").read_text(encoding="utf-8")
+    assert f"{roster} line 2" in report and "holds NUL characters" in report
+
+
 def test_the_config_url_and_the_command_line_url_are_one_url(pg, config):
     """gradebook.url and --db are normalised alike (psycopg 3's driver), so the record compares them."""
     from_file = with_gradebook_url(config, pg.url("kernel", password=False), "course.toml")
