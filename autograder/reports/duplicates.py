@@ -29,6 +29,7 @@ import zlib
 from dataclasses import dataclass
 
 import numpy as np
+from confusable_homoglyphs import confusables
 from rapidfuzz import process as rf_process
 from rapidfuzz.distance import Indel
 
@@ -74,10 +75,24 @@ def normalise(text: str) -> str:
     """Lower case, whitespace squeezed, and none of what hides a copy from the comparison while it
     reads the same: compatibility forms (full-width letters, ligatures) as their plain letters,
     INVISIBLE characters left out (a copy with a zero-width space between every letter shares no
-    run of two letters with its original)."""
+    run of two letters with its original), letters of another script drawn like a Latin one as
+    that letter (`look_alike`)."""
     if not text.isascii():
-        text = "".join(ch for ch in unicodedata.normalize("NFKD", text) if unicodedata.category(ch) not in INVISIBLE)
+        text = "".join(ch if ch.isascii() else look_alike(ch) for ch in unicodedata.normalize("NFKD", text)
+                       if unicodedata.category(ch) not in INVISIBLE)
     return re.sub(r"\s+", " ", text.strip().lower())
+
+
+@functools.lru_cache(maxsize=1 << 12)
+def look_alike(char: str) -> str:
+    """The ASCII character `char` is drawn like, by Unicode's confusables (UTS #39, the data
+    confusable_homoglyphs ships): Cyrillic 'а' and Greek 'ο' are 'a' and 'o', so an answer copied
+    with them (a homoglyph copy) is its original's duplicate; any other character is itself."""
+    found = confusables.is_confusable(char, greedy=True, preferred_aliases=["latin", "common"])
+    for glyph in found[0]["homoglyphs"] if found else ():
+        if glyph["c"].isascii():
+            return glyph["c"]
+    return char
 
 
 def similarity(x: str, y: str) -> float:

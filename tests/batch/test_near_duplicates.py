@@ -124,7 +124,8 @@ def test_a_long_answer_and_a_short_copy_of_its_start_are_paired_when_lengths_all
 def test_a_copy_that_reads_the_same_on_screen_is_paired_with_its_original():
     """Characters that change no letter a reader sees: a zero-width space between every letter, soft
     hyphens between words, the text wrapped in bidi controls, full-width letters, accents stacked on
-    every letter. Each such copy is the original's near duplicate; an answer of its own is not."""
+    every letter, Cyrillic or Greek letters drawn like the Latin ones they replace. Each such copy is
+    the original's near duplicate; an answer of its own is not."""
     base = "Before 2012 there was far too little labelled data and compute, so a large network would overfit."
     copies = {
         "zwsp": "\u200b".join(base),
@@ -132,6 +133,8 @@ def test_a_copy_that_reads_the_same_on_screen_is_paired_with_its_original():
         "bidi": "\u202a" + base.replace(" ", " \u2066") + "\u202c",
         "wide": base.translate({c: c + 0xFEE0 for c in range(0x21, 0x7F)}),
         "marks": "".join(ch + "\u0301" if ch.isalpha() else ch for ch in base),
+        "cyrillic": base.translate(str.maketrans("aceiopxyABEHKMOPT", "асеіорхуАВЕНКМОРТ")),
+        "greek": base.translate(str.maketrans("oiABEHIKMNOPTXYZ", "οιΑΒΕΗΙΚΜΝΟΡΤΧΥΖ")),
     }
     own = "GPUs and ImageNet arrived together; earlier networks had neither the data nor the time to learn."
     duplicates._indexes.clear()
