@@ -308,9 +308,30 @@ def _cell(cell: dict, number: int, ids: set, repairs: list[str]) -> dict:
         count = cell.get("execution_count")
         new["execution_count"] = count if _is_count(count) else None
         new["outputs"] = _outputs(cell.get("outputs"), where, repairs)
-    elif isinstance(cell.get("attachments"), dict) and cell["attachments"]:
-        new["attachments"] = cell["attachments"]
+    elif "attachments" in cell:
+        attachments = _attachments(cell["attachments"], where, repairs)
+        if attachments:
+            new["attachments"] = attachments
     return new
+
+
+def _attachments(value, where: str, repairs: list[str]) -> dict:
+    """A text cell's attachments as nbformat's schema has them: name -> a bundle of MIME type -> text
+    (JSON types: any JSON). Another shape stopped nbformat's validator with an error of its own
+    ('str' object has no attribute 'items'), not a reason: such an attachment is removed, said so."""
+    if not isinstance(value, dict):
+        if value is not None:
+            repairs.append(f"{where} had attachments that were {_kind(value)}, not an object; removed")
+        return {}
+    kept = {}
+    for name, bundle in value.items():
+        if isinstance(bundle, dict) and bundle and all(
+                _JSON_MIME.match(str(mime)) or _text(data) is not None for mime, data in bundle.items()):
+            kept[name] = bundle
+        else:
+            repairs.append(f"{where} had an attachment {str(name)[:40]!r} that was {_kind(bundle)} of the wrong "
+                           "form; removed")
+    return kept
 
 
 def _outputs(outputs, where: str, repairs: list[str]) -> list[dict]:

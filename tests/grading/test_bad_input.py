@@ -179,6 +179,8 @@ BREAKAGES = {
     "points as words": ("repaired", "nbgrader metadata of cell check_kernels was edited (points); restored"),
     "plot record garbled": ("repaired", None),
     "cells an object": ("refused", "no list of cells"),
+    # nbformat's validator raised on it ('str' object has no attribute 'items'): an internal error, not a reason.
+    "an attachment a string": ("repaired", "had an attachment 'figure.png' that was a string of the wrong form; removed"),
 }
 
 
@@ -201,6 +203,8 @@ def test_broken_structure_is_refused_or_repaired_never_a_crash(tmp_path, course_
         nb["cells"] = {str(i): c for i, c in enumerate(nb["cells"])}
     elif breakage == "points as words":
         cells["check_kernels"]["metadata"]["nbgrader"]["points"] = "many"
+    elif breakage == "an attachment a string":
+        cells["answer_q1"]["attachments"] = {"figure.png": "iVBORw0KGgo=", "ok.png": {"image/png": "iVBORw0KGgo="}}
     else:
         record["data"]["application/vnd.alexnet-lab.plot+json"] = {"kind": "kernels", "model": "alexnet-mini",
                                                                   "epochs_trained": "five"}
