@@ -420,14 +420,20 @@ class ManualGrading:
         self._commit()
 
     def _grade_of(self, question: str, applied: set[str], items: Mapping[str, RubricItem], note: str,
-                  grade, comment) -> tuple[float | None, str | None]:
-        """Set nbgrader's Grade and Comment from the applied items and the note; what was written."""
+                  grade, comment, had_items: bool) -> tuple[float | None, str | None]:
+        """Set nbgrader's Grade and Comment from the applied items and the note; what was written.
+        Only items score: a note is words to the student, so where no item is or was applied it
+        leaves the score as it is (formgrader's, or none: the answer still waits for a TA), never
+        a 0 behind the TA's back."""
         chosen = [item for item_id, item in items.items() if item_id in applied]  # the rubric's order
-        if chosen or note.strip():
-            score, text = score_of(self.max_points[question], chosen), comment_of(chosen, note) or None
+        text = comment_of(chosen, note) or None
+        if chosen:
+            score = score_of(self.max_points[question], chosen)
             grade.manual_score, grade.needs_manual_grade = score, False
-        else:  # nothing applied any more: the answer waits for a TA again, as the grader left it
-            score, text = None, None
+        elif not had_items:
+            score = grade.manual_score
+        else:  # the last item removed: the answer waits for a TA again, as the grader left it
+            score = None
             grade.manual_score, grade.needs_manual_grade = None, grade.auto_score is None
         if comment is not None:
             comment.manual_comment = text
@@ -474,7 +480,7 @@ class ManualGrading:
             added += [self._row(question, student=student, item_id=i) for i in sorted(after - before)]
             removed += [{"b_student": student, "b_item": i} for i in sorted(before - after)]
             text_note = answer.note or "" if note is None else note
-            score, text = self._grade_of(question, after, items, text_note, grade, comment)
+            score, text = self._grade_of(question, after, items, text_note, grade, comment, had_items=bool(before))
             written.append({"b_student": student, "b_score": score, "b_comment": text, "b_note": text_note})
             logged.append(self._row(question, student=student, item_id=detail if action != "note" else None,
                                     action=action, detail=detail[:2000] if action == "note" else "", by=by, at=now))

@@ -390,6 +390,23 @@ def test_a_tas_note_follows_the_items_comments_and_is_compared_and_set(out):
         assert [h["action"] for h in ana.history("Q1", s1)][:2] == ["note", "apply"]
 
 
+def test_a_note_alone_is_no_grade_the_answer_keeps_waiting_or_keeps_formgraders_score(out):
+    """Only items score: a TA who writes to a student first still owes the answer its grade (it is
+    not a silent 0 that `n` and export skip), and a score typed in formgrader survives a note."""
+    with store(out) as ana:
+        s1, s2 = waiting(ana)[:2]
+        noted = ana.set_note("Q1", s1, "Good start; see the rubric.", seen_of(ana, [s1])[s1], "ana")
+        assert noted.changed == [s1] and s1 in waiting(ana)
+        assert nbgrader_rows(out, s1) == (None, "Good start; see the rubric.", True)
+        formgrader_save(out, s2, 1.5, "")
+        ana.set_note("Q1", s2, "Kept your score.", seen_of(ana, [s2])[s2], "ana")
+        assert nbgrader_rows(out, s2) == (1.5, "Kept your score.", False)
+        done = ana.apply("Q1", "data", [s1], True, seen_of(ana, [s1]), "ana")
+        assert nbgrader_rows(out, s1) == (1.0, f"{ITEMS['data'].comment}\nGood start; see the rubric.", False)
+        ana.apply("Q1", "data", [s1], False, {s1: done.answers[0].version}, "ana")  # the last item removed
+        assert nbgrader_rows(out, s1) == (None, "Good start; see the rubric.", True)
+
+
 def test_the_suggested_groups_with_edits_hold_every_answer_once_as_the_class_grows(out):
     """With the real suggestion (autograder.manual.groups) of the planted class's answers."""
     from autograder.manual.groups import suggest_groups
