@@ -137,9 +137,12 @@ class StudentFinal:
         TA's comments, the late penalty, what still waits for a TA."""
         if self.status == NO_SUBMISSION:
             return []
-        lines = [f"{c.name.replace('_', ' ')} {c.score or 0:g}/{c.max_score:g}: {c.reason}"
+        failed = self.result is not None and self.result.status == FAILED
+        # A run that failed gives every check its reason: said once, first, not again per check.
+        lines = [f"{c.name.replace('_', ' ')} {c.score or 0:g}/{c.max_score:g}"
+                 + ("" if failed and c.reason == self.result.reason else f": {c.reason}")
                  for c in self.checks if c.reason and (c.score or 0) < c.max_score]
-        if self.result is not None and self.result.status == FAILED:
+        if failed:
             lines.insert(0, f"not graded automatically: {self.result.reason}")
         lines += [f"{q.name} {q.score:g}/{q.max_score:g}: {q.comment}" for q in self.questions
                   if q.ta_comment and q.score is not None]

@@ -13,6 +13,7 @@ from autograder.errors import ConfigError
 from autograder.export import lms
 from autograder.export.final import CellGrade, StudentFinal
 from autograder.sources import Lateness
+from autograder.submission.results import FAILED, SubmissionResult
 from grading_config import Export
 
 
@@ -56,6 +57,18 @@ def test_a_student_waiting_for_a_ta_gets_no_grade_anywhere_and_the_reason_in_moo
     feedback = out["moodle.csv"][1][7]
     assert "not final: waiting for a TA (Q1)" in feedback
     assert "trajectory 1/3: final accuracy 30% is below 45%" in feedback
+
+
+def test_a_failed_run_says_its_reason_once_in_the_moodle_feedback():
+    """A file that is no notebook fails every check for one reason: the student reads it once."""
+    reason = "ngfay_1006_881006_alexnet.ipynb: not a notebook: not valid JSON; ask the student for the .ipynb file"
+    failed = StudentFinal("fay", first_name="Fay", last_name="Ng", lms_id="1006", status=FAILED,
+                          checks=[CellGrade(name, f"check_{name}", worth, auto=0.0, reason=reason)
+                                  for name, worth in (("trajectory", 3.0), ("evidence", 1.0), ("kernel_plots", 2.0))],
+                          max_total=6.0, result=SubmissionResult("fay", "class.zip!ngfay.ipynb", FAILED, reason))
+    feedback = files([failed])["moodle.csv"][1][7]
+    assert feedback.count(reason) == 1, feedback
+    assert feedback == f"not graded automatically: {reason} | trajectory 0/3 | evidence 0/1 | kernel plots 0/2"
 
 
 def test_the_moodle_feedback_says_the_late_penalty():
