@@ -221,13 +221,15 @@ def write_class(folder: Path, runs: dict) -> list[str]:
 def print_table(grades_csv: Path, config: GradingConfig) -> None:
     with grades_csv.open(newline="", encoding="utf-8") as fh:
         rows = list(csv.DictReader(fh))
-    print(f"\n{'student':<10} {'status':<7} {'auto':>5} {'of':>3} {'final acc':>9}  answered  flags / reason")
+    # An empty question cell is an answer waiting for a TA (an unanswered one scores 0, and Q3a's
+    # number may be scored already): the column counts those, and says so.
+    print(f"\n{'student':<10} {'status':<7} {'auto':>5} {'of':>3} {'final acc':>9}  for a TA  flags / reason")
     for r in rows:
-        answered = sum(1 for label in config.points.questions if r.get(label) == "")
+        waiting = sum(1 for label in config.points.questions if r.get(label) == "")
         note = r["reason"] if r["status"] == "failed" else r["flags"]
         acc = f"{float(r['final_accuracy']):.1f}%" if r["final_accuracy"] else "-"
         print(f"{r['student_id']:<10} {r['status']:<7} {r['total']:>5} {r['max_total']:>3} {acc:>9}  "
-              f"{answered}/{len(config.points.questions)}       {note[:110]}")
+              f"{waiting}/{len(config.points.questions)}       {note[:110]}")
 
 
 def print_trajectories(runs: dict) -> None:

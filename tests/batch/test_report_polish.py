@@ -68,3 +68,19 @@ def test_report_and_question_pages_show_groups_and_every_non_empty_answer(tmp_pa
     q3a = BeautifulSoup((out.questions / "Q3a.html").read_text(), "html.parser")
     assert q3a.find("h2", id="short").find_next("div").get_text() == "13.5%"
     assert "Short answer" not in (out.questions / "Q3a.html").read_text().split('id="short"')[1].split("<h2")[0]
+
+
+def test_the_demos_table_counts_the_answers_waiting_for_a_ta_under_that_name(tmp_path, capsys, config):
+    """ada answered all seven; Q3a's number was scored, six wait for a TA: the column must not call
+    them 'answered' (the demo printed 'answered 6/7' for a student who answered every question)."""
+    from autograder.demo.sample_class import print_table
+
+    labels = list(config.points.questions)
+    row = {"student_id": "ada", "status": "graded", "reason": "", "total": "7", "max_total": "16",
+           "final_accuracy": "64.7", "flags": "", **{label: "" for label in labels}, "Q3a": "1"}
+    grades = tmp_path / "grades.csv"
+    grades.write_text(",".join(row) + "\n" + ",".join(row.values()) + "\n", encoding="utf-8")
+    print_table(grades, config)
+    head, line = capsys.readouterr().out.strip().splitlines()
+    assert "for a TA" in head and "answered" not in head
+    assert f"{len(labels) - 1}/{len(labels)}" in line
