@@ -447,6 +447,11 @@ def lms_notes(students: list[StudentFinal], config: GradingConfig) -> list[str]:
         notes.append(f"canvas.csv: the column is {title!r} without a Canvas assignment id, so Canvas fills an "
                      "assignment of exactly that name or creates a new one; to fill an existing assignment, set "
                      "[export] canvas_assignment_id = \"12345\" (the number in its address, .../assignments/12345)")
+    no_id = [s.student_id for s in students if not s.lms_id]
+    if no_id:  # Moodle's import stops at the first ID number no user has, importing nothing
+        notes.append(f"moodle.csv: no lms_id for {', '.join(no_id[:10])}{' ...' if len(no_id) > 10 else ''}, so "
+                     "their 'ID number' is the student id; Moodle's import refuses the whole file if one of them "
+                     "is no user's ID number there: give them an lms_id in the roster (or delete their rows)")
     untimed = [s.student_id for s in students if s.lateness.late and s.lateness.days is None]
     if untimed:
         notes.append(f"{len(untimed)} late submission(s) without a time ({', '.join(untimed[:10])}"

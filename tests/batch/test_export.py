@@ -171,6 +171,7 @@ def test_manual_points_and_comments_reach_final_grades_canvas_and_feedback(out, 
     dan = final["s-dan"]
     assert (dan["status"], dan["late"], dan["days_late"], dan["late_penalty_percent"]) == ("failed", "yes", "2.50", "30")
     assert "canvas.csv: no LMS id for s-dan" in done.stdout
+    assert "moodle.csv: no lms_id for s-dan, so their 'ID number' is the student id" in done.stdout
     # Carol handed in nothing: listed, no grade, never a 0.
     assert final["s-carol"]["status"] == "no submission" and final["s-carol"]["final"] == ""
     assert "no submission" in done.stdout and "s-carol" in done.stdout
