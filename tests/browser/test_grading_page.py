@@ -361,6 +361,7 @@ def test_q3a_shows_the_own_accuracy_and_a_ta_note_reaches_the_comment(formgrader
     sid = data["groups"][0]["students"][0]
     card = page.locator(f"article[data-student='{sid}']")
     expect(card.locator(".grader-note")).to_contain_text("own before-training accuracy")
+    expect(page.locator("#progress")).to_contain_text("(max 1 point)")  # Q3a is worth one point, not "1 points"
     card.locator("textarea.note-text").fill("Your number matches your own run.")
     card.locator(".note-form button[type=submit]").click()
     expect(page.locator("#status")).to_contain_text(f"note saved for {sid}", timeout=WAIT_MS)

@@ -93,7 +93,7 @@
     const answers = Object.values(state.data.answers);
     const graded = answers.filter((a) => a.graded).length;
     $("progress").textContent = `${state.question}: ${graded} of ${answers.length} answers graded; ` +
-      `${left} of ${all.length} groups left (max ${fmt(state.data.max_points)} points)`;
+      `${left} of ${all.length} groups left (max ${fmt(state.data.max_points)} point${state.data.max_points === 1 ? "" : "s"})`;
     const mine = state.questions.find((item) => item.question === state.question);
     if (mine) { mine.graded = graded; mine.answers = answers.length; mine.groups = all.length; mine.groups_left = left; }
     drawQuestions();
