@@ -452,6 +452,13 @@ def lms_notes(students: list[StudentFinal], config: GradingConfig) -> list[str]:
         notes.append(f"moodle.csv: no lms_id for {', '.join(no_id[:10])}{' ...' if len(no_id) > 10 else ''}, so "
                      "their 'ID number' is the student id; Moodle's import refuses the whole file if one of them "
                      "is no user's ID number there: give them an lms_id in the roster (or delete their rows)")
+    if config.late.policy != "none":  # no time known: on time by default, which the TA should know
+        timeless = [s.student_id for s in students if s.status != NO_SUBMISSION and not s.lateness.how]
+        if timeless:
+            notes.append(f"{len(timeless)} submission(s) whose files give no submission time ({', '.join(timeless[:10])}"
+                         f"{' ...' if len(timeless) > 10 else ''}: a Moodle or Brightspace download, loose notebooks): "
+                         "the late policy counts them on time; check their times in the LMS, or grade an nbgrader "
+                         "submitted/ tree, whose timestamp.txt gives one")
     untimed = [s.student_id for s in students if s.lateness.late and s.lateness.days is None]
     if untimed:
         notes.append(f"{len(untimed)} late submission(s) without a time ({', '.join(untimed[:10])}"

@@ -9,6 +9,7 @@ import pytest
 
 from autograder.config import load_config
 from autograder.errors import ConfigError
+from autograder.export.final import StudentFinal, lms_notes
 from autograder.export.late import penalty_percent
 from autograder.sources import Lateness, lateness_of
 from grading_config import Late
@@ -72,3 +73,15 @@ def test_a_good_late_policy_loads():
     custom = dataclasses.replace(config.late, policy="per_day")
     assert penalty_percent(Lateness(True, 1.0), custom) == config.late.percent
     assert config.points.min_chars("Q3a") == 1 and config.points.min_chars("Q1") == config.points.min_answer_chars
+
+
+def test_export_says_which_submissions_a_late_policy_cannot_time(config):
+    """A Moodle download (or loose notebooks) gives no time: counted on time, and the TA is told who."""
+    policy = dataclasses.replace(config, late=dataclasses.replace(config.late, policy="per_day", due=DUE))
+    students = [StudentFinal("ada", status="graded", lateness=lateness_of("moodle.zip!Ada Lovelace_70311_"
+                                                                          "assignsubmission_file/alexnet.ipynb", DUE)),
+                StudentFinal("ben", status="graded", lateness=lateness_of("class.zip!okriben_1002_5002_a.ipynb", DUE)),
+                StudentFinal("gus")]  # no submission: nothing to time
+    [note] = [n for n in lms_notes(students, policy) if "no submission time" in n]
+    assert "(ada:" in note and "ben" not in note and "gus" not in note
+    assert not [n for n in lms_notes(students, config) if "no submission time" in n]  # no policy, nothing to say
