@@ -452,6 +452,12 @@ def lms_notes(students: list[StudentFinal], config: GradingConfig) -> list[str]:
         notes.append(f"moodle.csv: no lms_id for {', '.join(no_id[:10])}{' ...' if len(no_id) > 10 else ''}, so "
                      "their 'ID number' is the student id; Moodle's import refuses the whole file if one of them "
                      "is no user's ID number there: give them an lms_id in the roster (or delete their rows)")
+    failed = [s for s in students if s.status == FAILED]
+    if failed:  # a cut-off upload is a 0 in the LMS until the TA has the file again
+        notes.append(f"{len(failed)} submission(s) could not be graded, so their checks score 0 in every LMS "
+                     f"file ({'; '.join(f'{s.student_id}: {s.result.reason[:80]}' for s in failed[:5])}"
+                     f"{' ...' if len(failed) > 5 else ''}); once a student sends the file again, grade it into this "
+                     "folder (`alexnet-lab grade FILE --out OUT`, with `--roster` as before) and export again")
     if config.late.policy != "none":  # no time known: on time by default, which the TA should know
         timeless = [s.student_id for s in students if s.status != NO_SUBMISSION and not s.lateness.how]
         if timeless:
