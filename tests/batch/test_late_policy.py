@@ -86,12 +86,3 @@ def test_export_says_which_submissions_a_late_policy_cannot_time(config):
     assert "(ada:" in note and "ben" not in note and "gus" not in note
     assert not [n for n in lms_notes(students, config) if "no submission time" in n]  # no policy, nothing to say
 
-
-def test_export_names_the_submissions_that_could_not_be_graded_and_what_to_do(config):
-    """A cut-off notebook is a 0 in every LMS file: the export says who, why and how to grade it later."""
-    from autograder.submission.results import FAILED, SubmissionResult
-
-    why = "ngfay_1006_881006_alexnet.ipynb: not a notebook: not valid JSON"
-    fay = StudentFinal("fay", status=FAILED, result=SubmissionResult("fay", "class.zip!ngfay.ipynb", FAILED, why))
-    [note] = [n for n in lms_notes([fay, StudentFinal("gus")], config) if "could not be graded" in n]
-    assert f"fay: {why}" in note and "checks score 0 in every LMS file" in note and "alexnet-lab grade FILE --out OUT" in note

@@ -10,7 +10,7 @@ import pytest
 
 from autograder.config import load_config
 from autograder.errors import ConfigError
-from autograder.export import lms
+from autograder.export import final, lms
 from autograder.export.final import CellGrade, StudentFinal
 from autograder.sources import Lateness
 from autograder.submission.results import FAILED, SubmissionResult
@@ -103,3 +103,11 @@ def test_a_canvas_assignment_id_is_read_from_the_course_settings(tmp_path):
     path = tmp_path / "course.toml"
     path.write_text('[export]\ncanvas_assignment_id = "4242"\n')
     assert load_config(path).config.export.canvas_assignment_id == "4242"
+
+
+def test_export_names_the_submissions_that_could_not_be_graded_and_what_to_do(config):
+    """A cut-off notebook is a 0 in every LMS file: the export says who, why and how to grade it later."""
+    why = "ngfay_1006_881006_alexnet.ipynb: not a notebook: not valid JSON"
+    fay = StudentFinal("fay", status=FAILED, result=SubmissionResult("fay", "class.zip!ngfay.ipynb", FAILED, why))
+    [note] = [n for n in final.lms_notes([fay, StudentFinal("gus")], config) if "could not be graded" in n]
+    assert f"fay: {why}" in note and "checks score 0 in every LMS file" in note and "alexnet-lab grade FILE --out OUT" in note
