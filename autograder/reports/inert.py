@@ -195,6 +195,11 @@ take about 4 s a MB, 9 s with HTML to clean): a longer one is shown literally, a
 NOTEBOOK_RENDER_CHARS = 256 * 1024
 """What one notebook may have rendered and checked in all; past it, texts are shown literally: so
 the sanitising of one submission is bounded (about 2 s on one core) whatever it holds."""
+RENDER_CHARGE = 256
+"""What each render takes from that budget besides its characters: nbconvert's renderer costs about
+0.1 ms a call, whatever the text, so a notebook of 100,000 one-line or empty cells is bounded too
+(at most NOTEBOOK_RENDER_CHARS / RENDER_CHARGE texts rendered, each at most four times: itself, then
+up to three safer forms; the lab's own notebook needs about 40)."""
 LONG_NOTE = ("\n\n*(alexnet-lab: this text is too long to display as formatted; it is shown as typed, in full. "
              "The submitted file and graded.json keep it too.)*")
 
@@ -207,9 +212,10 @@ class RenderBudget:
 
     def take(self, text: str) -> bool:
         """Whether `text` may be rendered: short enough, and within what the notebook has left."""
-        if len(text) > min(self.left, MAX_RENDERED_CHARS):
+        cost = len(text) + RENDER_CHARGE
+        if len(text) > MAX_RENDERED_CHARS or cost > self.left:
             return False
-        self.left -= len(text)
+        self.left -= cost
         return True
 
 
@@ -218,10 +224,15 @@ def inert_markdown(source: str, attachments: dict | None = None,
     """(text, changed): `source` itself when formgrader would render it inert, else a safe version.
     `attachments`: the cell's own, already limited to raster pictures (`raster_attachments`).
     A text over `budget` (default: MAX_RENDERED_CHARS alone) is not rendered to be checked: it is
-    shown literally, in full; the literal form is still checked, which costs linear time."""
-    if not (budget or RenderBudget(MAX_RENDERED_CHARS)).take(source):
-        candidate = _verbatim(_untex(source)) + LONG_NOTE
-        return (candidate, True) if _inert(candidate, attachments) else (WITHHELD, True)
+    shown literally, in full; the literal form is still checked, as HTML, in linear time."""
+    if not source.strip():
+        return source, False  # nothing to render, nothing that could act: no budget spent on it
+    if not (budget or RenderBudget(MAX_RENDERED_CHARS + RENDER_CHARGE)).take(source):
+        # Escaped text in a <pre>: an HTML block, which markdown passes through whole, so the HTML
+        # itself is what formgrader shows; checked without a render (rendering every such cell of a
+        # notebook of 100,000 one-line cells to check it held the coordinator for minutes).
+        candidate = _verbatim(_untex(source))
+        return (candidate + LONG_NOTE, True) if not active_parts(candidate) else (WITHHELD, True)
     if _inert(source, attachments):
         return source, False
     cleaned = _untex(clean_html(source))

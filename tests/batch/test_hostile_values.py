@@ -316,10 +316,33 @@ def test_sanitising_a_huge_answer_is_bounded_and_keeps_it_whole():
     budget = inert.RenderBudget()
     small = "An answer with *markdown* in it. " * 100
     assert inert.inert_markdown(small, None, budget) == (small, False)
-    assert budget.left == inert.NOTEBOOK_RENDER_CHARS - len(small)
+    assert budget.left == inert.NOTEBOOK_RENDER_CHARS - len(small) - inert.RENDER_CHARGE
     budget.left = 10  # a notebook that used its budget: the rest is shown literally
     text, changed = inert.inert_markdown(small, None, budget)
     assert changed and small in html.unescape(text) and not inert.active_parts(inert.render_markdown(text))
+
+
+def test_a_notebook_of_many_one_line_cells_has_a_bounded_number_of_them_rendered(monkeypatch):
+    """nbconvert's renderer costs about the same for one line as for a page: a notebook of 20,000
+    one-line markdown cells had each rendered to be checked (the coordinator's time grew with the
+    cells, minutes at the size limit). At most NOTEBOOK_RENDER_CHARS / RENDER_CHARGE texts are
+    rendered now (each at most four times: itself and up to three safer forms); every other cell is
+    shown literally, whole and inert; empty cells are left as they are."""
+    renders = []
+    real = inert.render_markdown
+    monkeypatch.setattr(inert, "render_markdown", lambda *args, **kw: renders.append(1) or real(*args, **kw))
+    monkeypatch.setattr(inert, "NOTEBOOK_RENDER_CHARS", 32 * 1024)  # the same rule with a budget of 128 renders
+    link = " [a](javascript:alert(1))"  # in a few cells: a text that needs its safer forms checked too
+    nb = nbformat.from_dict({"metadata": {}, "cells": [
+        {"cell_type": "markdown", "metadata": {}, "source": f"note {i} <b>x</b>{link if i % 100 == 99 else ''}"
+         if i % 2 else ""} for i in range(20_000)]})
+    inert.inert_notebook(nb)
+    assert 0 < len(renders) <= 4 * (inert.NOTEBOOK_RENDER_CHARS // inert.RENDER_CHARGE)
+    assert all(c.source == "" for c in nb.cells[::2])
+    literal = [c for c in nb.cells[1::2] if c.source.endswith(inert.LONG_NOTE)]
+    assert len(literal) >= 10_000 - inert.NOTEBOOK_RENDER_CHARS // inert.RENDER_CHARGE
+    assert not any(inert.active_parts(real(c.source)) for c in literal[-3:])
+    assert "note 19999 &lt;b&gt;x&lt;/b&gt; &#91;a&#93;(javascript:alert(1))" in nb.cells[-1].source
 
 
 def test_an_odd_trajectory_or_plot_record_is_kept_out_of_formgraders_copy():
