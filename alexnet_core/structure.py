@@ -31,6 +31,11 @@ included); past it a file is refused. Python's JSON parser stops only near its r
 (about 1,000 levels), and every reader after this one (nbformat, its schema validator, the
 grader's walks) recurses in Python too, from deeper in the stack: a file nested a little less than
 the parser's limit would pass here and then stop one of them with a RecursionError."""
+MAX_CELLS = 5_000
+"""The most cells a notebook may have, and the most outputs in all: the lab has about 60 cells and
+100 outputs. Every step after this reader (nbformat's validation and JSON, the sanitiser, the
+record) costs time per cell, on the grader's one coordinator: a notebook of 200,000 one-line cells
+(12 MB) held it 48 s, one at the 50 MB size limit minutes, for every student behind it."""
 _NOT_TEXT = re.compile("[\x00\ud800-\udfff]")
 """Characters no text can hold: JSON may write them as escapes (\\u0000, a lone \\ud800), but a
 lone surrogate cannot be written as UTF-8 at all (every file the grader writes, SQLite) and
@@ -92,6 +97,7 @@ def read_notebook(data, labels=QUESTIONS, upgrade=None) -> tuple[dict, list[str]
         repairs.append(f"notebook was in nbformat {data.pop('_upgraded_from', 3)}; upgraded to 4")
     else:
         repairs += _version_repairs(data)
+    _count_cells(data["cells"])
     unknown = sorted(str(k) for k in data if k not in ("nbformat", "nbformat_minor", "metadata", "cells"))
     if unknown:
         repairs.append(f"unknown notebook keys removed ({', '.join(unknown)[:80]})")
@@ -100,6 +106,15 @@ def read_notebook(data, labels=QUESTIONS, upgrade=None) -> tuple[dict, list[str]
           "cells": _cells(data["cells"], repairs)}
     repairs += recover_answer_cells(nb["cells"], labels)
     return nb, repairs
+
+
+def _count_cells(cells: list) -> None:
+    """NotebookRefused when the notebook has more than MAX_CELLS cells or outputs."""
+    outputs = sum(len(c["outputs"]) for c in cells if isinstance(c, dict) and isinstance(c.get("outputs"), list))
+    if len(cells) > MAX_CELLS or outputs > MAX_CELLS:
+        raise NotebookRefused(f"not the lab's notebook as it was handed out: {len(cells):,} cells and {outputs:,} "
+                              f"outputs, more than the {MAX_CELLS:,} of each read (the lab has about 60 cells); "
+                              "remove the cells and outputs you added, or start again from the lab")
 
 
 def summarise(repairs: list[str]) -> list[str]:

@@ -54,6 +54,10 @@ def master_code(tmp_path_factory, course_root, smoke, release_nb):
     (b'["cells"]', "not a Jupyter notebook"),
     (b'{"nbformat": 4, "cells": {"0": {}}}', "no list of cells"),
     (b'{"nbformat": 9, "nbformat_minor": 0, "cells": []}', "not the alexnet notebook"),  # read as 4: nothing of the lab
+    # Each cell and output costs the one coordinator time after the reader: 200,000 one-line cells held it 48 s.
+    (json.dumps({"cells": [{"cell_type": "markdown", "source": "x"}] * 5_001}).encode(), "5,001 cells and 0 outputs"),
+    (json.dumps({"cells": [{"cell_type": "code", "source": "", "outputs": [
+        {"output_type": "stream", "name": "stdout", "text": "x"}] * 5_001}]}).encode(), "1 cells and 5,001 outputs"),
 ])
 def test_files_that_are_not_notebooks_are_refused_with_a_reason(tmp_path, course_root, smoke, raw, words):
     with pytest.raises(SubmissionError, match=words) as info:
