@@ -58,6 +58,7 @@ def master_code(tmp_path_factory, course_root, smoke, release_nb):
     (json.dumps({"cells": [{"cell_type": "markdown", "source": "x"}] * 5_001}).encode(), "5,001 cells and 0 outputs"),
     (json.dumps({"cells": [{"cell_type": "code", "source": "", "outputs": [
         {"output_type": "stream", "name": "stdout", "text": "x"}] * 5_001}]}).encode(), "1 cells and 5,001 outputs"),
+    (json.dumps({"metadata": {"notes": list(range(100_001))}, "cells": []}).encode(), "more than 100,000 values"),
 ])
 def test_files_that_are_not_notebooks_are_refused_with_a_reason(tmp_path, course_root, smoke, raw, words):
     with pytest.raises(SubmissionError, match=words) as info:
