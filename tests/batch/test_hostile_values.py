@@ -434,3 +434,19 @@ def test_file_names_that_are_not_utf8_or_not_latin_are_each_a_student_recorded_w
     for sid in rows:
         assert (out / sid / "graded.json").is_file() and (out / sid / "feedback.html").is_file()
     assert all(sid in (out / "report.html").read_text(encoding="utf-8") for sid in rows)
+
+
+def test_a_refused_notebook_is_read_for_formgrader_by_the_same_reader(tmp_path, course, config):
+    """A failed submission's own notebook goes to formgrader when it is one the lab reads, read by the
+    reader that refused it: a notebook of 6,000 one-line cells, refused in a fraction of a second,
+    was then read, made inert and written whole by nbformat for formgrader (11 s for 100,000 cells,
+    on the one coordinator). Now formgrader gets none, as for a file that is no notebook."""
+    inbox = tmp_path / "inbox"
+    inbox.mkdir()
+    cells = [{"cell_type": "markdown", "metadata": {}, "source": f"line {i}"} for i in range(6_000)]
+    (inbox / "ann.ipynb").write_text(json.dumps({"nbformat": 4, "nbformat_minor": 5, "metadata": {}, "cells": cells}))
+    out = tmp_path / "out"
+    summary = grade([inbox], out, course, config, profile=select_profile(config, "smoke"), runners=1)
+    assert summary.failed == 1
+    assert "6,000 cells" in _grades(out)["ann"]["reason"]
+    assert not (out / "nbgrader" / "autograded" / "ann" / ASSIGNMENT / f"{ASSIGNMENT}.ipynb").exists()
