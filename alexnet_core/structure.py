@@ -155,7 +155,7 @@ def _as_text(data: dict, repairs: list[str]) -> dict:
     if not found:
         return data
     repairs.append(f"{found} character(s) that no text holds (NUL, or half of a UTF-16 pair written as a "
-                   "\\u escape) replaced by \ufffd")
+                   "\\u escape) replaced by U+FFFD, the replacement character")
     return _replaced(data)
 
 

@@ -228,7 +228,7 @@ def load_roster(path: Path) -> Roster:
         if any("\x00" in f for f in fields):
             # No text holds NUL, and PostgreSQL refuses it: one such name stopped the batch at enrolment.
             fields = [f.replace("\x00", "\ufffd") for f in fields]
-            roster.problems.append(_row_problem(path, first, "holds NUL characters (replaced by \ufffd); save the "
+            roster.problems.append(_row_problem(path, first, "holds NUL characters (replaced by U+FFFD); save the "
                                                 "roster again as CSV UTF-8 from the spreadsheet or the LMS"))
         if len(fields) != len(columns):
             roster.problems.append(_row_problem(
