@@ -187,6 +187,8 @@ def _cmd_check(args) -> int:
                                     submission_mb=config.limits.submission_mb,
                                     required_assignment=config.course.assignment if loaded.source else None)
     report = selfcheck.check_notebook(Path(args.notebook), expect)
+    if hasattr(sys.stdout, "reconfigure"):  # a terminal that cannot show a character of the file's name
+        sys.stdout.reconfigure(errors="backslashreplace")  # or keys gets it escaped, not the report lost
     print(report.text())
     return 0 if report.ready else 1
 

@@ -1,5 +1,6 @@
 """`alexnet-lab check`: the right verdict, naming questions by label, in seconds, without executing."""
 import json
+import os
 import subprocess
 import sys
 import time
@@ -200,6 +201,19 @@ def test_a_malformed_notebook_is_repaired_as_the_grader_repairs_it(damage, repai
     assert "Traceback" not in captured.out + captured.err and captured.err == ""
     report = check_notebook(path)
     assert report.fatal is None and any(repair in note for note in report.notes)
+
+
+def test_the_report_reaches_a_terminal_that_cannot_show_the_files_name(tmp_path):
+    """A Latin-1 terminal (or output redirected under such a locale) and a file named in another
+    script, with a key the reader names in a repair: the report is printed with those characters
+    escaped; before, the check printed only the encoder's error and no report."""
+    path = tmp_path / "王伟.ipynb"
+    path.write_text(json.dumps({"nbformat": 4, "cells": [], "metadata": {}, "笔记": 1}), encoding="utf-8")
+    done = subprocess.run([sys.executable, "-m", "autograder.cli", "check", str(path)], capture_output=True,
+                          env={**os.environ, "PYTHONIOENCODING": "latin-1"})
+    out = done.stdout.decode("latin-1")
+    assert done.returncode == 1 and b"codec can't encode" not in done.stderr, done.stderr
+    assert "NOT READY" in out and "\\u738b\\u4f1f.ipynb" in out and "\\u7b14\\u8bb0" in out
 
 
 def test_a_file_that_is_no_notebook_at_all_through_the_console_script(tmp_path):
