@@ -348,11 +348,12 @@ def roster_from_gradebook(db_url: str) -> Roster | None:
 
 
 class _Collector:
-    def __init__(self, scratch: Path, roster: Roster | None, assignment: str, limits: Limits):
+    def __init__(self, scratch: Path, roster: Roster | None, assignment: str, notebook: str, limits: Limits):
         self.scratch = scratch
         self.limits = limits
         self.roster = roster
         self.assignment = assignment
+        self.notebook = notebook
         self.found: list[Submission] = []
         self.problems: list[Problem] = []
 
@@ -402,9 +403,20 @@ class _Collector:
                 self.problems.append(Problem(shown, "file name matches no Canvas, Brightspace or Moodle pattern: "
                                                     "skipped"))
             elif path.suffix.lower() == NOTEBOOK_SUFFIX:
-                self._add(self._identify(path.stem, path.stem, path.stem), path, shown)
+                sid = self._loose_id(rel)
+                self._add(self._identify(sid, sid, sid), path, shown)
             else:
                 self.problems.append(Problem(shown, "not a notebook (.ipynb): skipped"))
+
+    def _loose_id(self, rel: Path) -> str:
+        """Who a notebook in a plain folder is: its file name (ann.ipynb), unless the file has the
+        release's own name, as every student's has; then the folder it sits in (ann/alexnet.ipynb,
+        section-2/ann/alexnet/alexnet.ipynb: the assignment's folder names nobody). Without this a
+        folder per student made the whole class one student 'alexnet', and none was graded."""
+        folders = [part for part in rel.parts[:-1] if part.casefold() != self.assignment.casefold()]
+        if rel.stem.casefold() == self.notebook.casefold() and folders:
+            return folders[-1]
+        return rel.stem
 
     def _add_submitted_tree(self, folder: Path, origin: str) -> None:
         """nbgrader layout: submitted/<student>/<assignment>/<notebook>.ipynb."""
@@ -550,13 +562,14 @@ def collect(
     scratch: Path,
     roster: Roster | None = None,
     assignment: str = ASSIGNMENT,
+    notebook: str = ASSIGNMENT,
     *,
     limits: Limits,
 ) -> Collection:
     """All submissions found in `inputs`; zips are extracted under `scratch` (caller-owned)."""
     scratch.mkdir(parents=True, exist_ok=True)
     scratch.chmod(0o700)  # other students' work: readable by the grader only
-    collector = _Collector(scratch, roster, assignment, limits)
+    collector = _Collector(scratch, roster, assignment, notebook, limits)
     if roster is not None:
         collector.problems.extend(roster.problems)  # the roster's bad rows, reported with the inputs'
     for path in inputs:

@@ -90,7 +90,8 @@ def _collect(inputs: list[Path], out: OutputFolder, roster: Path | None, config:
     scratch = out.work / "inputs"
     shutil.rmtree(scratch, ignore_errors=True)  # a fresh extraction each run: zips may have changed
     known = load_roster(roster) if roster else roster_from_gradebook_if_any(out.nbgrader.gradebook_url)
-    return collect(inputs, scratch, known, assignment=config.course.assignment, limits=config.limits)
+    return collect(inputs, scratch, known, assignment=config.course.assignment, notebook=config.course.notebook,
+                   limits=config.limits)
 
 
 def roster_from_gradebook_if_any(db_url: str):

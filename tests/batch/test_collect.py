@@ -40,6 +40,20 @@ def test_single_notebooks_and_a_folder_use_the_file_name(tmp_path):
     assert got.problems[0].origin.endswith("class/notes.txt")
 
 
+def test_a_folder_per_student_names_each_by_the_folder_when_the_file_has_the_release_name(tmp_path):
+    """Every student's file is alexnet.ipynb: the folder says who (the nearest one that is not the
+    assignment's); a file of another name still says it itself."""
+    class_ = tmp_path / "class"
+    for rel in ("ann/alexnet.ipynb", "ben/Alexnet.ipynb", "section-2/cal/alexnet.ipynb",
+                "dan/alexnet/alexnet.ipynb", "eve.ipynb", "extra/fay.ipynb"):
+        (class_ / rel).parent.mkdir(parents=True, exist_ok=True)
+        (class_ / rel).write_text(NB)
+    got = collect([class_], tmp_path / "scratch", assignment="alexnet", notebook="alexnet")
+    assert set(_ids(got)) == {"ann", "ben", "cal", "dan", "eve", "fay"}
+    assert got.problems == []
+    assert _ids(got)["cal"].path == class_ / "section-2" / "cal" / "alexnet.ipynb"
+
+
 def test_nbgrader_submitted_tree(tmp_path):
     for sid in ("s1", "s2"):
         folder = tmp_path / "course" / "submitted" / sid / "alexnet"
