@@ -129,11 +129,15 @@ def checklist(result: SubmissionResult, executed_notebook: str | None = None) ->
 # and no status (never 0, never "failed"), and the top level always carries the points known so
 # far, with an "output" that says they are not final.
 PENDING = "pending"
+TEXT = "text"
+"""Every string Gradescope shows (names, outputs) is declared plain text: its default for outputs
+renders some HTML, and outputs carry what students wrote (a file name, an answer's reason)."""
 
 
 def gradescope_test(name: str, max_score: float, score: float | None, output: str) -> dict:
     """One entry of results.json's `tests`; `score` None: waiting for a TA."""
-    test = {"name": name, "max_score": float(max_score), "output": output, "visibility": "visible"}
+    test = {"name": name, "name_format": TEXT, "max_score": float(max_score), "output": output,
+            "output_format": TEXT, "visibility": "visible"}
     if score is None:
         test["tags"] = [PENDING]
     else:
@@ -144,8 +148,8 @@ def gradescope_test(name: str, max_score: float, score: float | None, output: st
 
 def gradescope_results(tests: list[dict], score: float, output: str, seconds: float | None = None) -> dict:
     """The whole results.json: the points known so far at the top, the tests under them."""
-    data = {"score": float(score), "output": output, "visibility": "visible", "stdout_visibility": "hidden",
-            "tests": tests}
+    data = {"score": float(score), "output": output, "output_format": TEXT, "test_output_format": TEXT,
+            "test_name_format": TEXT, "visibility": "visible", "stdout_visibility": "hidden", "tests": tests}
     if seconds is not None:
         data["execution_time"] = round(float(seconds), 1)
     return data

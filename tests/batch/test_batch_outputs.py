@@ -44,8 +44,11 @@ def test_gradescope_json_follows_gradescope_schema_even_for_a_failed_run(graded_
     for sid in ("alice", "dave"):
         data = json.loads((out / sid / "gradescope.json").read_text())
         assert isinstance(data["score"], float) and data["tests"]
+        # What students wrote reaches these strings: Gradescope is told they are plain text.
+        assert [data[k] for k in ("output_format", "test_output_format", "test_name_format")] == ["text"] * 3
         for test in data["tests"]:
             assert {"name", "max_score", "output", "visibility"} <= set(test)
+            assert test["output_format"] == test["name_format"] == "text"
             # An answer waiting for a TA has no score and no status (never 0); every other test has both.
             assert ("score" in test) == ("status" in test)
             assert "score" not in test or 0 <= test["score"] <= test["max_score"]

@@ -73,9 +73,11 @@ def valid_results(path: Path) -> dict:
     data = json.loads(path.read_text())
     assert set(data) <= TOP_KEYS and isinstance(data["score"], float) and isinstance(data["output"], str)
     assert data["visibility"] in VISIBILITY and data["stdout_visibility"] in VISIBILITY
+    assert data["output_format"] == data["test_output_format"] == data["test_name_format"] == "text"
     for test in data["tests"]:
         assert set(test) <= TEST_KEYS and test["name"] and isinstance(test["max_score"], float)
         assert test["visibility"] in VISIBILITY and isinstance(test["output"], str)
+        assert test["output_format"] == test["name_format"] == "text"
         assert ("score" in test) == ("status" in test)
         if "score" in test:
             assert test["status"] == ("passed" if test["score"] >= test["max_score"] else "failed")
