@@ -75,10 +75,11 @@ def units_of(items) -> dict[str, str]:
         for fixture in _shared_fixtures(item):
             a, b = root(file), root("fixture:" + fixture)
             if a != b:
-                parent[max(a, b)] = min(a, b)  # "fixture:..." sorts after "tests/...": a file names the unit
+                parent[max(a, b)] = min(a, b)
     members = defaultdict(list)
     for file in files:
         members[root(file)].append(file)
+    # A unit is named after its first file in collection order (the root may be a fixture's node).
     return {file: group[0] for group in members.values() for file in group}
 
 
