@@ -31,6 +31,11 @@ def _scope_columns() -> list[Column]:
             Column("notebook", String(ID_WIDTH), nullable=False), Column("question", String(32), nullable=False)]
 
 
+
+def _changed_columns() -> list[Column]:
+    """Who made a row's last change, as stored (`states.who_as_stored`), and when (naive UTC)."""
+    return [Column("by", String(WHO_MAX)), Column("at", DateTime)]
+
 ITEMS = Table(
     "alexnet_lab_items", metadata, *_scope_columns(),
     Column("item_id", String(40), nullable=False),
@@ -40,7 +45,7 @@ ITEMS = Table(
     Column("comment", Text, nullable=False, default=""),
     Column("version", Integer, nullable=False, default=1),
     Column("deleted", Boolean, nullable=False, default=False),  # a tombstone: the master's seed does not bring it back
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
+    *_changed_columns(),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "item_id", name="alexnet_lab_items_key"),
 )
 ANSWERS = Table(
@@ -52,7 +57,7 @@ ANSWERS = Table(
     # change made outside the page.
     Column("last_score", Float), Column("last_comment", Text),
     Column("outside", Boolean, nullable=False, default=False),
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
+    *_changed_columns(),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "student", name="alexnet_lab_answers_key"),
 )
 APPLIED = Table(
@@ -69,14 +74,14 @@ GROUPS = Table(
     "alexnet_lab_groups", metadata, *_scope_columns(),
     Column("group_key", String(40), nullable=False),
     Column("kind", String(16), nullable=False),
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
+    *_changed_columns(),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "group_key", name="alexnet_lab_groups_key"),
 )
 MEMBERS = Table(
     "alexnet_lab_members", metadata, *_scope_columns(),
     Column("student", String(ID_WIDTH), nullable=False),
     Column("group_key", String(40), nullable=False),
-    Column("by", String(WHO_MAX)), Column("at", DateTime),
+    *_changed_columns(),
     UniqueConstraint("course_id", "assignment", "notebook", "question", "student", name="alexnet_lab_members_key"),
 )
 LOG = Table(
